@@ -1,0 +1,369 @@
+"""Symbolic differentiation, Graph to Graph: ``jvp`` (forward mode), ``vjp``/``grad`` (reverse
+mode) and ``hvp`` (forward over reverse).
+
+Every rule sits in one of two tables, ``JVP_RULES`` and ``VJP_RULES``, keyed by op class.
+Elementwise partial derivatives come from ``sympy.diff`` of the op's lambda; linear ops get
+their JVP from themselves and their VJP from their transpose. Tangents and cotangents that
+are identically zero are ``None`` and cost nothing; reverse mode only propagates through
+nodes that depend on a differentiated leaf, so data inputs get no gradient.
+
+>>> from symnn.ir import Builder
+>>> b = Builder()
+>>> x = b.param("x", (3,))
+>>> g = grad(b.build((x * x).sum()))
+>>> g.output_names
+('out', 'grad:x')
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from functools import lru_cache
+
+import sympy as sp
+
+from .errors import GraphError
+from .ir import Builder, Graph, Node, Tensor, arg_symbols, einsum, load, prune
+from .ops import (
+    BroadcastTo,
+    Concat,
+    Const,
+    Einsum,
+    Elementwise,
+    Fold,
+    Input,
+    LogSumExp,
+    Op,
+    Pad,
+    Reshape,
+    Slice,
+    Window,
+)
+
+MaybeTensor = Tensor | None
+JvpRule = Callable[[Op, list[Tensor], Tensor, list[MaybeTensor]], MaybeTensor]
+VjpRule = Callable[[Op, list[Tensor], Tensor, Tensor, list[bool]], list[MaybeTensor]]
+
+_Y = sp.Symbol("_y", real=True)  # stands for the op's own output inside a partial derivative
+
+
+# -- helpers -------------------------------------------------------------------------------------
+def add_all(terms: Sequence[MaybeTensor]) -> MaybeTensor:
+    """Sum of the non-zero terms, or None if all are zero."""
+    live = [t for t in terms if t is not None]
+    if not live:
+        return None
+    out = live[0]
+    for t in live[1:]:
+        out = out + t
+    return out
+
+
+def zeros(b: Builder, shape: tuple[int, ...]) -> Tensor:
+    return b.const(0, shape)
+
+
+def unbroadcast(t: Tensor, shape: tuple[int, ...]) -> Tensor:
+    """Sum ``t`` over the axes that broadcasting added to reach ``t.shape`` from ``shape``."""
+    if t.shape == shape:
+        return t
+    lead = t.ndim - len(shape)
+    axes = list(range(lead)) + [lead + k for k, n in enumerate(shape) if n == 1 and t.shape[lead + k] != 1]
+    return t.sum(axes).reshape(shape)
+
+
+@lru_cache(maxsize=4096)
+def partials(fn: sp.Lambda) -> tuple[sp.Expr, ...]:
+    """d fn / d a_i for each argument, written with ``_y`` where the output itself reappears."""
+    body = fn.expr
+    out = []
+    for v in fn.variables:
+        d = sp.diff(body, v)
+        if isinstance(body, sp.Function):  # e.g. d exp(x) = exp(x): reuse the output
+            d = d.xreplace({body: _Y})
+        out.append(d)
+    return tuple(out)
+
+
+def _apply_with_output(b: Builder, expr: sp.Expr, args: list[Tensor], out: Tensor, extra: list[Tensor]) -> Tensor:
+    """Elementwise node for ``expr`` over (args..., y, extra...)."""
+    n = len(args)
+    syms = arg_symbols(n + 1 + len(extra))
+    expr = expr.xreplace({_Y: syms[n]})
+    return b.apply(expr, [*args, out, *extra])
+
+
+# -- forward mode: one rule per op -----------------------------------------------------------------
+def _jvp_elementwise(op: Elementwise, primals: list[Tensor], out: Tensor, tangents: list[MaybeTensor]) -> MaybeTensor:
+    # d f(x_1..x_n) = sum_i (df/dx_i) dx_i
+    b = out.builder
+    n = len(primals)
+    live = [(i, t) for i, t in enumerate(tangents) if t is not None]
+    syms = arg_symbols(n + 1 + len(live))
+    expr = sp.Add(*(partials(op.fn)[i] * syms[n + 1 + k] for k, (i, _) in enumerate(live)))
+    if expr == 0:
+        return None
+    return _apply_with_output(b, expr, primals, out, [t for _, t in live])
+
+
+def _jvp_einsum(op: Einsum, primals: list[Tensor], out: Tensor, tangents: list[MaybeTensor]) -> MaybeTensor:
+    # d (A . B) = dA . B + A . dB
+    return add_all(
+        [einsum(op.spec, *primals[:k], t, *primals[k + 1 :]) if t is not None else None for k, t in enumerate(tangents)]
+    )
+
+
+def _jvp_linear(op: Op, primals: list[Tensor], out: Tensor, tangents: list[MaybeTensor]) -> MaybeTensor:
+    # d L(x) = L(dx) for a linear op L
+    if all(t is None for t in tangents):
+        return None
+    b = out.builder
+    return b.add(op, *(t if t is not None else zeros(b, p.shape) for p, t in zip(primals, tangents, strict=True)))
+
+
+def _softmax(x: Tensor, lse: Tensor, axis: int) -> Tensor:
+    keep = lse.reshape(x.shape[:axis] + (1,) + x.shape[axis + 1 :])
+    return x.builder.elementwise(lambda a, m: sp.exp(a - m), x, keep)
+
+
+def _jvp_logsumexp(op: LogSumExp, primals: list[Tensor], out: Tensor, tangents: list[MaybeTensor]) -> MaybeTensor:
+    # d lse(x) = sum_axis softmax(x) dx, softmax(x) = exp(x - lse(x)) (stable)
+    (t,) = tangents
+    if t is None:
+        return None
+    return (_softmax(primals[0], out, op.axis) * t).sum(op.axis)
+
+
+JVP_RULES: dict[type[Op], JvpRule] = {
+    Elementwise: _jvp_elementwise,  # type: ignore[dict-item]
+    Einsum: _jvp_einsum,  # type: ignore[dict-item]
+    Window: _jvp_linear,
+    Fold: _jvp_linear,
+    Reshape: _jvp_linear,
+    Slice: _jvp_linear,
+    Pad: _jvp_linear,
+    Concat: _jvp_linear,
+    BroadcastTo: _jvp_linear,
+    LogSumExp: _jvp_logsumexp,  # type: ignore[dict-item]
+}
+
+
+# -- reverse mode: one rule per op ------------------------------------------------------------------
+def _vjp_elementwise(
+    op: Elementwise, primals: list[Tensor], out: Tensor, cot: Tensor, needs: list[bool]
+) -> list[MaybeTensor]:
+    # x_i_bar = unbroadcast((df/dx_i) y_bar)
+    b = out.builder
+    n = len(primals)
+    c = arg_symbols(n + 2)[n + 1]
+    res: list[MaybeTensor] = []
+    for i, p in enumerate(primals):
+        d = partials(op.fn)[i]
+        if not needs[i] or d == 0:
+            res.append(None)
+            continue
+        res.append(unbroadcast(_apply_with_output(b, d * c, primals, out, [cot]), p.shape))
+    return res
+
+
+def _vjp_einsum(op: Einsum, primals: list[Tensor], out: Tensor, cot: Tensor, needs: list[bool]) -> list[MaybeTensor]:
+    # A_bar = y_bar . B^T (the einsum with A's and y's subscripts swapped)
+    ins, sub_out = op.terms
+    res: list[MaybeTensor] = []
+    for k, p in enumerate(primals):
+        if not needs[k]:
+            res.append(None)
+            continue
+        others = [(ins[j], primals[j]) for j in range(len(primals)) if j != k]
+        seen = set(sub_out).union(*(set(s) for s, _ in others))
+        present = "".join(ch for ch in ins[k] if ch in seen)
+        spec = ",".join([sub_out, *(s for s, _ in others)]) + "->" + present
+        r = einsum(spec, cot, *(t for _, t in others))
+        if present != ins[k]:  # indices summed only inside this operand: broadcast back
+            r = r.reshape(tuple(n if ch in seen else 1 for ch, n in zip(ins[k], p.shape, strict=True))).broadcast_to(
+                p.shape
+            )
+        res.append(r)
+    return res
+
+
+def _transpose(op: Op, primals: list[Tensor], cot: Tensor) -> list[Tensor]:
+    """The adjoint of a linear op applied to ``cot``, one entry per argument."""
+    b = cot.builder
+    if isinstance(op, Window):
+        # Window^T = Fold
+        return [b.add(Fold(primals[0].shape[2:], op.kernel, op.stride, op.padding), cot)]
+    if isinstance(op, Fold):
+        # Fold^T = Window
+        return [b.add(Window(op.kernel, op.stride, op.padding), cot)]
+    if isinstance(op, Reshape):
+        return [cot.reshape(primals[0].shape)]
+    if isinstance(op, Slice):
+        # Slice^T = zero padding back to the input's shape
+        shape = primals[0].shape
+        return [cot.pad(op.start, tuple(n - e for n, e in zip(shape, op.stop, strict=True)))]
+    if isinstance(op, Pad):
+        # Pad^T = the slice that drops the padding
+        return [cot.slice(op.before, tuple(a + n for a, n in zip(op.before, primals[0].shape, strict=True)))]
+    if isinstance(op, Concat):
+        # Concat^T = one slice per piece
+        parts, start = [], 0
+        for p in primals:
+            stop = start + p.shape[op.axis]
+            parts.append(cot.take(op.axis, start, stop))
+            start = stop
+        return parts
+    if isinstance(op, BroadcastTo):
+        # BroadcastTo^T = sum over the broadcast axes
+        return [unbroadcast(cot, primals[0].shape)]
+    raise GraphError(f"no transpose rule for {type(op).__name__}")  # pragma: no cover
+
+
+def _vjp_linear(op: Op, primals: list[Tensor], out: Tensor, cot: Tensor, needs: list[bool]) -> list[MaybeTensor]:
+    return [c if need else None for c, need in zip(_transpose(op, primals, cot), needs, strict=True)]
+
+
+def _vjp_logsumexp(
+    op: LogSumExp, primals: list[Tensor], out: Tensor, cot: Tensor, needs: list[bool]
+) -> list[MaybeTensor]:
+    # x_bar = softmax(x) * y_bar (broadcast along axis)
+    x = primals[0]
+    keep = cot.reshape(x.shape[: op.axis] + (1,) + x.shape[op.axis + 1 :])
+    return [_softmax(x, out, op.axis) * keep]
+
+
+VJP_RULES: dict[type[Op], VjpRule] = {
+    Elementwise: _vjp_elementwise,  # type: ignore[dict-item]
+    Einsum: _vjp_einsum,  # type: ignore[dict-item]
+    Window: _vjp_linear,
+    Fold: _vjp_linear,
+    Reshape: _vjp_linear,
+    Slice: _vjp_linear,
+    Pad: _vjp_linear,
+    Concat: _vjp_linear,
+    BroadcastTo: _vjp_linear,
+    LogSumExp: _vjp_logsumexp,  # type: ignore[dict-item]
+}
+
+
+# -- drivers -----------------------------------------------------------------------------------------
+def _wrt_ids(graph: Graph, wrt: Sequence[str] | None) -> list[int]:
+    if wrt is None:
+        ids = graph.leaf_ids("param")
+        if not ids:
+            raise GraphError(
+                f"the graph has no parameters to differentiate; pass wrt=[names] from its inputs {list(graph.inputs)}"
+            )
+        return ids
+    if isinstance(wrt, str):
+        wrt = [wrt]
+    return [graph.leaf(name) for name in wrt]
+
+
+def _active(graph: Graph, ids: list[int]) -> list[bool]:
+    act = [False] * len(graph.nodes)
+    for i in ids:
+        act[i] = True
+    for i, n in enumerate(graph.nodes):
+        if n.args and any(act[a] for a in n.args):
+            act[i] = True
+    return act
+
+
+def _name(node: Node) -> str:
+    assert isinstance(node.op, Input)
+    return node.op.name
+
+
+def jvp(graph: Graph, wrt: Sequence[str] | None = None) -> Graph:
+    """Forward mode: adds inputs ``tangent:<leaf>`` and outputs ``tangent:<output>``.
+
+    Outputs are the primal outputs followed by their tangents (the Jacobian applied to the
+    tangent inputs); ``wrt`` defaults to the parameters.
+    """
+    ids = _wrt_ids(graph, wrt)
+    b = Builder()
+    primals = load(b, graph)
+    tangents: list[MaybeTensor] = [None] * len(graph.nodes)
+    for i in ids:
+        tangents[i] = b.input(f"tangent:{_name(graph.nodes[i])}", graph.nodes[i].shape)
+    for i, n in enumerate(graph.nodes):
+        if isinstance(n.op, (Input, Const)) or all(tangents[a] is None for a in n.args):
+            continue
+        with b.scope(f"jvp of node %{i} ({type(n.op).__name__})"):
+            tangents[i] = JVP_RULES[type(n.op)](
+                n.op, [primals[a] for a in n.args], primals[i], [tangents[a] for a in n.args]
+            )
+    outs = [primals[o] for o in graph.outputs]
+    outs += [tangents[o] if tangents[o] is not None else zeros(b, graph.shape(o)) for o in graph.outputs]
+    names = list(graph.output_names) + [f"tangent:{nm}" for nm in graph.output_names]
+    return b.build(*outs, names=names)
+
+
+def _reverse(graph: Graph, ids: list[int], b: Builder, primals: list[Tensor], seeds: dict[int, Tensor]) -> list[Tensor]:
+    act = _active(graph, ids)
+    cots: list[MaybeTensor] = [None] * len(graph.nodes)
+    for o, s in seeds.items():
+        cots[o] = add_all([cots[o], s])
+    for i in range(len(graph.nodes) - 1, -1, -1):
+        n = graph.nodes[i]
+        c = cots[i]
+        if c is None or not n.args or not act[i]:
+            continue
+        needs = [act[a] for a in n.args]
+        with b.scope(f"vjp of node %{i} ({type(n.op).__name__})"):
+            contribs = VJP_RULES[type(n.op)](n.op, [primals[a] for a in n.args], primals[i], c, needs)
+        for a, ca in zip(n.args, contribs, strict=True):
+            if ca is not None:
+                cots[a] = add_all([cots[a], ca])
+    return [cots[i] if cots[i] is not None else zeros(b, graph.shape(i)) for i in ids]  # type: ignore[misc]
+
+
+def vjp(graph: Graph, wrt: Sequence[str] | None = None) -> Graph:
+    """Reverse mode: adds inputs ``cotangent:<output>`` and outputs ``grad:<leaf>``.
+
+    Outputs are the primal outputs followed by J^T c for each leaf in ``wrt`` (default: the
+    parameters).
+    """
+    ids = _wrt_ids(graph, wrt)
+    b = Builder()
+    primals = load(b, graph)
+    seeds = {
+        o: b.input(f"cotangent:{nm}", graph.shape(o)) for o, nm in zip(graph.outputs, graph.output_names, strict=True)
+    }
+    grads = _reverse(graph, ids, b, primals, seeds)
+    names = list(graph.output_names) + [f"grad:{_name(graph.nodes[i])}" for i in ids]
+    return b.build(*(primals[o] for o in graph.outputs), *grads, names=names)
+
+
+def grad(graph: Graph, wrt: Sequence[str] | None = None, output: str | None = None) -> Graph:
+    """Value and gradient of a scalar output: outputs ``(output, grad:<leaf>, ...)``."""
+    name = output if output is not None else graph.output_names[0]
+    if name not in graph.output_names:
+        raise GraphError(f"the graph has no output {name!r}; its outputs are {list(graph.output_names)}")
+    o = graph.outputs[graph.output_names.index(name)]
+    if graph.shape(o) != ():
+        raise GraphError(
+            f"grad needs a scalar output, but {name!r} has shape {graph.shape(o)}; "
+            "reduce it (e.g. .sum() or a loss) or use vjp"
+        )
+    ids = _wrt_ids(graph, wrt)
+    b = Builder()
+    primals = load(b, graph)
+    grads = _reverse(graph, ids, b, primals, {o: b.const(1, ())})
+    names = [name] + [f"grad:{_name(graph.nodes[i])}" for i in ids]
+    return b.build(primals[o], *grads, names=names)
+
+
+def hvp(graph: Graph, wrt: Sequence[str] | None = None, output: str | None = None) -> Graph:
+    """Hessian-vector product by forward over reverse: outputs ``(output, grad:.., hvp:..)``.
+
+    The tangent inputs are named ``tangent:<leaf>``.
+    """
+    g = grad(graph, wrt, output)
+    names = [nm[len("grad:") :] for nm in g.output_names[1:]]
+    j = jvp(g, names)
+    k = len(g.outputs)
+    keep = list(j.outputs[:k]) + list(j.outputs[k + 1 :])
+    out_names = list(j.output_names[:k]) + [f"hvp:{nm}" for nm in names]
+    return prune(j.nodes, tuple(keep), tuple(out_names))

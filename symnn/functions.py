@@ -1,0 +1,284 @@
+"""Scalar functions with symnn's conventions, and the canonical form of elementwise bodies.
+
+SymPy's defaults differ from the frameworks' at kinks (``Heaviside(0) == 1/2``, and
+``diff(sign(x), x)`` stays unevaluated), and its literal derivative of ``1/(1 + exp(-x))``
+overflows to NaN at ``x = -800``. The functions here fix one convention for every path:
+
+* ``relu(x) = max(0, x)``, ``relu'(0) = 0``;
+* ``step(x) = 1 if x > 0 else 0`` (so ``step(0) = 0``), ``step' = 0``;
+* ``sgn(x)`` with ``sgn(0) = 0`` and ``sgn' = 0``;
+* ``maximum(a, b)`` picks its first argument on ties;
+* ``sigmoid`` and ``softplus`` differentiate to themselves (``sigmoid' = s (1 - s)``,
+  ``softplus' = sigmoid``), never to a quotient of exponentials.
+
+>>> import sympy
+>>> x = sympy.Symbol("x", real=True)
+>>> sympy.diff(sigmoid(x), x)
+(1 - sigmoid(x))*sigmoid(x)
+>>> canonicalize(1 / (1 + sympy.exp(-x)))
+sigmoid(x)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sympy as sp
+
+from .errors import UnsupportedFunctionError
+
+
+def _number(x: sp.Expr) -> bool:
+    return bool(x.is_Number) and x.is_finite is not False
+
+
+class _Scalar(sp.Function):
+    """A scalar function evaluated through an elementary rewrite where sympy needs a value."""
+
+    nargs = 1
+
+    def _elementary(self) -> sp.Expr:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def _eval_evalf(self, prec: int) -> sp.Expr:
+        return self._elementary()._eval_evalf(prec)
+
+    def _eval_is_real(self) -> bool | None:
+        return self.args[0].is_real
+
+
+class sigmoid(_Scalar):
+    """The logistic function 1 / (1 + exp(-x))."""
+
+    @classmethod
+    def eval(cls, x: sp.Expr) -> sp.Expr | None:
+        if x.is_zero:
+            return sp.S.Half
+        return None
+
+    def fdiff(self, argindex: int = 1) -> sp.Expr:
+        # d sigmoid(x) = sigmoid(x) (1 - sigmoid(x))
+        return self * (1 - self)
+
+    def _elementary(self) -> sp.Expr:
+        return 1 / (1 + sp.exp(-self.args[0]))
+
+    def _eval_rewrite_as_exp(self, x: sp.Expr, **kwargs: Any) -> sp.Expr:
+        return 1 / (1 + sp.exp(-x))
+
+    def _latex(self, printer: Any) -> str:
+        return r"\sigma\left(%s\right)" % printer._print(self.args[0])
+
+
+class softplus(_Scalar):
+    """log(1 + exp(x)), evaluated stably."""
+
+    @classmethod
+    def eval(cls, x: sp.Expr) -> sp.Expr | None:
+        if x.is_zero:
+            return sp.log(2)
+        return None
+
+    def fdiff(self, argindex: int = 1) -> sp.Expr:
+        # d softplus(x) = sigmoid(x)
+        return sigmoid(self.args[0])
+
+    def _elementary(self) -> sp.Expr:
+        return sp.log(1 + sp.exp(self.args[0]))
+
+    def _eval_rewrite_as_exp(self, x: sp.Expr, **kwargs: Any) -> sp.Expr:
+        return sp.log(1 + sp.exp(x))
+
+    def _latex(self, printer: Any) -> str:
+        return r"\operatorname{softplus}\left(%s\right)" % printer._print(self.args[0])
+
+
+class step(_Scalar):
+    """The unit step with step(0) = 0 (the derivative of relu); its derivative is 0."""
+
+    @classmethod
+    def eval(cls, x: sp.Expr) -> sp.Expr | None:
+        if _number(x):
+            return sp.S.One if x > 0 else sp.S.Zero
+        return None
+
+    def fdiff(self, argindex: int = 1) -> sp.Expr:
+        # d step(x) = 0 (kink at 0 reported, never differentiated across)
+        return sp.S.Zero
+
+    def _elementary(self) -> sp.Expr:
+        x = self.args[0]
+        return sp.Piecewise((1, x > 0), (0, True))
+
+    def _eval_rewrite_as_Piecewise(self, x: sp.Expr, **kwargs: Any) -> sp.Expr:
+        return sp.Piecewise((1, x > 0), (0, True))
+
+
+class relu(_Scalar):
+    """max(0, x) with relu'(0) = 0."""
+
+    @classmethod
+    def eval(cls, x: sp.Expr) -> sp.Expr | None:
+        if _number(x):
+            return x if x > 0 else sp.S.Zero
+        return None
+
+    def fdiff(self, argindex: int = 1) -> sp.Expr:
+        # d relu(x) = step(x)
+        return step(self.args[0])
+
+    def _elementary(self) -> sp.Expr:
+        x = self.args[0]
+        return sp.Piecewise((x, x > 0), (0, True))
+
+    def _eval_rewrite_as_Piecewise(self, x: sp.Expr, **kwargs: Any) -> sp.Expr:
+        return sp.Piecewise((x, x > 0), (0, True))
+
+    def _latex(self, printer: Any) -> str:
+        return r"\operatorname{ReLU}\left(%s\right)" % printer._print(self.args[0])
+
+
+class sgn(_Scalar):
+    """sign(x) with sgn(0) = 0; its derivative is 0."""
+
+    @classmethod
+    def eval(cls, x: sp.Expr) -> sp.Expr | None:
+        if _number(x):
+            return sp.sign(x)
+        return None
+
+    def fdiff(self, argindex: int = 1) -> sp.Expr:
+        # d sgn(x) = 0
+        return sp.S.Zero
+
+    def _elementary(self) -> sp.Expr:
+        x = self.args[0]
+        return sp.Piecewise((1, x > 0), (-1, x < 0), (0, True))
+
+    def _eval_rewrite_as_Piecewise(self, x: sp.Expr, **kwargs: Any) -> sp.Expr:
+        return sp.Piecewise((1, x > 0), (-1, x < 0), (0, True))
+
+    def _latex(self, printer: Any) -> str:
+        return r"\operatorname{sign}\left(%s\right)" % printer._print(self.args[0])
+
+
+class maximum(sp.Function):
+    """max(a, b) that picks its first argument on ties (so d/da = 1 at a == b)."""
+
+    nargs = 2
+
+    @classmethod
+    def eval(cls, a: sp.Expr, b: sp.Expr) -> sp.Expr | None:
+        if _number(a) and _number(b):
+            return a if a >= b else b
+        return None
+
+    def fdiff(self, argindex: int = 1) -> sp.Expr:
+        a, b = self.args
+        # d max(a, b) = [a >= b] da + [b > a] db
+        return 1 - step(b - a) if argindex == 1 else step(b - a)
+
+    def _eval_evalf(self, prec: int) -> sp.Expr:
+        a, b = self.args
+        return sp.Piecewise((a, a >= b), (b, True))._eval_evalf(prec)
+
+    def _eval_rewrite_as_Piecewise(self, a: sp.Expr, b: sp.Expr, **kwargs: Any) -> sp.Expr:
+        return sp.Piecewise((a, a >= b), (b, True))
+
+    def _eval_is_real(self) -> bool | None:
+        return sp.fuzzy_and(arg.is_real for arg in self.args)
+
+
+#: Every function class an elementwise body may contain, and the name the code generators use.
+SUPPORTED: dict[type, str] = {
+    sp.exp: "exp",
+    sp.log: "log",
+    sp.tanh: "tanh",
+    sp.sinh: "sinh",
+    sp.cosh: "cosh",
+    sp.sin: "sin",
+    sp.cos: "cos",
+    sp.tan: "tan",
+    sp.atan: "arctan",
+    sp.erf: "erf",
+    sp.Abs: "abs",
+    sigmoid: "sigmoid",
+    softplus: "softplus",
+    relu: "relu",
+    step: "step",
+    sgn: "sign",
+    maximum: "maximum",
+}
+
+
+def _max_to_maximum(*args: sp.Expr) -> sp.Expr:
+    if len(args) == 2 and sp.S.Zero in args:
+        other = args[1] if args[0] == 0 else args[0]
+        return relu(other)
+    out = args[0]
+    for a in args[1:]:
+        out = maximum(out, a)
+    return out
+
+
+def _min_to_maximum(*args: sp.Expr) -> sp.Expr:
+    out = -args[0]
+    for a in args[1:]:
+        out = maximum(out, -a)
+    return -out
+
+
+def _is_one_plus_exp(e: sp.Expr) -> bool:
+    return (
+        isinstance(e, sp.Add) and len(e.args) == 2 and sp.S.One in e.args and any(isinstance(t, sp.exp) for t in e.args)
+    )
+
+
+def _exp_arg(e: sp.Expr) -> sp.Expr:
+    return next(t for t in e.args if isinstance(t, sp.exp)).args[0]
+
+
+def canonicalize(expr: sp.Expr) -> sp.Expr:
+    """Rewrite ``expr`` to symnn's conventions and stable forms; reject unknown functions.
+
+    ``Heaviside`` becomes ``step`` (value 0 at 0), ``sign`` becomes ``sgn``, ``Max(0, x)``
+    becomes ``relu(x)``, other ``Max``/``Min`` become ``maximum``, ``1/(1+exp(a))`` becomes
+    ``sigmoid(-a)`` and ``log(1+exp(a))`` becomes ``softplus(a)``.
+    """
+    expr = sp.sympify(expr)
+    expr = expr.replace(sp.Heaviside, lambda x, *h: step(x))
+    expr = expr.replace(sp.sign, lambda x: sgn(x))
+    expr = expr.replace(sp.Max, _max_to_maximum)
+    expr = expr.replace(sp.Min, _min_to_maximum)
+    expr = expr.replace(
+        lambda e: isinstance(e, sp.Pow) and e.exp == -1 and _is_one_plus_exp(e.base),
+        lambda e: sigmoid(-_exp_arg(e.base)),
+    )
+    expr = expr.replace(
+        lambda e: isinstance(e, sp.log) and _is_one_plus_exp(e.args[0]),
+        lambda e: softplus(_exp_arg(e.args[0])),
+    )
+    check_supported(expr)
+    return expr
+
+
+def check_supported(expr: sp.Expr) -> None:
+    """Raise ``UnsupportedFunctionError`` if ``expr`` holds a function without a code generator."""
+    for f in expr.atoms(sp.Function):
+        if type(f) not in SUPPORTED:
+            names = ", ".join(sorted(SUPPORTED.values()))
+            raise UnsupportedFunctionError(
+                f"the function {type(f).__name__!s} in {f} has no code generator; "
+                f"write it with the supported functions ({names}), "
+                "with +, -, *, / and powers"
+            )
+    for bad in (sp.zoo, sp.nan, sp.oo, -sp.oo, sp.I):
+        if expr.has(bad):
+            raise UnsupportedFunctionError(
+                f"the expression {expr} contains {bad}; elementwise bodies must be real and finite"
+            )
+    if expr.has(sp.Derivative, sp.Integral, sp.Piecewise, sp.Subs):
+        raise UnsupportedFunctionError(
+            f"the expression {expr} is not a closed-form scalar function; "
+            "use relu, step, maximum or sgn instead of Piecewise, and no unevaluated derivatives"
+        )

@@ -1,0 +1,548 @@
+"""The Graph: an SSA program of shaped tensor values over the ops in ``symnn.ops``.
+
+A ``Builder`` records nodes in topological order, checks shapes as each node is added,
+and hash-conses them, so a subexpression built twice is one node. ``Tensor`` is the handle
+that layers and users compute with.
+
+>>> b = Builder()
+>>> x = b.input("x", (2, 3))
+>>> w = b.param("W", (4, 3))
+>>> y = (x @ w.T).sum()
+>>> g = b.build(y)
+>>> g.shape(g.outputs[0]), [n.op.name for n in g.leaves()]
+((), ['x', 'W'])
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import keyword
+import math
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import sympy as sp
+
+from .errors import GraphError, ShapeError, SymnnError
+from .functions import canonicalize
+from .ops import (
+    BroadcastTo,
+    Concat,
+    Const,
+    Einsum,
+    Elementwise,
+    Input,
+    LogSumExp,
+    Op,
+    Pad,
+    Reshape,
+    Shape,
+    Slice,
+)
+
+_ARGS = [sp.Symbol(f"_a{i}", real=True) for i in range(64)]
+
+
+def arg_symbols(n: int) -> list[sp.Symbol]:
+    """The canonical real symbols ``_a0 .. _a{n-1}`` that Elementwise lambdas are written in."""
+    if n > len(_ARGS):
+        _ARGS.extend(sp.Symbol(f"_a{i}", real=True) for i in range(len(_ARGS), n))
+    return _ARGS[:n]
+
+
+@dataclass(frozen=True)
+class Node:
+    """One SSA value: ``op`` applied to the values ``args`` (indices of earlier nodes)."""
+
+    op: Op
+    args: tuple[int, ...]
+    shape: Shape
+
+
+@dataclass(frozen=True)
+class Graph:
+    """A finished program: nodes in topological order, and named outputs."""
+
+    nodes: tuple[Node, ...]
+    outputs: tuple[int, ...]
+    output_names: tuple[str, ...]
+
+    def shape(self, i: int) -> Shape:
+        return self.nodes[i].shape
+
+    def leaves(self, kind: str | None = None) -> list[Node]:
+        """The Input nodes in creation order (``kind`` filters ``"input"`` or ``"param"``)."""
+        return [n for n in self.nodes if isinstance(n.op, Input) and (kind is None or n.op.kind == kind)]
+
+    def leaf_ids(self, kind: str | None = None) -> list[int]:
+        return [i for i, n in enumerate(self.nodes) if isinstance(n.op, Input) and (kind is None or n.op.kind == kind)]
+
+    @property
+    def params(self) -> dict[str, Shape]:
+        return {n.op.name: n.shape for n in self.leaves("param")}  # type: ignore[attr-defined]
+
+    @property
+    def inputs(self) -> dict[str, Shape]:
+        return {n.op.name: n.shape for n in self.leaves("input")}  # type: ignore[attr-defined]
+
+    def leaf(self, name: str) -> int:
+        for i, n in enumerate(self.nodes):
+            if isinstance(n.op, Input) and n.op.name == name:
+                return i
+        known = ", ".join(n.op.name for n in self.leaves())  # type: ignore[attr-defined]
+        raise GraphError(f"the graph has no input or parameter named {name!r}; it has: {known}")
+
+    def fingerprint(self) -> str:
+        """A content hash of the program (ops, wiring, shapes, output names)."""
+        h = hashlib.sha256()
+        for n in self.nodes:
+            h.update(_op_key(n.op).encode())
+            h.update(repr((n.args, n.shape)).encode())
+        h.update(repr((self.outputs, self.output_names)).encode())
+        return h.hexdigest()
+
+    def __len__(self) -> int:
+        return len(self.nodes)
+
+    def __repr__(self) -> str:
+        return f"<Graph {len(self.nodes)} nodes, outputs {dict(zip(self.output_names, (self.shape(o) for o in self.outputs), strict=True))}>"
+
+
+def _op_key(op: Op) -> str:
+    if isinstance(op, Elementwise):
+        return f"Elementwise({sp.srepr(op.fn)})"
+    return repr(op)
+
+
+class Builder:
+    """Records a Graph node by node; ``scope`` names the layer in shape errors."""
+
+    def __init__(self) -> None:
+        self.nodes: list[Node] = []
+        self._memo: dict[tuple[Any, ...], int] = {}
+        self._names: dict[str, int] = {}
+        self._scopes: list[str] = []
+
+    # -- leaves -----------------------------------------------------------------------------
+    def input(self, name: str, shape: Sequence[int]) -> Tensor:
+        """A data input (no gradient is taken for it by default)."""
+        return self._leaf(name, shape, "input")
+
+    def param(self, name: str, shape: Sequence[int]) -> Tensor:
+        """A trainable parameter."""
+        return self._leaf(name, shape, "param")
+
+    def _leaf(self, name: str, shape: Sequence[int], kind: str) -> Tensor:
+        if not isinstance(name, str) or not name:
+            raise GraphError(f"input names must be non-empty strings, got {name!r}")
+        shape = _check_shape(shape, name)
+        if name in self._names:
+            i = self._names[name]
+            node = self.nodes[i]
+            if node.shape != shape or node.op.kind != kind:  # type: ignore[attr-defined]
+                raise ShapeError(
+                    f"{name!r} was declared as {node.op.kind} of shape {node.shape}, "  # type: ignore[attr-defined]
+                    f"now as {kind} of shape {shape}; use another name"
+                )
+            return Tensor(self, i)
+        i = self._append(Node(Input(name, kind), (), shape))
+        self._names[name] = i
+        return Tensor(self, i)
+
+    def const(self, values: Any, shape: Sequence[int] = ()) -> Tensor:
+        """A constant: a number filled to ``shape``, or nested sequences of numbers."""
+        import numpy as np
+
+        if isinstance(values, sp.Expr):
+            if not values.is_number:
+                raise GraphError(f"constants must be numbers, got {values!r}")
+            return self.const_node((_exact(values),), _check_shape(shape, "const"))
+        arr = np.asarray(values)
+        if arr.dtype == object or arr.dtype.kind not in "biuf":
+            raise GraphError(f"constants must be real numbers, got {values!r}")
+        if arr.ndim == 0:
+            shape = _check_shape(shape, "const")
+            vals = (arr.item(),)
+        else:
+            shape = tuple(int(s) for s in arr.shape)
+            vals = tuple(arr.ravel().tolist())
+        if not all(math.isfinite(v) for v in vals):
+            raise GraphError("constants must be finite numbers")
+        return self.const_node(vals, shape)
+
+    def const_node(self, values: tuple[float | int, ...], shape: Shape) -> Tensor:
+        """The Const node holding ``values`` (one fill value, or all in C order)."""
+        key = ("const", values, shape)
+        if key in self._memo:
+            return Tensor(self, self._memo[key])
+        i = self._append(Node(Const(values), (), shape))
+        self._memo[key] = i
+        return Tensor(self, i)
+
+    # -- nodes ------------------------------------------------------------------------------
+    def add(self, op: Op, *args: Tensor) -> Tensor:
+        """Append ``op(*args)`` after checking shapes; an identical node is reused."""
+        ids = tuple(self._id(a) for a in args)
+        key = (op, ids)
+        if key in self._memo:
+            return Tensor(self, self._memo[key])
+        try:
+            shape = op.infer(*(self.nodes[i].shape for i in ids))
+        except SymnnError as e:
+            if self._scopes:
+                raise type(e)(f"{self._scopes[-1]}: {e}") from None
+            raise
+        i = self._append(Node(op, ids, tuple(shape)))
+        self._memo[key] = i
+        return Tensor(self, i)
+
+    def elementwise(self, fn: Callable[..., Any] | sp.Lambda, *args: Tensor | float) -> Tensor:
+        """Apply a scalar sympy function elementwise; Python numbers are folded into its body."""
+        tensors: list[Tensor] = []
+        exprs: list[sp.Expr] = []
+        for a in args:
+            if isinstance(a, Tensor):
+                if a.builder is not self:
+                    raise GraphError("a tensor from another graph was used here")
+                if a not in tensors:
+                    tensors.append(a)
+                exprs.append(arg_symbols(len(tensors))[tensors.index(a)])
+            else:
+                exprs.append(_number(a))
+        if isinstance(fn, sp.Lambda):
+            body = fn(*exprs)
+        else:
+            body = sp.sympify(fn(*exprs))
+        return self.apply(body, tensors)
+
+    def apply(self, body: sp.Expr, tensors: Sequence[Tensor]) -> Tensor:
+        """Elementwise node for ``body`` over ``_a0.._a{n-1}`` bound to ``tensors``.
+
+        Arguments that are filled constants are folded into the body, explicit broadcasts that
+        numpy broadcasting would do anyway are dropped, and unused arguments are removed.
+        """
+        body = canonicalize(body)
+        syms = arg_symbols(len(tensors))
+        extra = body.free_symbols - set(syms)
+        if extra:
+            raise GraphError(f"elementwise body {body} uses unbound symbols {sorted(map(str, extra))}")
+        out_shape = _broadcast([t.shape for t in tensors])
+        subs: dict[sp.Symbol, sp.Expr] = {}
+        keep: list[Tensor] = []
+        for s, t in zip(syms, tensors, strict=True):
+            if s not in body.free_symbols:
+                continue
+            t = self._peel_broadcast(t, out_shape)
+            node = self.nodes[t.id]
+            if isinstance(node.op, Const) and len(node.op.values) == 1:
+                subs[s] = sp.sympify(node.op.values[0])
+            elif t in keep:
+                subs[s] = _TMP[keep.index(t)]
+            else:
+                subs[s] = _TMP[len(keep)]
+                keep.append(t)
+        body = body.xreplace(subs)
+        body = body.xreplace(dict(zip(_TMP[: len(keep)], arg_symbols(len(keep)), strict=True)))
+        if not keep:
+            return self.const_node((_exact(body),), out_shape)
+        if body == arg_symbols(1)[0] and keep[0].shape == out_shape:
+            return keep[0]
+        if _broadcast([t.shape for t in keep]) != out_shape:
+            # a dropped argument still decides the shape: broadcast explicitly
+            keep = [t.broadcast_to(out_shape) for t in keep]
+        lam = sp.Lambda(tuple(arg_symbols(len(keep))), body)
+        return self.add(Elementwise(lam), *keep)
+
+    def _peel_broadcast(self, t: Tensor, out_shape: Shape) -> Tensor:
+        """Skip BroadcastTo and leading-axis Reshape nodes that broadcasting makes redundant."""
+        while True:
+            node = self.nodes[t.id]
+            if isinstance(node.op, BroadcastTo) or (
+                isinstance(node.op, Reshape) and _same_but_leading_ones(self.nodes[node.args[0]].shape, node.shape)
+            ):
+                cand = Tensor(self, node.args[0])
+                if _broadcast([cand.shape, out_shape]) == out_shape:
+                    t = cand
+                    continue
+            return t
+
+    def build(self, *outputs: Tensor, names: Sequence[str] | None = None) -> Graph:
+        """Finish: keep only nodes the outputs need (leaves are always kept, in order)."""
+        names = (
+            list(names)
+            if names is not None
+            else (["out"] if len(outputs) == 1 else [f"out{i}" for i in range(len(outputs))])
+        )
+        if len(names) != len(outputs) or len(set(names)) != len(names):
+            raise GraphError(f"need one distinct name per output, got {names}")
+        return prune(self.nodes, tuple(self._id(o) for o in outputs), tuple(names))
+
+    @contextlib.contextmanager
+    def scope(self, name: str) -> Iterator[None]:
+        self._scopes.append(name)
+        try:
+            yield
+        finally:
+            self._scopes.pop()
+
+    def _id(self, t: Tensor) -> int:
+        if not isinstance(t, Tensor) or t.builder is not self:
+            raise GraphError(f"expected a Tensor of this graph, got {t!r}")
+        return t.id
+
+    def _append(self, node: Node) -> int:
+        self.nodes.append(node)
+        return len(self.nodes) - 1
+
+
+def prune(nodes: Sequence[Node], outputs: tuple[int, ...], names: tuple[str, ...]) -> Graph:
+    """Drop nodes no output needs and renumber; Input leaves always stay."""
+    live = set(outputs)
+    for i in range(len(nodes) - 1, -1, -1):
+        if i in live:
+            live.update(nodes[i].args)
+    keep = [i for i, n in enumerate(nodes) if i in live or isinstance(n.op, Input)]
+    new = {old: k for k, old in enumerate(keep)}
+    out_nodes = tuple(Node(nodes[i].op, tuple(new[a] for a in nodes[i].args), nodes[i].shape) for i in keep)
+    return Graph(out_nodes, tuple(new[o] for o in outputs), names)
+
+
+def load(builder: Builder, graph: Graph, env: dict[int, Tensor] | None = None) -> list[Tensor]:
+    """Replay ``graph`` into ``builder``; returns one Tensor per node (leaves by name)."""
+    env = env or {}
+    vals: list[Tensor] = []
+    for i, n in enumerate(graph.nodes):
+        if i in env:
+            vals.append(env[i])
+        elif isinstance(n.op, Input):
+            vals.append(builder._leaf(n.op.name, n.shape, n.op.kind))
+        elif isinstance(n.op, Const):
+            vals.append(builder.const_node(n.op.values, n.shape))
+        elif isinstance(n.op, Elementwise):
+            vals.append(builder.apply(n.op.fn.expr, [vals[a] for a in n.args]))
+        else:
+            vals.append(builder.add(n.op, *(vals[a] for a in n.args)))
+    return vals
+
+
+_TMP = [sp.Dummy(f"t{i}", real=True) for i in range(64)]
+
+
+def _exact(value: sp.Expr) -> sp.Expr | float:
+    """A constant's value: exact when rational, a float otherwise."""
+    if value.is_Rational:
+        return value
+    if not value.is_real or not value.is_finite:
+        raise GraphError(f"constant {value} is not a finite real number")
+    return value
+
+
+def _same_but_leading_ones(a: Shape, b: Shape) -> bool:
+    while a and a[0] == 1:
+        a = a[1:]
+    while b and b[0] == 1:
+        b = b[1:]
+    return a == b
+
+
+def _check_shape(shape: Sequence[int], what: str) -> Shape:
+    try:
+        out = tuple(int(s) for s in shape)
+    except (TypeError, ValueError):
+        raise ShapeError(f"shape of {what!r} must be a tuple of ints, got {shape!r}") from None
+    if any(s < 1 for s in out) or any(int(s) != s for s in shape):
+        raise ShapeError(f"shape of {what!r} must have positive integer sizes, got {tuple(shape)}")
+    return out
+
+
+def _broadcast(shapes: list[Shape]) -> Shape:
+    from .ops import broadcast_shapes
+
+    return broadcast_shapes(*shapes)
+
+
+def _number(a: Any) -> sp.Expr:
+    if isinstance(a, bool) or not isinstance(a, (int, float, sp.Expr)):
+        raise GraphError(f"expected a Tensor or a real number, got {a!r}")
+    return sp.nsimplify(a) if isinstance(a, float) and a.is_integer() else sp.sympify(a)
+
+
+def is_identifier(name: str) -> bool:
+    return name.isidentifier() and not keyword.iskeyword(name)
+
+
+@dataclass(frozen=True, eq=False)
+class Tensor:
+    """A value under construction: arithmetic on Tensors adds nodes to their Builder."""
+
+    builder: Builder
+    id: int
+    _hash: int = field(default=0, repr=False, compare=False)
+
+    @property
+    def shape(self) -> Shape:
+        return self.builder.nodes[self.id].shape
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def size(self) -> int:
+        return math.prod(self.shape)
+
+    def __eq__(self, other: object) -> bool:  # identity of values, not elementwise equality
+        return isinstance(other, Tensor) and other.builder is self.builder and other.id == self.id
+
+    def __hash__(self) -> int:
+        return hash((id(self.builder), self.id))
+
+    def __repr__(self) -> str:
+        return f"Tensor(%{self.id}, shape={self.shape})"
+
+    # elementwise arithmetic
+    def __add__(self, o: Tensor | float) -> Tensor:
+        return self.builder.elementwise(lambda a, b: a + b, self, o)
+
+    def __radd__(self, o: float) -> Tensor:
+        return self.builder.elementwise(lambda a, b: a + b, o, self)
+
+    def __sub__(self, o: Tensor | float) -> Tensor:
+        return self.builder.elementwise(lambda a, b: a - b, self, o)
+
+    def __rsub__(self, o: float) -> Tensor:
+        return self.builder.elementwise(lambda a, b: a - b, o, self)
+
+    def __mul__(self, o: Tensor | float) -> Tensor:
+        return self.builder.elementwise(lambda a, b: a * b, self, o)
+
+    def __rmul__(self, o: float) -> Tensor:
+        return self.builder.elementwise(lambda a, b: a * b, o, self)
+
+    def __truediv__(self, o: Tensor | float) -> Tensor:
+        return self.builder.elementwise(lambda a, b: a / b, self, o)
+
+    def __rtruediv__(self, o: float) -> Tensor:
+        return self.builder.elementwise(lambda a, b: a / b, o, self)
+
+    def __pow__(self, o: Tensor | float) -> Tensor:
+        return self.builder.elementwise(lambda a, b: a**b, self, o)
+
+    def __neg__(self) -> Tensor:
+        return self.builder.elementwise(lambda a: -a, self)
+
+    def map(self, fn: Callable[[sp.Expr], sp.Expr]) -> Tensor:
+        """Apply a one-variable sympy function elementwise."""
+        return self.builder.elementwise(fn, self)
+
+    # contractions and structure
+    def __matmul__(self, o: Tensor) -> Tensor:
+        if self.ndim != 2 or o.ndim != 2:
+            raise ShapeError(f"@ needs two matrices, got shapes {self.shape} and {o.shape}; use einsum")
+        if self.shape[1] != o.shape[0]:
+            raise ShapeError(
+                f"matmul of shapes {self.shape} and {o.shape}: inner sizes {self.shape[1]} != {o.shape[0]}"
+            )
+        return einsum("ij,jk->ik", self, o)
+
+    @property
+    def T(self) -> Tensor:
+        letters = "abcdefgh"[: self.ndim]
+        return einsum(f"{letters}->{letters[::-1]}", self)
+
+    def sum(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Tensor:
+        axes = _axes(axis, self.ndim)
+        letters = "abcdefghijklmnop"[: self.ndim]
+        out = "".join(c for k, c in enumerate(letters) if k not in axes)
+        res = einsum(f"{letters}->{out}", self) if axes else self
+        if keepdims:
+            res = res.reshape(tuple(1 if k in axes else n for k, n in enumerate(self.shape)))
+        return res
+
+    def mean(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Tensor:
+        axes = _axes(axis, self.ndim)
+        count = math.prod(self.shape[k] for k in axes)
+        return self.sum(axes, keepdims) * sp.Rational(1, count)
+
+    def reshape(self, shape: Sequence[int]) -> Tensor:
+        shape = tuple(int(s) for s in shape)
+        if shape == self.shape:
+            return self
+        return self.builder.add(Reshape(shape), self)
+
+    def broadcast_to(self, shape: Sequence[int]) -> Tensor:
+        shape = tuple(int(s) for s in shape)
+        if shape == self.shape:
+            return self
+        return self.builder.add(BroadcastTo(shape), self)
+
+    def slice(self, start: Sequence[int], stop: Sequence[int]) -> Tensor:
+        if tuple(start) == (0,) * self.ndim and tuple(stop) == self.shape:
+            return self
+        return self.builder.add(Slice(tuple(start), tuple(stop)), self)
+
+    def pad(self, before: Sequence[int], after: Sequence[int]) -> Tensor:
+        if not any(before) and not any(after):
+            return self
+        return self.builder.add(Pad(tuple(before), tuple(after)), self)
+
+    def take(self, axis: int, start: int, stop: int) -> Tensor:
+        """``x[..., start:stop, ...]`` along one axis."""
+        lo = [0] * self.ndim
+        hi = list(self.shape)
+        lo[axis], hi[axis] = start, stop
+        return self.slice(lo, hi)
+
+    def logsumexp(self, axis: int = -1) -> Tensor:
+        return self.builder.add(LogSumExp(axis % self.ndim), self)
+
+
+def _axes(axis: int | Sequence[int] | None, ndim: int) -> tuple[int, ...]:
+    if axis is None:
+        return tuple(range(ndim))
+    if isinstance(axis, int):
+        axis = (axis,)
+    out = tuple(sorted({a % ndim for a in axis})) if ndim else ()
+    for a in axis:
+        if not -ndim <= a < ndim:
+            raise ShapeError(f"axis {a} is outside a tensor of rank {ndim}")
+    return out
+
+
+def einsum(spec: str, *args: Tensor) -> Tensor:
+    """A contraction node, e.g. ``einsum("bi,oi->bo", x, W)``.
+
+    Pure permutations feeding a contraction are folded into its subscripts, and identity
+    permutations vanish, so ``x @ W.T`` is one node.
+    """
+    spec = spec.replace(" ", "")
+    if not args:
+        raise GraphError("einsum needs at least one operand")
+    b = args[0].builder
+    if "->" not in spec:
+        raise GraphError(f"einsum spec {spec!r} needs an explicit output, e.g. 'ij,jk->ik'")
+    with b.scope(f"einsum {spec!r}"):
+        Einsum(spec).infer(*(a.shape for a in args))  # errors in the caller's own subscripts
+    lhs, out = spec.split("->")
+    terms, srcs = [], []
+    for term, a in zip(lhs.split(","), args, strict=True):
+        node = b.nodes[a.id]
+        if isinstance(node.op, Einsum) and len(node.args) == 1:
+            (sub_in,), sub_out = node.op.terms
+            if sorted(sub_in) == sorted(sub_out):  # a permutation: read the source directly
+                rename = dict(zip(sub_out, term, strict=True))
+                term, a = "".join(rename[c] for c in sub_in), Tensor(b, node.args[0])
+        terms.append(term)
+        srcs.append(a)
+    if len(srcs) == 1 and terms[0] == out:
+        return srcs[0]
+    return b.add(Einsum(",".join(terms) + "->" + out), *srcs)
+
+
+def concat(tensors: Sequence[Tensor], axis: int) -> Tensor:
+    """Join tensors along ``axis``."""
+    if len(tensors) == 1:
+        return tensors[0]
+    return tensors[0].builder.add(Concat(axis % tensors[0].ndim), *tensors)

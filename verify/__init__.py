@@ -1,0 +1,3 @@
+"""verify: independent checks of symnn's derivatives, sign networks and training."""
+
+__all__: list[str] = []
