@@ -264,6 +264,11 @@ def canonicalize(expr: sp.Expr) -> sp.Expr:
 
 def check_supported(expr: sp.Expr) -> None:
     """Raise ``UnsupportedFunctionError`` if ``expr`` holds a function without a code generator."""
+    if expr.has(sp.Derivative, sp.Integral, sp.Piecewise, sp.Subs):
+        raise UnsupportedFunctionError(
+            f"the expression {expr} is not a closed-form scalar function; "
+            "use relu, step, maximum or sgn instead of Piecewise, and no unevaluated derivatives"
+        )
     for f in expr.atoms(sp.Function):
         if type(f) not in SUPPORTED:
             names = ", ".join(sorted(SUPPORTED.values()))
@@ -277,8 +282,3 @@ def check_supported(expr: sp.Expr) -> None:
             raise UnsupportedFunctionError(
                 f"the expression {expr} contains {bad}; elementwise bodies must be real and finite"
             )
-    if expr.has(sp.Derivative, sp.Integral, sp.Piecewise, sp.Subs):
-        raise UnsupportedFunctionError(
-            f"the expression {expr} is not a closed-form scalar function; "
-            "use relu, step, maximum or sgn instead of Piecewise, and no unevaluated derivatives"
-        )

@@ -107,7 +107,8 @@ class Graph:
         return len(self.nodes)
 
     def __repr__(self) -> str:
-        return f"<Graph {len(self.nodes)} nodes, outputs {dict(zip(self.output_names, (self.shape(o) for o in self.outputs), strict=True))}>"
+        outs = {nm: self.shape(o) for nm, o in zip(self.output_names, self.outputs, strict=True)}
+        return f"<Graph {len(self.nodes)} nodes, outputs {outs}>"
 
 
 def _op_key(op: Op) -> str:
@@ -470,13 +471,23 @@ class Tensor:
         shape = tuple(int(s) for s in shape)
         if shape == self.shape:
             return self
+        if (fill := self._fill()) is not None and math.prod(shape) == self.size:
+            return self.builder.const_node(fill, shape)
         return self.builder.add(Reshape(shape), self)
 
     def broadcast_to(self, shape: Sequence[int]) -> Tensor:
         shape = tuple(int(s) for s in shape)
         if shape == self.shape:
             return self
+        if (fill := self._fill()) is not None:
+            BroadcastTo(shape).infer(self.shape)
+            return self.builder.const_node(fill, shape)
         return self.builder.add(BroadcastTo(shape), self)
+
+    def _fill(self) -> tuple[Any, ...] | None:
+        """The single value of a filled constant, else None."""
+        op = self.builder.nodes[self.id].op
+        return op.values if isinstance(op, Const) and len(op.values) == 1 else None
 
     def slice(self, start: Sequence[int], stop: Sequence[int]) -> Tensor:
         if tuple(start) == (0,) * self.ndim and tuple(stop) == self.shape:

@@ -87,7 +87,7 @@ class Einsum(Op):
         return tuple(lhs.split(",")), out
 
     def sizes(self, *shapes: Shape) -> dict[str, int]:
-        ins, out = self.terms
+        ins, _ = self.terms
         size: dict[str, int] = {}
         for term, shape in zip(ins, shapes, strict=True):
             for letter, n in zip(term, shape, strict=True):

@@ -1,0 +1,111 @@
+"""The op spec table: one row per op (and per elementwise function), consumed by the tests.
+
+Each row builds a small graph whose only leaves are parameters, so every derivative path
+applies to it, and says where its inputs may lie (``low``/``high``, e.g. positive for
+``log``) and where its kinks are. Adding an op to ``symnn.ops.ALL_OPS`` without a row here
+fails ``tests/test_registries.py``.
+
+>>> sorted(OP_SPECS)[:3]
+['BroadcastTo', 'Concat', 'Einsum']
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import sympy as sp
+
+from symnn.functions import maximum, relu, sgn, sigmoid, softplus, step
+from symnn.ir import Builder, Graph, Tensor, concat, einsum
+from symnn.ops import Fold, Window
+
+
+@dataclass(frozen=True)
+class OpSpec:
+    """How to exercise one op: a graph builder, the input domain, and its kinks."""
+
+    name: str
+    build: Callable[[Builder], Tensor]
+    low: float = -2.0
+    high: float = 2.0
+    kinks: str = ""
+
+    def graph(self) -> Graph:
+        b = Builder()
+        return b.build(self.build(b))
+
+
+def _window(b: Builder) -> Tensor:
+    x = b.param("x", (1, 2, 3, 3))
+    return b.add(Window((2, 2), (1, 1), (1, 1)), x) * b.param("w", (1, 2, 2, 2, 4, 4))
+
+
+def _window3(b: Builder) -> Tensor:
+    x = b.param("x", (1, 1, 3, 2, 2))
+    return b.add(Window((2, 1, 2), (2, 1, 1), (0, 1, 0)), x)
+
+
+def _fold(b: Builder) -> Tensor:
+    # 1-d, padded: 4 windows of size 2 over 3 positions plus one zero on each side
+    return b.add(Fold((3,), (2,), (1,), (1,)), b.param("c", (1, 2, 2, 4)))
+
+
+def _fold2(b: Builder) -> Tensor:
+    cols = b.param("c", (1, 1, 2, 2, 2, 2))
+    return b.add(Fold((3, 3), (2, 2), (1, 1), (0, 0)), cols)
+
+
+def _unary(fn: Callable[[sp.Expr], sp.Expr]) -> Callable[[Builder], Tensor]:
+    def build(b: Builder) -> Tensor:
+        return b.param("x", (2, 3)).map(fn)
+
+    return build
+
+
+def _binary(fn: Callable[[sp.Expr, sp.Expr], sp.Expr]) -> Callable[[Builder], Tensor]:
+    def build(b: Builder) -> Tensor:
+        return b.elementwise(fn, b.param("x", (2, 3)), b.param("y", (3,)))
+
+    return build
+
+
+OP_ROWS: list[OpSpec] = [
+    OpSpec("Elementwise", _binary(lambda a, c: a * c + a / (2 + c * c) - 3 * a**3)),
+    OpSpec("Elementwise:exp", _unary(sp.exp)),
+    OpSpec("Elementwise:log", _unary(sp.log), low=0.1, high=3.0),
+    OpSpec("Elementwise:sqrt", _unary(sp.sqrt), low=0.1, high=3.0),
+    OpSpec("Elementwise:pow", _binary(lambda a, c: (a * a + 1) ** c)),
+    OpSpec("Elementwise:tanh", _unary(sp.tanh)),
+    OpSpec("Elementwise:sinh", _unary(sp.sinh)),
+    OpSpec("Elementwise:cosh", _unary(sp.cosh)),
+    OpSpec("Elementwise:sin", _unary(sp.sin)),
+    OpSpec("Elementwise:cos", _unary(sp.cos)),
+    OpSpec("Elementwise:tan", _unary(sp.tan), low=-1.0, high=1.0),
+    OpSpec("Elementwise:atan", _unary(sp.atan)),
+    OpSpec("Elementwise:erf", _unary(sp.erf)),
+    OpSpec("Elementwise:abs", _unary(sp.Abs), kinks="abs at 0: derivative sign(0) = 0"),
+    OpSpec("Elementwise:sigmoid", _unary(sigmoid)),
+    OpSpec("Elementwise:softplus", _unary(softplus)),
+    OpSpec("Elementwise:relu", _unary(relu), kinks="relu at 0: derivative 0"),
+    OpSpec("Elementwise:step", _unary(lambda a: step(a) * a), kinks="step at 0: value 0, derivative 0"),
+    OpSpec("Elementwise:sign", _unary(lambda a: sgn(a) * a * a), kinks="sign at 0: value 0, derivative 0"),
+    OpSpec("Elementwise:maximum", _binary(maximum), kinks="ties: the first argument"),
+    OpSpec("Einsum", lambda b: einsum("bi,oi->bo", b.param("x", (2, 3)), b.param("W", (4, 3)))),
+    OpSpec("Einsum:reduce", lambda b: einsum("abc->b", b.param("x", (2, 3, 2)))),
+    OpSpec("Einsum:outer", lambda b: einsum("a,b->ab", b.param("u", (2,)), b.param("v", (3,)))),
+    OpSpec("Einsum:batched", lambda b: einsum("bts,bsd->btd", b.param("a", (2, 2, 3)), b.param("v", (2, 3, 2)))),
+    OpSpec("Window", _window),
+    OpSpec("Window:3d", _window3),
+    OpSpec("Fold", _fold2),
+    OpSpec("Fold:1d", _fold),
+    OpSpec("Reshape", lambda b: b.param("x", (2, 3)).reshape((3, 2)) * b.param("y", (3, 2))),
+    OpSpec("Slice", lambda b: b.param("x", (3, 4)).slice((1, 0), (3, 3)).map(sp.tanh)),
+    OpSpec("Pad", lambda b: b.param("x", (2, 2)).pad((1, 0), (0, 2)) * b.param("y", (3, 4))),
+    OpSpec("Concat", lambda b: concat([b.param("x", (2, 2)), b.param("y", (2, 1)) ** 2], 1)),
+    OpSpec("BroadcastTo", lambda b: b.param("x", (3, 1)).broadcast_to((2, 3, 4)) * b.param("y", (4,))),
+    OpSpec("LogSumExp", lambda b: b.param("x", (2, 3)).logsumexp(1)),
+]
+
+#: Rows keyed by name; the part before ':' is the op class the row exercises.
+OP_SPECS: dict[str, OpSpec] = {row.name: row for row in OP_ROWS}
