@@ -1,0 +1,156 @@
+"""The command line: ``symnn derive`` on a model file, every format, errors as one line and exit 2."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+import symnn
+from symnn import cli
+
+MODEL = """
+import sympy as sp
+from symnn.ir import Builder
+
+b = Builder()
+x = b.input("x", (2, 3))
+w = b.param("W", (4, 3))
+c = b.param("c", (4,))
+net = b.build((x @ w.T + c).map(sp.tanh).sum())
+vector = b.build((x @ w.T).map(sp.tanh))
+b2 = Builder()
+no_params = b2.build(b2.input("z", (2,)).map(sp.exp).sum())
+number = 3
+"""
+
+
+@pytest.fixture
+def model(tmp_path):
+    path = tmp_path / "model.py"
+    path.write_text(textwrap.dedent(MODEL))
+    return str(path)
+
+
+def run(capsys, *argv):
+    code = cli.main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_derive_text_prints_the_primal_and_the_gradient_program(model, capsys):
+    code, out, err = run(capsys, "derive", f"{model}:net")
+    assert code == 0 and err == ""
+    assert "# primal program" in out and "# reverse mode" in out
+    assert "v1[i,j] = sum_k x[i,k] * W[j,k]" in out
+    grads = [line for line in out.splitlines() if line.startswith(("grad:W", "grad:c"))]
+    assert len(grads) == 2
+    assert "tangent:" not in out
+
+
+def test_derive_forward_mode_prints_the_jvp_program(model, capsys):
+    code, out, _ = run(capsys, "derive", f"{model}:net", "--mode", "forward")
+    assert code == 0
+    assert "tangent:out = " in out and "tangent:W[j,k]" in out and "grad:" not in out
+
+
+def test_derive_latex(model, capsys):
+    code, out, _ = run(capsys, "derive", f"{model}:net", "--format", "latex", "--mode", "both")
+    assert code == 0
+    assert out.count(r"\begin{align*}") == 3 and out.count(r"\end{align*}") == 3
+    assert r"\bar{W}_{ij} &=" in out and r"\dot{\mathrm{out}} &=" in out
+    assert out.count("{") == out.count("}")
+
+
+@pytest.mark.parametrize("flag", [["--format", "json"], ["--json"]])
+def test_derive_json_parses(model, capsys, flag):
+    code, out, _ = run(capsys, "derive", f"{model}:net", "--mode", "both", *flag)
+    assert code == 0
+    doc = json.loads(out)
+    assert doc["model"].endswith("model.py:net") and doc["mode"] == "both"
+    assert set(doc["programs"]) == {"primal", "reverse", "forward"}
+    reverse = doc["programs"]["reverse"]
+    assert [o["name"] for o in reverse["outputs"]] == ["out", "grad:W", "grad:c"]
+    assert {o["name"]: o["shape"] for o in reverse["outputs"]}["grad:W"] == [4, 3]
+    assert reverse["params"] == {"W": [4, 3], "c": [4]}
+    assert "tangent:W" in doc["programs"]["forward"]["inputs"]
+
+
+def test_derive_wrt_an_input(model, capsys):
+    code, out, _ = run(capsys, "derive", f"{model}:net", "--wrt", "x", "--json")
+    assert code == 0
+    names = [o["name"] for o in json.loads(out)["programs"]["reverse"]["outputs"]]
+    assert names == ["out", "grad:x"]
+
+
+def test_derive_scalar(model, capsys):
+    code, out, _ = run(capsys, "derive", f"{model}:net", "--scalar")
+    assert code == 0
+    assert "grad:W[3,2] = " in out and "x[1,2]" in out
+
+
+@pytest.mark.parametrize(
+    ("spec", "argv", "words"),
+    [
+        ("missing.py:net", [], ["missing.py", "does not exist"]),
+        ("{model}:nope", [], ["no attribute 'nope'", "net"]),
+        ("{model}:number", [], ["int", "Graph"]),
+        ("{model}:vector", [], ["scalar output", "(2, 4)"]),
+        ("{model}:no_params", [], ["no parameters", "--wrt"]),
+        ("{model}:net", ["--wrt", "nothing"], ["'nothing'", "W"]),
+        ("{model}:net", ["--scalar", "--max-scalars", "10"], ["max_scalars=10", "--max-scalars"]),
+    ],
+)
+def test_errors_are_one_line_and_exit_2(model, capsys, spec, argv, words):
+    code, out, err = run(capsys, "derive", spec.format(model=model), *argv)
+    assert code == 2 and out == ""
+    assert err.startswith("symnn: error: ") and err.count("\n") == 1
+    for w in words:
+        assert w in err
+    assert "Traceback" not in err
+
+
+def test_a_model_file_that_fails_to_load(tmp_path, capsys):
+    bad = tmp_path / "bad.py"
+    bad.write_text("from symnn.ir import Builder\nb = Builder()\nx = b.input('x', (2,)) + b.input('y', (3,))\n")
+    code, _, err = run(capsys, "derive", f"{bad}:x")
+    assert code == 2 and "do not broadcast" in err and err.count("\n") == 1
+    broken = tmp_path / "broken.py"
+    broken.write_text("raise RuntimeError('boom')\n")
+    code, _, err = run(capsys, "derive", f"{broken}:x")
+    assert code == 2 and "RuntimeError: boom" in err
+
+
+def test_version(capsys):
+    code, out, _ = run(capsys, "--version")
+    assert code == 0 and out.strip() == f"symnn {symnn.__version__}"
+
+
+def test_usage_errors_exit_2(capsys):
+    code, _, err = run(capsys, "derive", "m.py:x", "--format", "pdf")
+    assert code == 2 and "invalid choice" in err
+    assert run(capsys)[0] == 2
+
+
+def test_subcommands_register_with_one_function(monkeypatch, capsys):
+    def configure(p: argparse.ArgumentParser) -> None:
+        p.add_argument("word")
+
+    monkeypatch.setattr(cli, "SUBCOMMANDS", dict(cli.SUBCOMMANDS))  # registered for this test only
+    cli.subcommand("echo", "print a word", configure)(lambda args: print(args.word) or 0)
+    assert run(capsys, "echo", "hello")[:2] == (0, "hello\n")
+
+
+def test_the_console_entry_point(model):
+    proc = subprocess.run(
+        [sys.executable, "-c", "import sys; from symnn.cli import main; sys.exit(main())", "derive", "nowhere.py:m"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("symnn: error: ") and "Traceback" not in proc.stderr
