@@ -80,6 +80,13 @@ def test_derive_json_parses(model, capsys, flag):
     assert "tangent:W" in doc["programs"]["forward"]["inputs"]
 
 
+def test_derive_a_module_attribute(tmp_path, monkeypatch, capsys):
+    (tmp_path / "my_models.py").write_text(textwrap.dedent(MODEL))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    code, out, _ = run(capsys, "derive", "my_models:net")
+    assert code == 0 and "grad:W[i,j] = " in out
+
+
 def test_derive_wrt_an_input(model, capsys):
     code, out, _ = run(capsys, "derive", f"{model}:net", "--wrt", "x", "--json")
     assert code == 0
