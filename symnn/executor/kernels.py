@@ -1,0 +1,325 @@
+"""The executor's Numba kernels: one interpreter per mode for scalar programs, and sliding windows.
+
+A scalar program is data (opcodes, operand rows, constants), so these few kernels serve every
+elementwise function of every graph: a new graph never compiles anything new. The program runs
+instruction by instruction over a matrix ``V`` with one row per slot and one column per element:
+rows ``0 .. nargs-1`` hold the (broadcast) arguments, row ``nargs + i`` the result of
+instruction ``i``. Unary instructions have ``ib[i] == -1``; ``CONST`` has ``ia[i] == -1``.
+
+The hand-written derivative rules of the primitives sit together in ``partials``; this module
+never looks at a symbolic derivative.
+"""
+
+from __future__ import annotations
+
+import math
+
+from numba import njit
+
+# numpy's error model: x / 0 -> inf and 0 ** -1 -> inf instead of a Python exception.
+_JIT = {"cache": True, "nogil": True, "error_model": "numpy"}
+
+# -- opcodes (the numbering is part of the compiled cache: keep it here, beside the kernels) --------
+CONST = 0  # c
+ADD = 1  # x + y
+SUB = 2  # x - y
+MUL = 3  # x * y
+DIV = 4  # x / y
+NEG = 5  # -x
+ADDC = 6  # x + c
+MULC = 7  # x * c
+POWC = 8  # x ** c (constant exponent)
+POW = 9  # x ** y = exp(y log x)
+EXP = 10
+LOG = 11
+TANH = 12
+SINH = 13
+COSH = 14
+SIN = 15
+COS = 16
+TAN = 17
+ATAN = 18
+ERF = 19
+ABS = 20
+SIGN = 21  # sign with sign(0) = 0
+STEP = 22  # 1 if x > 0 else 0
+RELU = 23  # max(x, 0)
+MAX = 24  # x if x >= y else y (first argument on ties)
+SIGMOID = 25
+SOFTPLUS = 26
+
+NAMES = (
+    "const add sub mul div neg addc mulc powc pow exp log tanh sinh cosh sin cos tan atan erf "
+    "abs sign step relu max sigmoid softplus"
+).split()
+BINARY = frozenset({ADD, SUB, MUL, DIV, POW, MAX})
+
+_TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
+_NAN = math.nan
+
+
+@njit(**_JIT)
+def _sigmoid(x):
+    """1 / (1 + exp(-x)) in two branches, so exp never overflows."""
+    if x >= 0.0:
+        return 1.0 / (1.0 + math.exp(-x))
+    e = math.exp(x)  # also the NaN branch: exp(nan) = nan
+    return e / (1.0 + e)
+
+
+@njit(**_JIT)
+def apply(op, x, y, c):
+    """The value of one primitive; NaN in, NaN out (kinks included)."""
+    if op == ADD:
+        return x + y
+    if op == SUB:
+        return x - y
+    if op == MUL:
+        return x * y
+    if op == DIV:
+        return x / y
+    if op == NEG:
+        return -x
+    if op == ADDC:
+        return x + c
+    if op == MULC:
+        return x * c
+    if op == POWC:
+        if c == 2.0:  # the common square, exact and without a call to pow
+            return x * x
+        return x**c
+    if op == POW:
+        return x**y
+    if op == EXP:
+        return math.exp(x)
+    if op == LOG:
+        return math.log(x)
+    if op == TANH:
+        return math.tanh(x)
+    if op == SINH:
+        return math.sinh(x)
+    if op == COSH:
+        return math.cosh(x)
+    if op == SIN:
+        return math.sin(x)
+    if op == COS:
+        return math.cos(x)
+    if op == TAN:
+        return math.tan(x)
+    if op == ATAN:
+        return math.atan(x)
+    if op == ERF:
+        return math.erf(x)
+    if op == ABS:
+        return math.fabs(x)
+    if op == SIGN:  # sign(0) = 0
+        if x > 0.0:
+            return 1.0
+        if x < 0.0:
+            return -1.0
+        return 0.0 if x == 0.0 else x
+    if op == STEP:  # step(0) = 0
+        if x > 0.0:
+            return 1.0
+        return 0.0 if x <= 0.0 else x
+    if op == RELU:  # relu(0) = 0
+        if x > 0.0:
+            return x
+        return 0.0 if x <= 0.0 else x
+    if op == MAX:
+        if x >= y:
+            return x
+        if y > x:
+            return y
+        return _NAN
+    if op == SIGMOID:
+        return _sigmoid(x)
+    if op == SOFTPLUS:
+        # log(1 + e^x) = max(x, 0) + log1p(e^-|x|)
+        return max(x, 0.0) + math.log1p(math.exp(-math.fabs(x)))
+    return c  # CONST
+
+
+@njit(**_JIT)
+def partials(op, x, y, c, v):
+    """(d v/d x, d v/d y) of ``v = op(x, y)``: the executor's whole table of derivative rules."""
+    if op == ADD:  # d(x + y) = dx + dy
+        return 1.0, 1.0
+    if op == SUB:  # d(x - y) = dx - dy
+        return 1.0, -1.0
+    if op == MUL:  # d(x y) = y dx + x dy
+        return y, x
+    if op == DIV:  # d(x / y) = dx / y - (x / y) dy / y
+        return 1.0 / y, -v / y
+    if op == NEG:  # d(-x) = -dx
+        return -1.0, 0.0
+    if op == ADDC:  # d(x + c) = dx
+        return 1.0, 0.0
+    if op == MULC:  # d(c x) = c dx
+        return c, 0.0
+    if op == POWC:  # d x^c = c x^(c-1) dx
+        if c == 0.0:
+            return 0.0, 0.0
+        return c * x ** (c - 1.0), 0.0
+    if op == POW:  # d x^y = y x^(y-1) dx + x^y log(x) dy
+        return y * x ** (y - 1.0), v * math.log(x)
+    if op == EXP:  # d e^x = e^x dx
+        return v, 0.0
+    if op == LOG:  # d log x = dx / x
+        return 1.0 / x, 0.0
+    if op == TANH:  # d tanh x = (1 - tanh^2 x) dx
+        return 1.0 - v * v, 0.0
+    if op == SINH:  # d sinh x = cosh x dx
+        return math.cosh(x), 0.0
+    if op == COSH:  # d cosh x = sinh x dx
+        return math.sinh(x), 0.0
+    if op == SIN:  # d sin x = cos x dx
+        return math.cos(x), 0.0
+    if op == COS:  # d cos x = -sin x dx
+        return -math.sin(x), 0.0
+    if op == TAN:  # d tan x = (1 + tan^2 x) dx
+        return 1.0 + v * v, 0.0
+    if op == ATAN:  # d atan x = dx / (1 + x^2)
+        return 1.0 / (1.0 + x * x), 0.0
+    if op == ERF:  # d erf x = 2/sqrt(pi) e^(-x^2) dx
+        return _TWO_OVER_SQRT_PI * math.exp(-x * x), 0.0
+    if op == ABS:  # d |x| = sign(x) dx, with |x|'(0) = 0
+        return apply(SIGN, x, x, c), 0.0
+    if op == SIGN or op == STEP:  # d sign(x) = d step(x) = 0
+        return 0.0, 0.0
+    if op == RELU:  # d relu(x) = step(x) dx, relu'(0) = 0
+        return apply(STEP, x, x, c), 0.0
+    if op == MAX:  # d max(x, y) = [x >= y] dx + [y > x] dy
+        if x >= y:
+            return 1.0, 0.0
+        if y > x:
+            return 0.0, 1.0
+        return _NAN, _NAN
+    if op == SIGMOID:  # d s(x) = s(x) (1 - s(x)) dx
+        return v * (1.0 - v), 0.0
+    if op == SOFTPLUS:  # d softplus(x) = sigmoid(x) dx
+        return _sigmoid(x), 0.0
+    return 0.0, 0.0  # CONST
+
+
+@njit(**_JIT)
+def program_forward(code, ia, ib, consts, nargs, V):
+    """Fill rows ``nargs..`` of ``V`` with the values of the program's instructions."""
+    n = V.shape[1]
+    for i in range(code.shape[0]):
+        op, a, b, c = code[i], ia[i], ib[i], consts[i]
+        r = nargs + i
+        if op == CONST:
+            V[r, :] = c
+            continue
+        bb = b if b >= 0 else a
+        for e in range(n):
+            V[r, e] = apply(op, V[a, e], V[bb, e], c)
+
+
+@njit(**_JIT)
+def program_jvp(code, ia, ib, consts, nargs, V, T, active):
+    """Forward sweep of tangents: ``T[r] = sum_k (d v_r / d v_k) T[k]`` over the live operands.
+
+    ``active[:nargs]`` marks the arguments with a tangent; the rest is filled here, and rows
+    without a tangent are zero (a zero tangent never multiplies an infinite partial).
+    """
+    n = V.shape[1]
+    for i in range(code.shape[0]):
+        op, a, b, c = code[i], ia[i], ib[i], consts[i]
+        r = nargs + i
+        live_a = op != CONST and active[a]
+        live_b = b >= 0 and active[b]
+        active[r] = live_a or live_b
+        if not active[r]:
+            T[r, :] = 0.0
+            continue
+        bb = b if b >= 0 else a
+        for e in range(n):
+            da, db = partials(op, V[a, e], V[bb, e], c, V[r, e])
+            t = 0.0
+            if live_a:
+                t += da * T[a, e]
+            if live_b:
+                t += db * T[b, e]
+            T[r, e] = t
+
+
+@njit(**_JIT)
+def program_vjp(code, ia, ib, consts, nargs, V, G, active):
+    """Reverse sweep of cotangents: ``G[k] += (d v_r / d v_k) G[r]``, last instruction first.
+
+    ``G`` starts zero except the output row; only rows marked ``active`` (those that depend on
+    an argument whose cotangent is wanted) receive anything.
+    """
+    n = V.shape[1]
+    for i in range(code.shape[0] - 1, -1, -1):
+        op, a, b, c = code[i], ia[i], ib[i], consts[i]
+        r = nargs + i
+        if op == CONST or not active[r]:
+            continue
+        live_a = active[a]
+        live_b = b >= 0 and active[b]
+        bb = b if b >= 0 else a
+        for e in range(n):
+            g = G[r, e]
+            da, db = partials(op, V[a, e], V[bb, e], c, V[r, e])
+            if live_a:
+                G[a, e] += da * g
+            if live_b:
+                G[b, e] += db * g
+
+
+@njit(**_JIT)
+def window(x, geom, out):
+    """Sliding windows of ``x`` (M, S1, S2, S3) into ``out`` (M, K1, K2, K3, O1, O2, O3).
+
+    ``out[m, k, o] = x[m, o * stride + k - padding]``, zero outside ``x``;
+    ``geom = (stride1, stride2, stride3, pad1, pad2, pad3)``.
+    """
+    M, S1, S2, S3 = x.shape
+    _, K1, K2, K3, O1, O2, O3 = out.shape
+    s1, s2, s3, p1, p2, p3 = geom[0], geom[1], geom[2], geom[3], geom[4], geom[5]
+    for m in range(M):
+        for k1 in range(K1):
+            for k2 in range(K2):
+                for k3 in range(K3):
+                    for o1 in range(O1):
+                        i1 = o1 * s1 + k1 - p1
+                        for o2 in range(O2):
+                            i2 = o2 * s2 + k2 - p2
+                            for o3 in range(O3):
+                                i3 = o3 * s3 + k3 - p3
+                                if 0 <= i1 < S1 and 0 <= i2 < S2 and 0 <= i3 < S3:
+                                    out[m, k1, k2, k3, o1, o2, o3] = x[m, i1, i2, i3]
+                                else:
+                                    out[m, k1, k2, k3, o1, o2, o3] = 0.0
+
+
+@njit(**_JIT)
+def fold(w, geom, out):
+    """Scatter-add of windows ``w`` (M, K1, K2, K3, O1, O2, O3) into ``out`` (M, S1, S2, S3): ``window``'s adjoint."""
+    M, S1, S2, S3 = out.shape
+    _, K1, K2, K3, O1, O2, O3 = w.shape
+    s1, s2, s3, p1, p2, p3 = geom[0], geom[1], geom[2], geom[3], geom[4], geom[5]
+    out[...] = 0.0
+    for m in range(M):
+        for k1 in range(K1):
+            for k2 in range(K2):
+                for k3 in range(K3):
+                    for o1 in range(O1):
+                        i1 = o1 * s1 + k1 - p1
+                        if i1 < 0 or i1 >= S1:
+                            continue
+                        for o2 in range(O2):
+                            i2 = o2 * s2 + k2 - p2
+                            if i2 < 0 or i2 >= S2:
+                                continue
+                            for o3 in range(O3):
+                                i3 = o3 * s3 + k3 - p3
+                                if 0 <= i3 < S3:
+                                    out[m, i1, i2, i3] += w[m, k1, k2, k3, o1, o2, o3]
+
+
+#: The compiled entry points (their ``signatures`` show whether a graph triggered a compilation).
+KERNELS = (program_forward, program_jvp, program_vjp, window, fold)

@@ -1,0 +1,246 @@
+"""The Executor: runs a Graph numerically, node by node, in forward and reverse mode.
+
+Forward mode carries a tangent beside each primal; reverse mode records the primal sweep on a
+tape and walks it backwards accumulating cotangents. Per node the work is one call of a rule
+from ``rules`` (numpy, or one of the few compiled kernels); nothing is compiled per graph.
+
+>>> import numpy as np
+>>> from symnn.ir import Builder
+>>> b = Builder()
+>>> w = b.param("w", (3,))
+>>> ex = Executor(b.build((w * w).sum()))
+>>> value, grads = ex.grad({"w": np.array([1.0, 2.0, 3.0])})
+>>> value, grads["w"].tolist()
+(14.0, [2.0, 4.0, 6.0])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from ..errors import GraphError, ShapeError
+from ..ir import Graph
+from ..ops import ALL_OPS, Const, Input
+from .rules import EVAL, JVP, VJP
+
+Array = np.ndarray
+_DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
+
+
+def _add(a: Array | None, b: Array | None) -> Array | None:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return a + b
+
+
+class Executor:
+    """Numeric forward value, JVP, VJP and gradients of ``graph`` on arrays of ``dtype``."""
+
+    def __init__(self, graph: Graph, dtype: Any = np.float64) -> None:
+        if not isinstance(graph, Graph):
+            raise GraphError(f"Executor needs a symnn Graph, got {type(graph).__name__}")
+        try:
+            self.dtype = np.dtype(dtype)
+        except TypeError:
+            raise GraphError(f"dtype must be float64 or float32, got {dtype!r}") from None
+        if self.dtype not in _DTYPES:
+            raise GraphError(f"dtype must be float64 or float32, got {self.dtype}")
+        missing = {type(n.op).__name__ for n in graph.nodes if type(n.op) not in EVAL and n.args}
+        if missing:
+            raise GraphError(f"the executor has no rule for the ops {sorted(missing)}; it knows {sorted(EVAL)}")
+        self.graph = graph
+        self._leaves = {n.op.name: i for i, n in enumerate(graph.nodes) if isinstance(n.op, Input)}  # type: ignore[attr-defined]
+        self._consts = {
+            i: _const(n.op, n.shape, self.dtype) for i, n in enumerate(graph.nodes) if isinstance(n.op, Const)
+        }
+        self._outputs = dict(zip(graph.output_names, graph.outputs, strict=True))
+
+    # -- public API --------------------------------------------------------------------------------
+    def forward(self, values: Mapping[str, Any]) -> dict[str, Array]:
+        """The outputs of the graph at ``values`` (one array per input and parameter name)."""
+        env = self._check_values(values)
+        vals, _ = self._primal(env)
+        return self._named(vals, _Release(self.dtype, env, self._consts))
+
+    def jvp(self, values: Mapping[str, Any], tangents: Mapping[str, Any]) -> tuple[dict[str, Array], dict[str, Array]]:
+        """Outputs and their tangents ``J t`` (``tangents`` keyed by leaf name; missing leaves have zero tangent)."""
+        env = self._check_values(values)
+        seeds = self._check_named(tangents, self._leaves, "tangent", "leaf (input or parameter)")
+        g = self.graph
+        vals: list[Any] = [None] * len(g.nodes)
+        tans: list[Array | None] = [None] * len(g.nodes)
+        with np.errstate(all="ignore"):
+            for i, n in enumerate(g.nodes):
+                if not n.args:
+                    vals[i], tans[i] = self._leaf(i, env), seeds.get(i)
+                    continue
+                xs = [vals[a] for a in n.args]
+                vals[i], aux = EVAL[type(n.op)](n.op, xs, n.shape, self.dtype)
+                if any(tans[a] is not None for a in n.args):
+                    tans[i] = JVP[type(n.op)](n.op, xs, vals[i], aux, [tans[a] for a in n.args])
+        release = _Release(self.dtype, env, seeds, self._consts)
+        return self._named(vals, release), {nm: release(tans[o], g.shape(o)) for nm, o in self._outputs.items()}
+
+    def vjp(
+        self, values: Mapping[str, Any], cotangents: Mapping[str, Any]
+    ) -> tuple[dict[str, Array], dict[str, Array]]:
+        """Outputs and ``J^T c`` for every leaf (``cotangents`` keyed by output name; missing ones are zero)."""
+        env = self._check_values(values)
+        seeds = self._check_named(cotangents, self._outputs, "cotangent", "output")
+        vals, tape = self._primal(env)
+        cts = self._reverse(vals, tape, seeds, list(self._leaves.values()))
+        release = _Release(self.dtype, env, seeds, self._consts)
+        outs = self._named(vals, release)
+        return outs, {nm: release(cts[i], self.graph.shape(i)) for nm, i in self._leaves.items()}
+
+    def grad(
+        self, values: Mapping[str, Any], output: str | None = None, wrt: str | Sequence[str] | None = None
+    ) -> tuple[float, dict[str, Array]]:
+        """Value and gradient of a scalar output (default: the first) w.r.t. ``wrt`` (default: the parameters)."""
+        g = self.graph
+        name = output if output is not None else g.output_names[0]
+        if name not in self._outputs:
+            raise GraphError(f"the graph has no output {name!r}; its outputs are {list(g.output_names)}")
+        o = self._outputs[name]
+        if g.shape(o) != ():
+            raise ShapeError(
+                f"grad needs a scalar output, but {name!r} has shape {g.shape(o)}; reduce it (e.g. .sum()) or use vjp"
+            )
+        ids = self._wrt(wrt)
+        env = self._check_values(values)
+        vals, tape = self._primal(env)
+        cts = self._reverse(vals, tape, {o: np.ones((), dtype=self.dtype)}, ids)
+        release = _Release(self.dtype, env, self._consts)
+        return float(vals[o]), {g.nodes[i].op.name: release(cts[i], g.shape(i)) for i in ids}  # type: ignore[attr-defined]
+
+    # -- sweeps --------------------------------------------------------------------------------------
+    def _leaf(self, i: int, env: dict[int, Array]) -> Array:
+        """The value of an Input (from ``env``) or Const node."""
+        return env[i] if i in env else self._consts[i]
+
+    def _primal(self, env: dict[int, Array]) -> tuple[list[Any], list[Any]]:
+        g = self.graph
+        vals: list[Any] = [None] * len(g.nodes)
+        tape: list[Any] = [None] * len(g.nodes)
+        with np.errstate(all="ignore"):
+            for i, n in enumerate(g.nodes):
+                if n.args:
+                    vals[i], tape[i] = EVAL[type(n.op)](n.op, [vals[a] for a in n.args], n.shape, self.dtype)
+                else:
+                    vals[i] = self._leaf(i, env)
+        return vals, tape
+
+    def _reverse(self, vals: list[Any], tape: list[Any], seeds: dict[int, Array], ids: list[int]) -> list[Array | None]:
+        """Cotangents of the nodes ``ids`` given output cotangents ``seeds``: one backward walk of the tape."""
+        g = self.graph
+        wanted = [False] * len(g.nodes)
+        for i in ids:
+            wanted[i] = True
+        for i, n in enumerate(g.nodes):  # a node needs a cotangent if it depends on a wanted leaf
+            if n.args and any(wanted[a] for a in n.args):
+                wanted[i] = True
+        cts: list[Array | None] = [None] * len(g.nodes)
+        for o, s in seeds.items():
+            cts[o] = _add(cts[o], s)
+        with np.errstate(all="ignore"):
+            for i in range(len(g.nodes) - 1, -1, -1):
+                n = g.nodes[i]
+                ct = cts[i]
+                if ct is None or not n.args or not wanted[i]:
+                    continue
+                needs = [wanted[a] for a in n.args]
+                xs = [vals[a] for a in n.args]
+                contribs = VJP[type(n.op)](n.op, xs, vals[i], tape[i], ct, needs)
+                for a, c, need in zip(n.args, contribs, needs, strict=True):
+                    if need and c is not None:
+                        cts[a] = _add(cts[a], c)
+        return cts
+
+    # -- validation ----------------------------------------------------------------------------------
+    def _check_values(self, values: Mapping[str, Any]) -> dict[int, Array]:
+        if not isinstance(values, Mapping):
+            raise GraphError(f"values must be a dict from leaf names to arrays, got {type(values).__name__}")
+        missing = [nm for nm in self._leaves if nm not in values]
+        if missing:
+            raise GraphError(f"no value given for {missing}; the graph needs {self._signature()}")
+        return self._check_named(values, self._leaves, "value", "input or parameter")
+
+    def _check_named(self, given: Mapping[str, Any], known: dict[str, int], what: str, kind: str) -> dict[int, Array]:
+        if not isinstance(given, Mapping):
+            raise GraphError(f"{what}s must be a dict keyed by {kind} name, got {type(given).__name__}")
+        unknown = [nm for nm in given if nm not in known]
+        if unknown:
+            raise GraphError(f"{what}s given for unknown names {unknown}; the graph's {kind} names are {list(known)}")
+        return {known[nm]: self._array(nm, v, self.graph.shape(known[nm]), what) for nm, v in given.items()}
+
+    def _array(self, name: str, value: Any, shape: tuple[int, ...], what: str) -> Array:
+        try:
+            arr = np.asarray(value)
+        except (TypeError, ValueError) as e:
+            raise ShapeError(f"the {what} for {name!r} is not an array of numbers ({e})") from None
+        if arr.dtype.kind not in "biuf":
+            raise GraphError(
+                f"the {what} for {name!r} has dtype {arr.dtype}; pass real numbers (float64, float32, int or bool)"
+            )
+        if arr.shape != shape:
+            raise ShapeError(f"the {what} for {name!r} has shape {arr.shape}, but the graph declares {shape}")
+        return arr.astype(self.dtype, copy=False)
+
+    def _wrt(self, wrt: str | Sequence[str] | None) -> list[int]:
+        if wrt is None:
+            ids = self.graph.leaf_ids("param")
+            if not ids:
+                raise GraphError(
+                    f"the graph has no parameters to differentiate; pass wrt=[names] from {list(self._leaves)}"
+                )
+            return ids
+        names = [wrt] if isinstance(wrt, str) else list(wrt)
+        unknown = [nm for nm in names if nm not in self._leaves]
+        if unknown:
+            raise GraphError(f"cannot differentiate with respect to {unknown}; the leaves are {list(self._leaves)}")
+        return [self._leaves[nm] for nm in names]
+
+    def _signature(self) -> str:
+        return ", ".join(f"{nm} {self.graph.shape(i)}" for nm, i in self._leaves.items())
+
+    def _named(self, vals: list[Any], release: _Release) -> dict[str, Array]:
+        return {nm: release(vals[o], self.graph.shape(o)) for nm, o in self._outputs.items()}
+
+
+def _const(op: Const, shape: tuple[int, ...], dtype: np.dtype) -> Array:
+    values = np.array([float(v) for v in op.values], dtype=dtype)
+    if values.size == 1:
+        return np.full(shape, values[0], dtype=dtype)
+    return values.reshape(shape)
+
+
+class _Release:
+    """Hands arrays to the caller: a fresh array as it is, one shared with the caller's inputs, the
+    executor's constants, the tape or another result as a copy, and a structural zero as zeros."""
+
+    def __init__(self, dtype: np.dtype, *shared: Mapping[int, Array]) -> None:
+        self.dtype = dtype
+        self.taken = {id(a) for group in shared for a in group.values()}
+
+    def __call__(self, x: Array | None, shape: tuple[int, ...]) -> Array:
+        if x is None:
+            return np.zeros(shape, dtype=self.dtype)
+        if (
+            x.base is None
+            and x.flags.writeable
+            and x.shape == shape
+            and x.dtype == self.dtype
+            and id(x) not in self.taken
+        ):
+            self.taken.add(id(x))
+            return x
+        return np.array(np.broadcast_to(x, shape), dtype=self.dtype)
+
+
+#: Every op the executor implements (the registry-completeness test compares this with ALL_OPS).
+IMPLEMENTED = frozenset(EVAL) & frozenset(JVP) & frozenset(VJP) & frozenset(ALL_OPS)
