@@ -117,18 +117,26 @@ def _head_sub(name: str) -> tuple[str, str]:
         if name.startswith(prefix) and len(name) > len(prefix):
             head, sub = _head_sub(name[len(prefix) :])
             return deco % head, sub
+    scope, dot, last = name.rpartition(".")
+    if dot and scope and _PLAIN.fullmatch(last):
+        # a layer's parameter, e.g. "0.W" -> W^{(0)}: the layer path as a superscript
+        head, sub = _head_sub(last)
+        path = scope if re.fullmatch(r"[0-9.]+", scope) else _tex_text(scope)
+        return f"{head}^{{({path})}}", sub
     m = _PLAIN.fullmatch(name)
     if not m:  # names are data: anything else is shown verbatim, escaped
         return _tex_text(name), ""
     head, digits, word = m.groups()
     if len(head) == 1 or head in greek_letters_set or head.lower() in greek_letters_set:
         head_tex = sp.latex(sp.Symbol(head))
+    elif re.fullmatch(r"[A-Z][a-z]", head) and not digits and not word:
+        return head[0], r"\mathrm{%s}" % head[1]  # Wq -> W_{q}, upright: not an index
     else:
         head_tex = r"\mathrm{%s}" % head
     if digits:
         return head_tex, digits
     if word:
-        return head_tex, word if len(word) == 1 else r"\mathrm{%s}" % word
+        return head_tex, r"\mathrm{%s}" % word  # upright, so W_q never reads as an index q
     return head_tex, ""
 
 
