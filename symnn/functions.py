@@ -24,6 +24,7 @@ from __future__ import annotations
 from typing import Any
 
 import sympy as sp
+from sympy.core.logic import fuzzy_and
 
 from .errors import UnsupportedFunctionError
 
@@ -186,7 +187,7 @@ class maximum(sp.Function):
         return sp.Piecewise((a, a >= b), (b, True))
 
     def _eval_is_real(self) -> bool | None:
-        return sp.fuzzy_and(arg.is_real for arg in self.args)
+        return fuzzy_and(arg.is_real for arg in self.args)
 
 
 #: Every function class an elementwise body may contain, and the name the code generators use.
