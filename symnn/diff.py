@@ -63,6 +63,10 @@ def zeros(b: Builder, shape: tuple[int, ...]) -> Tensor:
     return b.const(0, shape)
 
 
+def _or_zeros(b: Builder, t: MaybeTensor, shape: tuple[int, ...]) -> Tensor:
+    return t if t is not None else zeros(b, shape)
+
+
 def unbroadcast(t: Tensor, shape: tuple[int, ...]) -> Tensor:
     """Sum ``t`` over the axes that broadcasting added to reach ``t.shape`` from ``shape``."""
     if t.shape == shape:
@@ -295,7 +299,7 @@ def jvp(graph: Graph, wrt: Sequence[str] | None = None) -> Graph:
                 n.op, [primals[a] for a in n.args], primals[i], [tangents[a] for a in n.args]
             )
     outs = [primals[o] for o in graph.outputs]
-    outs += [tangents[o] if tangents[o] is not None else zeros(b, graph.shape(o)) for o in graph.outputs]
+    outs += [_or_zeros(b, tangents[o], graph.shape(o)) for o in graph.outputs]
     names = list(graph.output_names) + [f"tangent:{nm}" for nm in graph.output_names]
     return b.build(*outs, names=names)
 
@@ -316,7 +320,7 @@ def _reverse(graph: Graph, ids: list[int], b: Builder, primals: list[Tensor], se
         for a, ca in zip(n.args, contribs, strict=True):
             if ca is not None:
                 cots[a] = add_all([cots[a], ca])
-    return [cots[i] if cots[i] is not None else zeros(b, graph.shape(i)) for i in ids]  # type: ignore[misc]
+    return [_or_zeros(b, cots[i], graph.shape(i)) for i in ids]
 
 
 def vjp(graph: Graph, wrt: Sequence[str] | None = None) -> Graph:

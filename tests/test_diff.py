@@ -5,6 +5,7 @@ The values of the derivatives are checked against sympy.diff in test_exact.py.
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import pytest
@@ -21,7 +22,7 @@ def mlp(sizes, batch, act):
     b = Builder()
     x, y = b.input("x", (batch, sizes[0])), b.input("y", (batch, sizes[-1]))
     h = x
-    for i, (m, n) in enumerate(zip(sizes, sizes[1:], strict=False)):
+    for i, (m, n) in enumerate(itertools.pairwise(sizes)):
         h = h @ b.param(f"{i}.W", (n, m)).T + b.param(f"{i}.b", (n,))
         if i < len(sizes) - 2:
             h = h.map(act)
@@ -31,8 +32,8 @@ def mlp(sizes, batch, act):
 def expected_ratio(sizes, batch):
     # forward: one B x m x n product per layer; reverse adds dW for every layer (same cost)
     # and dh for every layer but the first (no gradient for the data x)
-    fwd = sum(batch * m * n for m, n in zip(sizes, sizes[1:], strict=False))
-    back = fwd + sum(batch * m * n for m, n in list(zip(sizes, sizes[1:], strict=False))[1:])
+    fwd = sum(batch * m * n for m, n in itertools.pairwise(sizes))
+    back = fwd + sum(batch * m * n for m, n in list(itertools.pairwise(sizes))[1:])
     return (fwd + back) / fwd
 
 
