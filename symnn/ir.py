@@ -248,11 +248,11 @@ class Builder:
         body = body.xreplace(dict(zip(_TMP[: len(keep)], arg_symbols(len(keep)), strict=True)))
         if not keep:
             return self.const_node((_exact(body),), out_shape)
-        if body == arg_symbols(1)[0] and keep[0].shape == out_shape:
-            return keep[0]
         if _broadcast([t.shape for t in keep]) != out_shape:
             # a dropped argument still decides the shape: broadcast explicitly
             keep = [t.broadcast_to(out_shape) for t in keep]
+        if body == arg_symbols(1)[0]:  # identity (sympy would make Lambda(x, x) its IdentityFunction)
+            return keep[0]
         lam = sp.Lambda(tuple(arg_symbols(len(keep))), body)
         return self.add(Elementwise(lam), *keep)
 
