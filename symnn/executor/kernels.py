@@ -249,14 +249,17 @@ def program_jvp(code, ia, ib, consts, nargs, V, T, active):
 def program_vjp(code, ia, ib, consts, nargs, V, G, active):
     """Reverse sweep of cotangents: ``G[k] += (d v_r / d v_k) G[r]``, last instruction first.
 
-    ``G`` starts zero except the output row; only rows marked ``active`` (those that depend on
-    an argument whose cotangent is wanted) receive anything.
+    ``active[:nargs]`` marks the arguments whose cotangent is wanted; only rows that depend on
+    one of them take part. ``G`` starts zero except the output row.
     """
     n = V.shape[1]
+    for i in range(code.shape[0]):
+        a, b = ia[i], ib[i]
+        active[nargs + i] = code[i] != CONST and (active[a] or (b >= 0 and active[b]))
     for i in range(code.shape[0] - 1, -1, -1):
         op, a, b, c = code[i], ia[i], ib[i], consts[i]
         r = nargs + i
-        if op == CONST or not active[r]:
+        if not active[r]:
             continue
         live_a = active[a]
         live_b = b >= 0 and active[b]

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -117,22 +118,14 @@ def _vjp_elementwise(op: Elementwise, xs: list[Array], y: Array, V: Array, ct: A
     # x_i_bar = unbroadcast((df/dx_i) y_bar), swept backwards through the scalar program
     prog = compile_lambda(op.fn)
     G = np.zeros(V.shape, dtype=V.dtype)
-    G[prog.root] = np.broadcast_to(ct, y.shape).reshape(-1)
-    active = _active_rows(prog, needs)
+    G[prog.root].reshape(y.shape)[...] = ct
+    active = np.zeros(prog.nslots, dtype=np.bool_)
+    active[: prog.nargs] = needs
     K.program_vjp(prog.code, prog.ia, prog.ib, prog.constants(V.dtype), prog.nargs, V, G, active)
     return [
         unbroadcast(G[k].reshape(y.shape), x.shape) if need else None
         for k, (x, need) in enumerate(zip(xs, needs, strict=True))
     ]
-
-
-def _active_rows(prog: Any, needs: list[bool]) -> Array:
-    """Rows that depend on an argument whose cotangent is wanted."""
-    active = np.zeros(prog.nslots, dtype=np.bool_)
-    active[: prog.nargs] = needs
-    for i, (op, a, b) in enumerate(zip(prog.code, prog.ia, prog.ib, strict=True)):
-        active[prog.nargs + i] = op != K.CONST and (active[a] or (b >= 0 and active[b]))
-    return active
 
 
 # -- Einsum ------------------------------------------------------------------------------------------
@@ -146,22 +139,28 @@ def _jvp_einsum(op: Einsum, xs: list[Array], y: Array, aux: Any, ts: list[Maybe]
     return sum(terms[1:], terms[0])
 
 
+@lru_cache(maxsize=4096)
+def _einsum_transpose(spec: str, k: int) -> tuple[str, tuple[int, ...], tuple[int, ...]]:
+    """The contraction giving operand ``k``'s cotangent: its spec, the other operands, and the
+    axes of operand ``k`` that no other term carries (broadcast back afterwards)."""
+    ins, out = Einsum(spec).terms
+    others = tuple(j for j in range(len(ins)) if j != k)
+    seen = set(out).union(*(set(ins[j]) for j in others))
+    present = "".join(ch for ch in ins[k] if ch in seen)
+    missing = tuple(i for i, ch in enumerate(ins[k]) if ch not in seen)
+    return ",".join([out, *(ins[j] for j in others)]) + "->" + present, others, missing
+
+
 def _vjp_einsum(op: Einsum, xs: list[Array], y: Array, aux: Any, ct: Array, needs: list[bool]) -> list[Maybe]:
     # A_bar = einsum(y_bar, B, ... -> A's subscripts), broadcast over indices only A carries
-    ins, sub_out = op.terms
     res: list[Maybe] = []
     for k, x in enumerate(xs):
         if not needs[k]:
             res.append(None)
             continue
-        others = [j for j in range(len(xs)) if j != k]
-        seen = set(sub_out).union(*(set(ins[j]) for j in others))
-        present = "".join(ch for ch in ins[k] if ch in seen)
-        r = einsum(",".join([sub_out, *(ins[j] for j in others)]) + "->" + present, ct, *(xs[j] for j in others))
-        if present != ins[k]:
-            keep = tuple(n if ch in seen else 1 for ch, n in zip(ins[k], x.shape, strict=True))
-            r = np.broadcast_to(r.reshape(keep), x.shape)
-        res.append(r)
+        spec, others, missing = _einsum_transpose(op.spec, k)
+        r = einsum(spec, ct, *(xs[j] for j in others))
+        res.append(np.broadcast_to(np.expand_dims(r, missing), x.shape) if missing else r)
     return res
 
 
@@ -242,7 +241,8 @@ def _eval_logsumexp(op: LogSumExp, xs: list[Array], shape: tuple[int, ...], dtyp
     # lse(x) = m + log(sum(exp(x - m))), m = max(x) (0 where the max is infinite, so -inf stays -inf)
     x = xs[0]
     m = np.max(x, axis=op.axis, keepdims=True)
-    m = np.where(np.isfinite(m), m, 0.0).astype(x.dtype)
+    if not np.isfinite(m).all():
+        m = np.where(np.isfinite(m), m, 0.0).astype(x.dtype)
     s = np.sum(np.exp(x - m), axis=op.axis, keepdims=True)
     return np.squeeze(np.log(s) + m, axis=op.axis), None
 

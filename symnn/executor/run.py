@@ -239,7 +239,7 @@ class _Release:
         ):
             self.taken.add(id(x))
             return x
-        return np.array(np.broadcast_to(x, shape), dtype=self.dtype)
+        return np.array(x if x.shape == shape else np.broadcast_to(x, shape), dtype=self.dtype)
 
 
 #: Every op the executor implements (the registry-completeness test compares this with ALL_OPS).
