@@ -20,8 +20,8 @@ from symnn.errors import GraphError, ShapeError, UnsupportedFunctionError
 from symnn.executor import IMPLEMENTED, KERNELS, Executor, compile_lambda, contract
 from symnn.executor import kernels as K
 from symnn.functions import SUPPORTED, maximum, relu, sgn, sigmoid, softplus, step
-from symnn.ir import Builder, concat, einsum
-from symnn.ops import ALL_OPS, Fold, Window
+from symnn.ir import Builder, Graph, Node, concat, einsum
+from symnn.ops import ALL_OPS, Elementwise, Fold, Window
 
 A0, A1 = sp.symbols("_a0 _a1", real=True)
 
@@ -500,6 +500,9 @@ def test_input_validation():
         Executor(g, dtype=np.int32)
     with pytest.raises(GraphError, match="Graph"):
         Executor("not a graph")
+    odd = Graph((Node(Elementwise(sp.Lambda((), sp.Integer(1))), (), ()),), (0,), ("out",))
+    with pytest.raises(GraphError, match="cannot run"):
+        Executor(odd)
     b = Builder()
     x = b.input("x", (2,))
     with pytest.raises(ShapeError, match="scalar"):

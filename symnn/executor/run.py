@@ -50,9 +50,11 @@ class Executor:
             raise GraphError(f"dtype must be float64 or float32, got {dtype!r}") from None
         if self.dtype not in _DTYPES:
             raise GraphError(f"dtype must be float64 or float32, got {self.dtype}")
-        missing = {type(n.op).__name__ for n in graph.nodes if type(n.op) not in EVAL and n.args}
-        if missing:
-            raise GraphError(f"the executor has no rule for the ops {sorted(missing)}; it knows {sorted(EVAL)}")
+        runnable = [isinstance(n.op, (Input, Const)) or (type(n.op) in EVAL and bool(n.args)) for n in graph.nodes]
+        if not all(runnable):
+            bad = sorted({repr(n.op) for n, ok in zip(graph.nodes, runnable, strict=True) if not ok})
+            known = ", ".join(op.__name__ for op in EVAL)
+            raise GraphError(f"the executor cannot run {bad}; it runs leaves and nodes with arguments of: {known}")
         self.graph = graph
         self._leaves = {n.op.name: i for i, n in enumerate(graph.nodes) if isinstance(n.op, Input)}  # type: ignore[attr-defined]
         self._consts = {
