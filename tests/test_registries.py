@@ -15,6 +15,9 @@ TABLES = {
     "jvp rule (symnn.diff.JVP_RULES)": ("symnn.diff", "JVP_RULES"),
     "vjp rule (symnn.diff.VJP_RULES)": ("symnn.diff", "VJP_RULES"),
     "expansion (symnn.expand.EXPAND_RULES)": ("symnn.expand", "EXPAND_RULES"),
+    "executor value (symnn.executor.EVAL)": ("symnn.executor", "EVAL"),
+    "executor jvp (symnn.executor.JVP)": ("symnn.executor", "JVP"),
+    "executor vjp (symnn.executor.VJP)": ("symnn.executor", "VJP"),
 }
 
 
