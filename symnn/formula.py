@@ -1,0 +1,271 @@
+"""``formula``: a user's own scalar sympy formula as a Graph of scalar leaves and Elementwise nodes.
+
+Each symbol becomes a leaf of shape ``()``. Each function application of the expression DAG
+becomes one Elementwise node, and each Add, Mul or numeric power one "sum of products" node
+c + sum_j k_j prod_i t_ji^e_ji over its children (up to ``MAX_ARITY`` arguments per node, a tree
+of nodes beyond; numeric coefficients and exponents are folded into the body). The walk is
+iterative and memoized, so its cost is linear in the size of the expression DAG: an MLP written
+with 10,000 scalar weights converts in about half a second (no ``diff``, no ``expand``).
+
+>>> import sympy as sp
+>>> w, x = sp.symbols("w x")
+>>> g = formula(sp.tanh(w * x) + w**2, params=[w], inputs=[x])
+>>> g.params, g.inputs, len(g)
+({'w': ()}, {'x': ()}, 5)
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from typing import Any, TypeAlias
+
+import sympy as sp
+
+from .errors import GraphError, UnsupportedFunctionError
+from .functions import SUPPORTED, canonicalize
+from .ir import Builder, Graph, Tensor, arg_symbols, is_identifier
+from .ops import Elementwise
+
+#: Most tensor arguments of one Elementwise node; wider sums and products become a tree of nodes.
+MAX_ARITY = 32
+
+Value: TypeAlias = "Tensor | sp.Expr"  # a node of the graph, or a constant folded into its consumers
+
+
+def _flatten(obj: Any, what: str) -> list[sp.Symbol]:
+    """Symbols from a symbol, a name, or (nested) sequences / matrices of them."""
+    if isinstance(obj, sp.Symbol):
+        return [obj]
+    if isinstance(obj, str):
+        return [sp.Symbol(obj)]
+    if isinstance(obj, (list, tuple)) and all(isinstance(s, sp.Symbol) for s in obj):
+        return list(obj)
+    if isinstance(obj, (set, frozenset)):
+        obj = sorted(obj, key=str)
+    if isinstance(obj, (sp.MatrixBase, Iterable)) and not isinstance(obj, sp.Basic):
+        return [s for item in obj for s in _flatten(item, what)]
+    raise GraphError(f"formula: {what} must be sympy Symbols or their names, got {obj!r}")
+
+
+def _check_name(sym: sp.Symbol) -> None:
+    if not is_identifier(sym.name):
+        fix = re.sub(r"\W", "_", sym.name)
+        fix = fix if fix and not fix[0].isdigit() else f"s_{fix}"
+        raise GraphError(
+            f"formula: symbol name {sym.name!r} is not a Python identifier; rename it, e.g. sympy.Symbol({fix!r})"
+        )
+
+
+def formula(
+    expr: sp.Expr | Sequence[sp.Expr],
+    params: Any,
+    inputs: Any = (),
+    name: str | Sequence[str] = "out",
+) -> Graph:
+    """The Graph of ``expr`` (or a list of expressions: one output each) over scalar leaves.
+
+    ``params`` and ``inputs`` list the symbols (or their names) that become ``"param"`` and
+    ``"input"`` leaves; every free symbol of ``expr`` must be listed in one of them. ``name``
+    names the output (with several expressions: a list of names, or a prefix giving
+    ``name0, name1, ...``).
+    """
+    many = isinstance(expr, (list, tuple))
+    exprs = list(expr) if many else [expr]  # type: ignore[arg-type]
+    if isinstance(name, str):
+        names = [f"{name}{i}" for i in range(len(exprs))] if many else [name]
+    else:
+        names = list(name)
+    if len(names) != len(exprs):
+        raise GraphError(f"formula: {len(exprs)} expressions but {len(names)} output names")
+
+    leaves: dict[str, tuple[sp.Symbol, str]] = {}
+    for kind, group in (("input", _flatten(inputs, "inputs")), ("param", _flatten(params, "params"))):
+        for sym in group:
+            _check_name(sym)
+            if sym.name in leaves and leaves[sym.name][1] != kind:
+                raise GraphError(f"formula: symbol {sym.name!r} is listed both as a param and as an input")
+            leaves.setdefault(sym.name, (sym, kind))
+
+    canon = []
+    for e in exprs:
+        try:
+            e = sp.sympify(e)
+        except (sp.SympifyError, TypeError) as err:
+            raise GraphError(f"formula: {e!r} is not a sympy expression") from err
+        if not isinstance(e, sp.Expr):
+            raise UnsupportedFunctionError(f"formula: {e} is a {type(e).__name__}, not a scalar expression")
+        canon.append(canonicalize(e))
+
+    free: dict[str, sp.Symbol] = {}
+    for e in canon:
+        for sym in e.free_symbols:
+            if free.setdefault(sym.name, sym) != sym:
+                raise GraphError(
+                    f"formula: two different symbols are both named {sym.name!r} (different assumptions); "
+                    "use one symbol per name"
+                )
+    for sym in free.values():
+        _check_name(sym)
+    missing = sorted(set(free) - set(leaves))
+    if missing:
+        shown = ", ".join(missing[:10]) + (f", ... ({len(missing)} in all)" if len(missing) > 10 else "")
+        raise GraphError(f"formula: the free symbols {shown} are neither params nor inputs; list each in one of them")
+
+    b = Builder()
+    env: dict[sp.Basic, Value] = {}
+    for nm, (sym, kind) in leaves.items():
+        leaf = b.input(nm, ()) if kind == "input" else b.param(nm, ())
+        env[sym] = leaf
+        if nm in free:
+            env[free[nm]] = leaf  # the expression's own symbol object, whatever its assumptions
+    walker = _Walker(b, env)
+    outs = []
+    for e in canon:
+        v = walker.value(e)
+        outs.append(v if isinstance(v, Tensor) else b.const(v))
+    return b.build(*outs, names=names)
+
+
+Factors = list[tuple[Tensor, sp.Expr]]  # prod_i t_i ** e_i
+Terms = list[tuple[sp.Expr, Factors]]  # sum_j k_j prod_i t_ji ** e_ji
+
+
+class _Walker:
+    """Converts expression nodes bottom-up, each once (memoized in ``env``).
+
+    Add, Mul and Pow with a numeric exponent become "sums of products" c + sum_j k_j prod_i
+    t_ji^e_ji of child nodes: an Add of products like sum_j W_ij x_j is one node with up to
+    ``MAX_ARITY`` arguments (a tree of such nodes beyond), not one node per product.
+    """
+
+    def __init__(self, builder: Builder, env: dict[sp.Basic, Value]) -> None:
+        self.b = builder
+        self.env = env
+        self._lambdas: dict[tuple[Any, ...], sp.Lambda] = {}
+
+    def value(self, root: sp.Expr) -> Value:
+        env = self.env
+        stack: list[tuple[sp.Basic, Any]] = [(root, None)]
+        while stack:
+            e, parts = stack.pop()
+            if e in env:
+                continue
+            if parts is not None:
+                env[e] = self._convert(e, parts)
+                continue
+            if e.is_Number or isinstance(e, sp.NumberSymbol):
+                env[e] = e
+                continue
+            if e.is_Symbol:  # pragma: no cover - every free symbol was checked to be a leaf
+                raise GraphError(f"formula: symbol {e} has no leaf")
+            if not (e.is_Add or e.is_Mul or e.is_Pow or type(e) in SUPPORTED):
+                raise UnsupportedFunctionError(
+                    f"formula: {type(e).__name__} ({e}) is not supported; use +, -, *, /, powers and "
+                    f"the functions {', '.join(sorted(SUPPORTED.values()))}"
+                )
+            parts = _sum_of_products(e)
+            stack.append((e, parts if parts is not None else ()))
+            children = e.args if parts is None else [base for _, fs in parts for base, _ in fs]
+            stack.extend((c, None) for c in children if c not in env)
+        return env[root]
+
+    def _convert(self, e: sp.Basic, parts: Any) -> Value:
+        env = self.env
+        if not parts:  # a function, or a power with a symbolic exponent
+            vals = [env[a] for a in e.args]
+            tensors = _unique(v for v in vals if isinstance(v, Tensor))
+            if not tensors:
+                return e  # type: ignore[return-value]
+            syms = arg_symbols(len(tensors))
+            slot = {t: syms[i] for i, t in enumerate(tensors)}
+            body = e.func(*(slot[v] if isinstance(v, Tensor) else v for v in vals))
+            return self._lambda_node(("f", body), lambda: body, tensors)
+        c0 = sp.S.Zero
+        terms: Terms = []
+        for coef, factors in parts:
+            k, live = coef, []
+            for base, ex in factors:
+                v = env[base]
+                if isinstance(v, Tensor):
+                    live.append((v, ex))
+                else:
+                    k = k * v**ex
+            if live:
+                terms.append((k, live))
+            else:
+                c0 += k
+        if not terms:
+            return c0
+        return self._emit(c0, terms)
+
+    def _emit(self, c0: sp.Expr, terms: Terms) -> Tensor:
+        """Nodes for c0 + terms with at most MAX_ARITY tensors each."""
+        terms = [(k, self._shrink(fs)) for k, fs in terms]
+        groups: list[Terms] = []
+        seen: set[Tensor] = set()
+        for k, fs in terms:
+            ts = {t for t, _ in fs}
+            if not groups or len(seen | ts) > MAX_ARITY:
+                groups.append([])
+                seen = set()
+            groups[-1].append((k, fs))
+            seen |= ts
+        if len(groups) == 1:
+            return self._sop_node(c0, groups[0])
+        parts = [self._sop_node(sp.S.Zero, g) for g in groups]
+        return self._emit(c0, [(sp.S.One, [(p, sp.S.One)]) for p in parts])
+
+    def _shrink(self, factors: Factors) -> Factors:
+        """One product's factors, pre-multiplied in chunks until at most MAX_ARITY remain."""
+        while len(factors) > MAX_ARITY:
+            chunks = [factors[i : i + MAX_ARITY] for i in range(0, len(factors), MAX_ARITY)]
+            factors = [(self._sop_node(sp.S.Zero, [(sp.S.One, ch)]), sp.S.One) for ch in chunks]
+        return factors
+
+    def _sop_node(self, c0: sp.Expr, terms: Terms) -> Tensor:
+        tensors = _unique(t for _, fs in terms for t, _ in fs)
+        slot = {t: i for i, t in enumerate(tensors)}
+        # the body depends only on this key: the 10,000 products W_ij x_j of an MLP share one Lambda
+        key = (c0, tuple((k, tuple((slot[t], ex) for t, ex in fs)) for k, fs in terms))
+
+        def body() -> sp.Expr:
+            syms = arg_symbols(len(tensors))
+            return sp.Add(c0, *(k * sp.Mul(*(syms[i] ** ex for i, ex in fs)) for k, fs in key[1]))
+
+        return self._lambda_node(key, body, tensors)
+
+    def _lambda_node(self, key: tuple[Any, ...], body: Any, tensors: list[Tensor]) -> Tensor:
+        lam = self._lambdas.get(key)
+        if lam is None:
+            expr = body()
+            if len(tensors) == 1 and expr == arg_symbols(1)[0]:
+                return tensors[0]  # the identity (sympy would make Lambda(_a0, _a0) a Dummy-based IdentityFunction)
+            lam = self._lambdas[key] = sp.Lambda(tuple(arg_symbols(len(tensors))), expr)
+        return self.b.add(Elementwise(lam), *tensors)
+
+
+def _sum_of_products(e: sp.Basic) -> list[tuple[sp.Expr, list[tuple[sp.Basic, sp.Expr]]]] | None:
+    """``e`` as [(coefficient, [(base, numeric exponent), ...]), ...], or None for other nodes."""
+    if e.is_Add:
+        return [_product(a) for a in e.args]
+    if e.is_Mul or (e.is_Pow and e.exp.is_Number):
+        return [_product(e)]
+    return None
+
+
+def _product(a: sp.Basic) -> tuple[sp.Expr, list[tuple[sp.Basic, sp.Expr]]]:
+    coef = sp.S.One
+    factors = []
+    for f in a.args if a.is_Mul else (a,):
+        if f.is_Number:
+            coef = coef * f
+        elif f.is_Pow and f.exp.is_Number:
+            factors.append((f.base, f.exp))
+        else:
+            factors.append((f, sp.S.One))
+    return coef, factors
+
+
+def _unique(tensors: Iterable[Tensor]) -> list[Tensor]:
+    return list(dict.fromkeys(tensors))

@@ -1,0 +1,173 @@
+"""The parameter-carrying building blocks: Linear and Conv1d/2d/3d."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from ..errors import GraphError
+from ..ir import Tensor, einsum
+from ..ops import Window, window_out
+from .base import Params, check_rank, check_size, check_tensor, shape_error
+
+# letters for leading (batch-like) axes; 'i' and 'o' are the feature indices
+_LEAD = "abcdefghjklmnpqrstuvwxyz"
+
+
+@dataclass(frozen=True)
+class Linear:
+    """Affine map over the last axis: y = x W^T + b with W of shape (out, in), b of shape (out,).
+
+    The notes' f(x) = W x + b for a column vector x; with batch-first rows this is x W^T + b,
+    one Einsum node ("bi,oi->bo") for any number of leading axes.
+
+    >>> from symnn.trace import trace
+    >>> trace(Linear(3, 2), shapes={"x": (5, 3)}).params
+    {'W': (2, 3), 'b': (2,)}
+    """
+
+    in_features: int
+    out_features: int
+    bias: bool = True
+
+    def __post_init__(self) -> None:
+        check_size("Linear", in_features=self.in_features, out_features=self.out_features)
+
+    def __str__(self) -> str:
+        return f"Linear({self.in_features}, {self.out_features})"
+
+    def __call__(self, x: Tensor, p: Params) -> Tensor:
+        check_tensor(self, x)
+        check_rank(self, x, 1, "(..., in_features)", at_least=True)
+        if x.shape[-1] != self.in_features:
+            raise shape_error(self, x, f"last axis {x.shape[-1]} != in_features {self.in_features}")
+        if x.ndim - 1 > len(_LEAD):
+            raise shape_error(self, x, f"more than {len(_LEAD)} leading axes")
+        with x.builder.scope(str(self)):
+            w = p.param("W", (self.out_features, self.in_features))
+            lead = _LEAD[: x.ndim - 1]
+            y = einsum(f"{lead}i,oi->{lead}o", x, w)
+            if self.bias:
+                y = y + p.param("b", (self.out_features,))
+            return y
+
+
+def _tuple(owner: str, name: str, value: int | tuple[int, ...], d: int, least: int) -> tuple[int, ...]:
+    vals = (value,) * d if isinstance(value, int) and not isinstance(value, bool) else value
+    if (
+        not isinstance(vals, tuple)
+        or len(vals) != d
+        or not all(isinstance(v, int) and not isinstance(v, bool) and v >= least for v in vals)
+    ):
+        raise GraphError(f"{owner}: {name} must be an int >= {least} or a tuple of {d} such ints, got {value!r}")
+    return vals
+
+
+def _as_tuple(v: int | tuple[int, ...]) -> tuple[int, ...]:
+    return v if isinstance(v, tuple) else (v,)
+
+
+def _show(v: int | tuple[int, ...]) -> str:
+    t = _as_tuple(v)
+    return str(t[0]) if len(set(t)) == 1 else str(t)
+
+
+@dataclass(frozen=True)
+class _ConvNd:
+    """Shared body of Conv1d/2d/3d (``dims`` spatial axes)."""
+
+    in_channels: int
+    out_channels: int
+    kernel_size: int | tuple[int, ...]
+    stride: int | tuple[int, ...] = 1
+    padding: int | tuple[int, ...] = 0
+    bias: bool = True
+    dims: ClassVar[int] = 0
+
+    def __post_init__(self) -> None:
+        name = type(self).__name__
+        check_size(name, in_channels=self.in_channels, out_channels=self.out_channels)
+        # normalized to tuples so that equal layers compare equal
+        object.__setattr__(self, "kernel_size", _tuple(name, "kernel_size", self.kernel_size, self.dims, 1))
+        object.__setattr__(self, "stride", _tuple(name, "stride", self.stride, self.dims, 1))
+        object.__setattr__(self, "padding", _tuple(name, "padding", self.padding, self.dims, 0))
+
+    def __str__(self) -> str:
+        parts = [str(self.in_channels), str(self.out_channels), _show(self.kernel_size)]
+        if set(_as_tuple(self.stride)) != {1}:
+            parts.append(f"stride={_show(self.stride)}")
+        if set(_as_tuple(self.padding)) != {0}:
+            parts.append(f"padding={_show(self.padding)}")
+        return f"{type(self).__name__}({', '.join(parts)})"
+
+    def __call__(self, x: Tensor, p: Params) -> Tensor:
+        check_tensor(self, x)
+        d = self.dims
+        spatial = "(N, C" + "".join(f", {a}" for a in "DHW"[3 - d :]) + ")"
+        check_rank(self, x, d + 2, spatial)
+        if x.shape[1] != self.in_channels:
+            raise shape_error(self, x, f"channel axis 1 is {x.shape[1]} != in_channels {self.in_channels}")
+        kernel, stride, padding = _as_tuple(self.kernel_size), _as_tuple(self.stride), _as_tuple(self.padding)
+        for ax, (s, k, st, pd) in enumerate(zip(x.shape[2:], kernel, stride, padding, strict=True)):
+            if window_out(s, k, st, pd) < 1:
+                raise shape_error(
+                    self, x, f"spatial axis {ax + 2} of size {s} (+2*{pd} padding) is smaller than the kernel {k}"
+                )
+        with x.builder.scope(str(self)):
+            w = p.param("W", (self.out_channels, self.in_channels, *kernel))
+            win = x.builder.add(Window(kernel, stride, padding), x)
+            ks, os = "pqr"[:d], "xyz"[:d]
+            y = einsum(f"nc{ks}{os},fc{ks}->nf{os}", win, w)
+            if self.bias:
+                b = p.param("b", (self.out_channels,))
+                y = y + b.reshape((self.out_channels,) + (1,) * d)
+            return y
+
+
+@dataclass(frozen=True)
+class Conv1d(_ConvNd):
+    """1-d convolution: input (N, C, L), weight W (O, C, K), bias b (O,), output (N, O, L').
+
+    Cross-correlation as in PyTorch, with zero padding ``pad`` and stride ``s``:
+    y[n, o, i] = b[o] + sum_{c, k} W[o, c, k] x[n, c, s*i + k - pad],
+    built from one Window op (the sliding windows), one Einsum and the bias.
+
+    The notes' convolution f(x)_i = sum_k w_k x_{i-k} flips the kernel: with W[k] = w[K-1-k]
+    (stride 1, no padding) y_i = f(x)_{i+K-1}, so both conventions describe the same function
+    class and differ only in how the kernel is stored.
+
+    >>> from symnn.trace import trace
+    >>> g = trace(Conv1d(2, 3, 3), shapes={"x": (1, 2, 5)})
+    >>> g.shape(g.outputs[0])
+    (1, 3, 3)
+    """
+
+    dims: ClassVar[int] = 1
+
+
+@dataclass(frozen=True)
+class Conv2d(_ConvNd):
+    """2-d convolution: input (N, C, H, W), weight (O, C, KH, KW), output (N, O, H', W').
+
+    y[n, o, i, j] = b[o] + sum_{c, k, l} W[o, c, k, l] x[n, c, s*i + k - pad, s*j + l - pad]
+    (cross-correlation as in PyTorch; the notes' f(x)_ij = sum_kl w_kl x_{i-k, j-l} is the same
+    with the kernel flipped along both axes, see ``Conv1d``).
+
+    >>> from symnn.trace import trace
+    >>> g = trace(Conv2d(1, 2, 3, padding=1), shapes={"x": (1, 1, 4, 4)})
+    >>> g.shape(g.outputs[0])
+    (1, 2, 4, 4)
+    """
+
+    dims: ClassVar[int] = 2
+
+
+@dataclass(frozen=True)
+class Conv3d(_ConvNd):
+    """3-d convolution: input (N, C, D, H, W), weight (O, C, KD, KH, KW), output (N, O, D', H', W').
+
+    Cross-correlation as in PyTorch; the notes' convolution flips the kernel along every axis
+    (see ``Conv1d``).
+    """
+
+    dims: ClassVar[int] = 3

@@ -1,0 +1,85 @@
+"""Losses (each a scalar Tensor, the mean over the batch) and the stable softmax.
+
+>>> from symnn.ir import Builder
+>>> b = Builder()
+>>> z, y = b.input("z", (4, 3)), b.input("y", (4, 3))
+>>> softmax_cross_entropy(z, y).shape
+()
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import sympy as sp
+
+from .errors import GraphError, ShapeError
+from .functions import relu, softplus
+from .ir import Tensor, einsum
+
+Loss = Callable[[Tensor, Tensor], Tensor]
+
+
+def softmax(x: Tensor, axis: int = -1) -> Tensor:
+    """softmax(x)_i = exp(x_i - logsumexp(x)) along ``axis``: finite for any finite x."""
+    if not -x.ndim <= axis < x.ndim:
+        raise ShapeError(f"softmax axis {axis} is outside a tensor of shape {x.shape}")
+    axis %= x.ndim
+    lse = x.logsumexp(axis).reshape(x.shape[:axis] + (1,) + x.shape[axis + 1 :])
+    return x.builder.elementwise(lambda a, m: sp.exp(a - m), x, lse)
+
+
+def _check_pair(name: str, pred: Tensor, y: Tensor) -> None:
+    for what, t in (("prediction", pred), ("target", y)):
+        if not isinstance(t, Tensor):
+            raise GraphError(f"{name}: the {what} must be a symnn Tensor, got {type(t).__name__}")
+    if pred.shape != y.shape:
+        raise ShapeError(f"{name}: prediction of shape {pred.shape} and target of shape {y.shape} differ")
+
+
+def mse(pred: Tensor, y: Tensor) -> Tensor:
+    """Mean squared error: mean over all entries of (pred - y)^2."""
+    _check_pair("mse", pred, y)
+    return pred.builder.elementwise(lambda a, b: (a - b) ** 2, pred, y).mean()
+
+
+def logistic(pred: Tensor, y: Tensor) -> Tensor:
+    """Logistic loss for labels y in {-1, +1}: mean of softplus(-y pred) = log(1 + exp(-y pred))."""
+    _check_pair("logistic", pred, y)
+    return pred.builder.elementwise(lambda a, b: softplus(-b * a), pred, y).mean()
+
+
+def hinge(pred: Tensor, y: Tensor) -> Tensor:
+    """Hinge loss for labels y in {-1, +1}: mean of max(0, 1 - y pred)."""
+    _check_pair("hinge", pred, y)
+    return pred.builder.elementwise(lambda a, b: relu(1 - b * a), pred, y).mean()
+
+
+def softmax_cross_entropy(logits: Tensor, y_onehot: Tensor) -> Tensor:
+    """mean_b(logsumexp(z_b) - sum_k y_bk z_bk) over classes on the last axis (stable; y may be soft labels)."""
+    _check_pair("softmax_cross_entropy", logits, y_onehot)
+    if logits.ndim < 1:
+        raise ShapeError("softmax_cross_entropy needs logits with a class axis, got a scalar")
+    lead = "abcdefgh"[: logits.ndim - 1]
+    picked = einsum(f"{lead}k,{lead}k->{lead}", y_onehot, logits)
+    per_example = logits.logsumexp(-1) - picked
+    return per_example.mean()
+
+
+LOSSES: dict[str, Loss] = {
+    "mse": mse,
+    "logistic": logistic,
+    "hinge": hinge,
+    "softmax_cross_entropy": softmax_cross_entropy,
+}
+
+
+def get_loss(loss: str | Loss) -> Loss:
+    """A loss function from its name in ``LOSSES`` or the function itself."""
+    if isinstance(loss, str):
+        if loss not in LOSSES:
+            raise GraphError(f"unknown loss {loss!r}; use one of {sorted(LOSSES)} or a function (pred, y) -> Tensor")
+        return LOSSES[loss]
+    if not callable(loss):
+        raise GraphError(f"a loss must be a name in {sorted(LOSSES)} or a function (pred, y) -> Tensor, got {loss!r}")
+    return loss
