@@ -23,7 +23,7 @@ from typing import Any, TypeAlias
 import sympy as sp
 
 from .errors import GraphError, UnsupportedFunctionError
-from .functions import SUPPORTED, canonicalize
+from .functions import SUPPORTED, _is_one_plus_exp, canonicalize
 from .ir import Builder, Graph, Tensor, arg_symbols, is_identifier
 from .ops import Elementwise
 
@@ -87,7 +87,7 @@ def formula(
                 raise GraphError(f"formula: symbol {sym.name!r} is listed both as a param and as an input")
             leaves.setdefault(sym.name, (sym, kind))
 
-    canon = []
+    raw = []
     for e in exprs:
         try:
             e = sp.sympify(e)
@@ -95,10 +95,10 @@ def formula(
             raise GraphError(f"formula: {e!r} is not a sympy expression") from err
         if not isinstance(e, sp.Expr):
             raise UnsupportedFunctionError(f"formula: {e} is a {type(e).__name__}, not a scalar expression")
-        canon.append(canonicalize(e))
+        raw.append(e)
 
     free: dict[str, sp.Symbol] = {}
-    for e in canon:
+    for e in raw:
         for sym in e.free_symbols:
             if free.setdefault(sym.name, sym) != sym:
                 raise GraphError(
@@ -112,6 +112,21 @@ def formula(
         shown = ", ".join(missing[:10]) + (f", ... ({len(missing)} in all)" if len(missing) > 10 else "")
         raise GraphError(f"formula: the free symbols {shown} are neither params nor inputs; list each in one of them")
 
+    # canonicalize rewrites the whole expression several times over: skip it when the walk
+    # finds nothing it would change (the common case, e.g. an MLP written with sigmoid)
+    try:
+        return _build(raw, leaves, free, names, strict=True)
+    except _NeedsCanonical:
+        return _build([canonicalize(e) for e in raw], leaves, free, names, strict=False)
+
+
+def _build(
+    exprs: list[sp.Expr],
+    leaves: dict[str, tuple[sp.Symbol, str]],
+    free: dict[str, sp.Symbol],
+    names: list[str],
+    strict: bool,
+) -> Graph:
     b = Builder()
     env: dict[sp.Basic, Value] = {}
     for nm, (sym, kind) in leaves.items():
@@ -119,12 +134,27 @@ def formula(
         env[sym] = leaf
         if nm in free:
             env[free[nm]] = leaf  # the expression's own symbol object, whatever its assumptions
-    walker = _Walker(b, env)
+    walker = _Walker(b, env, strict)
     outs = []
-    for e in canon:
+    for e in exprs:
         v = walker.value(e)
         outs.append(v if isinstance(v, Tensor) else b.const(v))
     return b.build(*outs, names=names)
+
+
+class _NeedsCanonical(Exception):
+    """The expression holds something ``canonicalize`` rewrites or rejects with a clear message."""
+
+
+def _needs_canonical(e: sp.Basic) -> bool:
+    """Nodes that canonicalize rewrites (besides functions outside SUPPORTED) or rejects."""
+    if e.is_Number or isinstance(e, sp.NumberSymbol):
+        return not e.is_finite  # nan, oo, zoo
+    if e.is_Pow:
+        return bool(e.exp == -1 and _is_one_plus_exp(e.base))  # 1/(1+exp(a)) -> sigmoid(-a)
+    if isinstance(e, sp.log):
+        return _is_one_plus_exp(e.args[0])  # log(1+exp(a)) -> softplus(a)
+    return type(e) not in SUPPORTED and not (e.is_Add or e.is_Mul or e.is_Symbol)
 
 
 Factors = list[tuple[Tensor, sp.Expr]]  # prod_i t_i ** e_i
@@ -139,9 +169,10 @@ class _Walker:
     ``MAX_ARITY`` arguments (a tree of such nodes beyond), not one node per product.
     """
 
-    def __init__(self, builder: Builder, env: dict[sp.Basic, Value]) -> None:
+    def __init__(self, builder: Builder, env: dict[sp.Basic, Value], strict: bool) -> None:
         self.b = builder
         self.env = env
+        self.strict = strict
         self._lambdas: dict[tuple[Any, ...], sp.Lambda] = {}
 
     def value(self, root: sp.Expr) -> Value:
@@ -154,6 +185,8 @@ class _Walker:
             if parts is not None:
                 env[e] = self._convert(e, parts)
                 continue
+            if self.strict and _needs_canonical(e):
+                raise _NeedsCanonical
             if e.is_Number or isinstance(e, sp.NumberSymbol):
                 env[e] = e
                 continue
@@ -203,9 +236,9 @@ class _Walker:
         """Nodes for c0 + terms with at most MAX_ARITY tensors each."""
         terms = [(k, self._shrink(fs)) for k, fs in terms]
         groups: list[Terms] = []
-        seen: set[Tensor] = set()
+        seen: set[int] = set()  # node ids: cheaper to hash than Tensors
         for k, fs in terms:
-            ts = {t for t, _ in fs}
+            ts = {t.id for t, _ in fs}
             if not groups or len(seen | ts) > MAX_ARITY:
                 groups.append([])
                 seen = set()
@@ -224,10 +257,11 @@ class _Walker:
         return factors
 
     def _sop_node(self, c0: sp.Expr, terms: Terms) -> Tensor:
-        tensors = _unique(t for _, fs in terms for t, _ in fs)
-        slot = {t: i for i, t in enumerate(tensors)}
+        by_id = {t.id: t for _, fs in terms for t, _ in fs}
+        tensors = list(by_id.values())
+        slot = {i: n for n, i in enumerate(by_id)}
         # the body depends only on this key: the 10,000 products W_ij x_j of an MLP share one Lambda
-        key = (c0, tuple((k, tuple((slot[t], ex) for t, ex in fs)) for k, fs in terms))
+        key = (c0, tuple((k, tuple((slot[t.id], ex) for t, ex in fs)) for k, fs in terms))
 
         def body() -> sp.Expr:
             syms = arg_symbols(len(tensors))

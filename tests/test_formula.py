@@ -140,6 +140,10 @@ def test_unsupported_functions_are_named():
         formula(sp.Gt(w, 0), params=[w])
     with pytest.raises(UnsupportedFunctionError, match="Piecewise"):
         formula(sp.Piecewise((w, w > 0), (0, True)), params=[w])
+    with pytest.raises(UnsupportedFunctionError, match="real and finite"):
+        formula(sp.I * w, params=[w])
+    with pytest.raises(UnsupportedFunctionError, match="real and finite"):
+        formula(w + sp.oo, params=[w])
 
 
 @pytest.mark.parametrize(
