@@ -1,0 +1,134 @@
+"""The on-disk kernel cache: generated modules keyed by a content hash of the graph.
+
+Layout of the cache directory (``$SYMNN_CACHE_DIR``, default ``~/.cache/symnn``)::
+
+    <key>.json          {"module": "k_<sha>.py", "sha256": <sha256 of the module's bytes>, ...}
+    k_<sha>.py          the generated module (content-addressed: its name comes from its hash)
+    __pycache__/        Numba's own cache of the compiled machine code
+
+A lookup verifies the checksum before anything is executed; a corrupted, truncated or
+foreign entry is deleted and rebuilt. Every file is written to a temporary name and moved
+into place with ``os.replace``, so concurrent processes see either nothing or a whole file.
+The module is executed from the very bytes that were verified, never re-read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import sys
+import tempfile
+import types
+from pathlib import Path
+
+from .module import CODEGEN_VERSION
+
+_MODULE_NAME = re.compile(r"k_[0-9a-f]{32}\.py")
+
+
+def cache_dir() -> Path:
+    """``$SYMNN_CACHE_DIR`` or ``~/.cache/symnn``."""
+    env = os.environ.get("SYMNN_CACHE_DIR")
+    return Path(env) if env else Path.home() / ".cache" / "symnn"
+
+
+def cache_key(fingerprint: str, dtype: str) -> str:
+    """sha256 of the graph's fingerprint, the dtype and the code generator's version."""
+    return hashlib.sha256(f"{fingerprint}|{dtype}|codegen-{CODEGEN_VERSION}".encode()).hexdigest()
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` to a temporary file beside ``path``, then rename it over ``path``."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def discard(directory: Path, key: str, module: str | None = None) -> None:
+    """Delete an entry that failed verification (and Numba's files compiled from it)."""
+    (directory / f"{key}.json").unlink(missing_ok=True)
+    if module is not None and _MODULE_NAME.fullmatch(module):
+        (directory / module).unlink(missing_ok=True)
+        stem = module[: -len(".py")]
+        for stale in (directory / "__pycache__").glob(f"{stem}.*"):
+            stale.unlink(missing_ok=True)
+
+
+def lookup(directory: Path, key: str) -> tuple[Path, str] | None:
+    """The verified (path, source) of the entry for ``key``, or None (a bad entry is removed)."""
+    meta = directory / f"{key}.json"
+    try:
+        info = json.loads(meta.read_bytes())
+        module = info["module"]
+        expected = info["sha256"]
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError):
+        discard(directory, key)
+        return None
+    if not isinstance(module, str) or not _MODULE_NAME.fullmatch(module) or info.get("version") != CODEGEN_VERSION:
+        discard(directory, key, module if isinstance(module, str) else None)
+        return None
+    path = directory / module
+    try:
+        data = path.read_bytes()
+    except OSError:
+        discard(directory, key, module)
+        return None
+    if _sha256(data) != expected:
+        discard(directory, key, module)
+        return None
+    try:
+        return path, data.decode("utf-8")
+    except UnicodeDecodeError:  # pragma: no cover - the checksum matched bytes we wrote as UTF-8
+        discard(directory, key, module)
+        return None
+
+
+def store(directory: Path, key: str, source: str, meta: dict[str, str]) -> Path:
+    """Write the module (unless an identical one is there) and then its metadata."""
+    directory.mkdir(parents=True, exist_ok=True)
+    data = source.encode("utf-8")
+    digest = _sha256(data)
+    name = f"k_{digest[:32]}.py"
+    path = directory / name
+    try:
+        same = _sha256(path.read_bytes()) == digest
+    except OSError:
+        same = False
+    if not same:  # rewriting an identical file would change its mtime and void Numba's cache
+        atomic_write(path, data)
+    info = {"module": name, "sha256": digest, "version": CODEGEN_VERSION, **meta}
+    atomic_write(directory / f"{key}.json", json.dumps(info, indent=1).encode())
+    return path
+
+
+def load_module(path: Path, source: str) -> types.ModuleType:
+    """Execute verified ``source`` as the module at ``path`` (so Numba can cache beside it)."""
+    name = path.stem
+    known = sys.modules.get(name)
+    if known is not None and getattr(known, "__file__", None) == str(path):
+        return known
+    module = types.ModuleType(name)
+    module.__file__ = str(path)
+    code = compile(source, str(path), "exec")
+    sys.modules[name] = module
+    try:
+        exec(code, module.__dict__)
+    except BaseException:
+        del sys.modules[name]
+        raise
+    return module

@@ -1,0 +1,138 @@
+"""``compile(graph)``: a Graph as a cached, checked Numba kernel.
+
+>>> import numpy as np
+>>> from symnn.ir import Builder
+>>> b = Builder()
+>>> w = b.param("w", (3,))
+>>> k = compile(b.build((w * w).sum()))
+>>> float(k(w=np.array([1.0, 2.0, 3.0]))["out"])
+14.0
+"""
+
+from __future__ import annotations
+
+import tempfile
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numba.core.dispatcher import Dispatcher
+
+from .. import errors
+from ..ir import Graph
+from .cache import atomic_write, cache_dir, cache_key, load_module, lookup, store
+from .module import dtype_name, generate
+
+
+class Kernel:
+    """A compiled graph: ``kernel(**arrays)`` or ``kernel(arrays)`` -> {output name: array}.
+
+    Every output is returned as an array of its shape in the kernel's dtype; a scalar output
+    (a loss) is a 0-d array (``float(result["out"])`` for a Python float). Arrays passed in
+    ``out={name: array}`` are written in place and returned, so a loop that passes the same
+    buffers allocates nothing. Inputs are checked first: a missing or unknown name or a
+    wrong dtype raises ``GraphError``, a wrong shape ``ShapeError``, before anything runs.
+
+    Attributes: ``source`` (the generated module), ``fingerprint`` (its cache key),
+    ``dtype``, ``inputs``/``params``/``outputs`` (name -> shape), ``compute`` (the Numba
+    function itself, see ``source``), ``cache_hit`` (the source came from the disk cache).
+    """
+
+    def __init__(self, source: str, fingerprint: str, module: Any, cache_hit: bool) -> None:
+        self.source = source
+        self.fingerprint = fingerprint
+        self.dtype = np.dtype(module.DTYPE)
+        self.inputs: dict[str, tuple[int, ...]] = dict(zip(module.INPUT_NAMES, module.INPUT_SHAPES, strict=True))
+        self.params = {
+            n: s
+            for n, s, kind in zip(module.INPUT_NAMES, module.INPUT_SHAPES, module.INPUT_KINDS, strict=True)
+            if kind == "param"
+        }
+        self.outputs: dict[str, tuple[int, ...]] = dict(zip(module.OUTPUT_NAMES, module.OUTPUT_SHAPES, strict=True))
+        self.compute = module.compute
+        self.cache_hit = cache_hit
+        module.ShapeError = errors.ShapeError  # the module alone raises its own ValueError subclasses
+        module.GraphError = errors.GraphError
+        self._run = module.run
+        self._module = module
+
+    def __call__(
+        self,
+        arrays: Mapping[str, np.ndarray] | None = None,
+        /,
+        *,
+        out: Mapping[str, np.ndarray] | None = None,
+        **named: np.ndarray,
+    ) -> dict[str, np.ndarray]:
+        if named:
+            arrays = {**arrays, **named} if arrays else named
+        elif arrays is None:
+            arrays = {}
+        return self._run(arrays, out)
+
+    @property
+    def machine_code_cached(self) -> bool:
+        """Whether Numba loaded ``compute`` from its disk cache and compiled none of the module's functions."""
+        dispatchers = [f for f in vars(self._module).values() if isinstance(f, Dispatcher)]
+        return sum(self.compute.stats.cache_hits.values()) > 0 and not any(
+            sum(f.stats.cache_misses.values()) for f in dispatchers
+        )
+
+    def save(self, path: str | Path) -> Path:
+        """Write the standalone module (needs only numpy and numba); see its docstring."""
+        path = Path(path)
+        atomic_write(path, self.source.encode("utf-8"))
+        return path
+
+    def __repr__(self) -> str:
+        return f"<Kernel {self.dtype.name} inputs={list(self.inputs)} outputs={list(self.outputs)}>"
+
+
+def compile(graph: Graph, dtype: Any = np.float64) -> Kernel:
+    """Generate, cache and load the Numba kernel of ``graph`` computing in ``dtype``.
+
+    A second call for the same graph, in this process or another, finds the module in the
+    disk cache (``$SYMNN_CACHE_DIR``, default ``~/.cache/symnn``) and Numba's machine code
+    beside it: nothing is generated or compiled again.
+    """
+    if not isinstance(graph, Graph):
+        raise errors.GraphError(f"compile needs a symnn Graph, got {type(graph).__name__}")
+    try:
+        name = dtype_name(dtype)
+    except (TypeError, ValueError) as e:
+        raise errors.GraphError(f"{e}; pass dtype=np.float64 or np.float32") from None
+    key = cache_key(graph.fingerprint(), name)
+    directory = cache_dir()
+    found = _lookup(directory, key)
+    if found is not None:
+        path, source = found
+    else:
+        source = generate(graph, name, key)
+        path = _store(directory, key, source, {"dtype": name, "fingerprint": graph.fingerprint()})
+    return Kernel(source, key, load_module(path, source), cache_hit=found is not None)
+
+
+def _lookup(directory: Path, key: str) -> tuple[Path, str] | None:
+    try:
+        return lookup(directory, key)
+    except OSError:
+        return None
+
+
+def _store(directory: Path, key: str, source: str, meta: dict[str, str]) -> Path:
+    try:
+        return store(directory, key, source, meta)
+    except OSError as e:
+        fallback = Path(tempfile.mkdtemp(prefix="symnn-kernels-"))
+        warnings.warn(
+            f"cannot write the kernel cache in {directory} ({e}); using {fallback} for this process. "
+            "Set SYMNN_CACHE_DIR to a writable directory.",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        return store(fallback, key, source, meta)
+
+
+__all__ = ["Kernel", "compile"]

@@ -1,0 +1,148 @@
+"""Array helpers of the generated modules. Every array inside ``compute`` is flat (1-d, C
+order), so each helper has one explicit Numba signature: it is compiled once per module,
+however many ops call it, and never specialised on the sizes it is given.
+
+Helpers see canonical views: a contraction as nb products (M, K) x (K, N), a reduction or a
+copy as (P, n, Q) with the middle axis the one that changes.
+"""
+
+from __future__ import annotations
+
+from .scalar import literal
+
+_JIT = '@njit({sig}, cache=True, error_model="numpy")'
+_MM_SIG = "types.void(_A, _A, _A, _I, _I, _I, _I)"
+
+
+def _element(name: str, transposed: bool, rows: str, cols: str, i: str, j: str, base: str) -> str:
+    """Element (i, j) of a (rows, cols) matrix stored at ``base``, or of the transpose of a stored (cols, rows) one."""
+    return f"{name}[{base} + {j} * {rows} + {i}]" if transposed else f"{name}[{base} + {i} * {cols} + {j}]"
+
+
+def _mm(tag: str, a_t: bool, b_t: bool) -> str:
+    a = _element("a", a_t, "m", "k", "i", "p", "ta")
+    if b_t:  # rows of the stored B are contiguous along k: dot products
+        loops = f"""        for i in range(m):
+            for j in range(n):
+                acc = {{zero}}
+                for p in range(k):
+                    acc += {a} * b[tb + j * k + p]
+                out[to + i * n + j] = acc"""
+    else:  # rank-one updates along the contiguous rows of B
+        loops = f"""        for i in range(m):
+            for j in range(n):
+                out[to + i * n + j] = {{zero}}
+            for p in range(k):
+                aip = {a}
+                for j in range(n):
+                    out[to + i * n + j] += aip * b[tb + p * n + j]"""
+    return f'''{_JIT.format(sig=_MM_SIG)}
+def _mm_{tag}(a, b, out, nb, m, n, k):
+    """out[t] = A[t] @ B[t], t < nb: A[t] (m, k) is {"stored transposed" if a_t else "stored as is"}, B[t] (k, n)
+    {"stored transposed" if b_t else "stored as is"}; loops."""
+    for t in range(nb):
+        ta, tb, to = t * m * k, t * k * n, t * m * n
+{loops}
+'''
+
+
+def _gemm(tag: str, a_t: bool, b_t: bool) -> str:
+    left = "a[ta : ta + m * k].reshape((k, m)).T" if a_t else "a[ta : ta + m * k].reshape((m, k))"
+    right = "b[tb : tb + k * n].reshape((n, k)).T" if b_t else "b[tb : tb + k * n].reshape((k, n))"
+    loops = _mm(tag, a_t, b_t).replace(f"def _mm_{tag}", f"def _gemm_{tag}")
+    fallback = "".join(f"    {line}\n" if line else "\n" for line in loops.splitlines())
+    return f'''if HAVE_BLAS:
+
+    {_JIT.format(sig=_MM_SIG)}
+    def _gemm_{tag}(a, b, out, nb, m, n, k):
+        """out[t] = A[t] @ B[t] on BLAS (np.dot), stored like _mm_{tag}'s operands."""
+        for t in range(nb):
+            ta, tb, to = t * m * k, t * k * n, t * m * n
+            np.dot({left}, {right}, out[to : to + m * n].reshape((m, n)))
+
+else:
+
+{fallback}'''
+
+
+_BLAS_PROBE = """try:
+    import scipy.linalg.cython_blas  # noqa: F401  (Numba's np.dot reaches BLAS through SciPy)
+
+    HAVE_BLAS = True
+except ImportError:
+    HAVE_BLAS = False
+"""
+
+HELPERS: dict[str, str] = {
+    **{f"_mm_{t}": _mm(t, t[0] == "t", t[1] == "t") for t in ("nn", "nt", "tn", "tt")},
+    **{f"_gemm_{t}": _gemm(t, t[0] == "t", t[1] == "t") for t in ("nn", "nt", "tn", "tt")},
+    "_sum_mid": f'''{_JIT.format(sig="types.void(_A, _A, _I, _I, _I)")}
+def _sum_mid(x, out, np_, n, nq):
+    """out[p, q] = sum_i x[p, i, q] for x viewed as (np_, n, nq)."""
+    for p in range(np_):
+        for q in range(nq):
+            out[p * nq + q] = {{zero}}
+        for i in range(n):
+            for q in range(nq):
+                out[p * nq + q] += x[(p * n + i) * nq + q]
+''',
+    "_sum_all": f'''{_JIT.format(sig="_T(_A)")}
+def _sum_all(x):
+    """The sum of all elements."""
+    acc = {{zero}}
+    for i in range(x.size):
+        acc += x[i]
+    return acc
+''',
+    "_copy_mid": f'''{_JIT.format(sig="types.void(_A, _A, _I, _I, _I, _I, _I, _I, _I)")}
+def _copy_mid(dst, src, np_, nq, dn, sn, d0, s0, n):
+    """dst[p, d0 + i, q] = src[p, s0 + i, q], i < n, for dst viewed as (np_, dn, nq), src as (np_, sn, nq)."""
+    for p in range(np_):
+        for i in range(n):
+            for q in range(nq):
+                dst[(p * dn + d0 + i) * nq + q] = src[(p * sn + s0 + i) * nq + q]
+''',
+    "_logsumexp": f'''{_JIT.format(sig="types.void(_A, _A, _I, _I, _I)")}
+def _logsumexp(x, out, np_, n, nq):
+    """out[p, q] = log(sum_i exp(x[p, i, q])) = m + log(sum_i exp(x[p, i, q] - m)), m = max_i x[p, i, q].
+    A NaN gives NaN, all -inf gives -inf, a +inf gives +inf."""
+    for p in range(np_):
+        for q in range(nq):
+            m = x[p * n * nq + q]
+            for i in range(1, n):
+                u = x[(p * n + i) * nq + q]
+                if u > m or u != u:
+                    m = u
+            if m - m != 0:  # +-inf or NaN: so is the result
+                out[p * nq + q] = m
+            else:
+                acc = {{zero}}
+                for i in range(n):
+                    acc += math.exp(x[(p * n + i) * nq + q] - m)
+                out[p * nq + q] = m + math.log(acc)
+''',
+    "_copy": f'''{_JIT.format(sig="types.void(_A, _A)")}
+def _copy(dst, src):
+    """dst[:] = src."""
+    for i in range(dst.size):
+        dst[i] = src[i]
+''',
+    "_fill": f'''{_JIT.format(sig="types.void(_A, _T)")}
+def _fill(dst, value):
+    """dst[:] = value."""
+    for i in range(dst.size):
+        dst[i] = value
+''',
+}
+
+
+def runtime_source(name: str, dtype: str) -> str:
+    return HELPERS[name].replace("{zero}", literal(0, dtype))
+
+
+def preamble(helpers: set[str], dtype: str) -> str:
+    """Type aliases for the helpers' signatures, and the BLAS probe if a product may use it."""
+    lines = [f"_T = types.{dtype}", "_A = types.Array(_T, 1, 'C')", "_I = types.int64"]
+    if any(h.startswith("_gemm_") for h in helpers):
+        lines.append("\n" + _BLAS_PROBE)
+    return "\n".join(lines)
