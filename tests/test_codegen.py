@@ -25,6 +25,7 @@ from symnn.codegen import Kernel, compile
 from symnn.codegen.cache import cache_key, lookup
 from symnn.codegen.einsum import gemm_plan, loop_order, reduction_plan
 from symnn.codegen.fuse import Group, plan
+from symnn.codegen.module import generate
 from symnn.codegen.printer import EMITTERS
 from symnn.codegen.scalar import FUNCTIONS
 from symnn.diff import grad, hvp, jvp
@@ -405,38 +406,42 @@ def test_every_function_matches_numpy_nan_and_inf_included(functions):
         np.testing.assert_allclose(out["powers"], x**2 / 3 - x**-2.0 + np.sqrt(x + 2000) * x**1.5, rtol=1e-14)
 
 
-def test_kink_conventions(functions):
+def test_kink_conventions(functions, stability):
     zero = np.zeros_like(POINTS)
     out = functions(x=zero, y=zero)
     assert (out["relu"] == 0).all() and (out["step"] == 0).all() and (out["sign"] == 0).all()
     # maximum(a, b) = a on ties: -0.0 vs 0.0 tells which one was picked
     out = functions(x=-zero, y=zero)
     assert np.signbit(out["maximum"]).all()
-    b = Builder()
-    x, y = b.param("x", (2,)), b.param("y", (2,))
-    k = compile(grad(b.build((x.map(relu) + x.map(sgn) + x.map(step) + b.elementwise(maximum, x, y)).sum())))
-    out = k(x=np.zeros(2), y=np.zeros(2))
-    np.testing.assert_array_equal(out["grad:x"], [1.0, 1.0])  # relu'(0) = 0, sgn' = step' = 0, max picks x
-    np.testing.assert_array_equal(out["grad:y"], [0.0, 0.0])
+    out = stability(p=np.ones(4), q=np.zeros(2), r=np.zeros(2))
+    np.testing.assert_array_equal(out["grad:q"], [1.0, 1.0])  # relu'(0) = 0, sgn' = step' = 0, max picks q
+    np.testing.assert_array_equal(out["grad:r"], [0.0, 0.0])
 
 
 def stability_graph():
-    """sigmoid, softplus, log-sigmoid, a softmax and a cross-entropy of p (4 logits)."""
+    """sigmoid, softplus, log-sigmoid, a softmax and a cross-entropy of p (4 logits); kinks of q, r."""
     b = Builder()
-    p = b.param("p", (4,))
+    p, q, r = b.param("p", (4,)), b.param("q", (2,)), b.param("r", (2,))
     lse = p.logsumexp(0)
     soft = b.elementwise(lambda a, m: sp.exp(a - m), p, lse.reshape((1,)))
     terms = [p.map(sigmoid).sum(), p.map(softplus).sum(), p.map(lambda t: sp.log(sigmoid(t))).sum()]
     ce = lse - p.take(0, 0, 1).sum()
-    return b.build(terms[0] + terms[1] + terms[2] + ce + (soft * soft).sum())
+    kinks = (q.map(relu) + q.map(sgn) + q.map(step) + b.elementwise(maximum, q, r)).sum()
+    return b.build(terms[0] + terms[1] + terms[2] + ce + (soft * soft).sum() + kinks)
+
+
+@pytest.fixture(scope="module")
+def stability():
+    return compile(grad(stability_graph()))
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_stable_at_plus_minus_1000(dtype):
     k = compile(grad(stability_graph()), dtype=dtype)
+    q = np.ones(2, dtype)
     for p in ([1000.0, -1000.0, 0.0, 3.0], [-1000.0, 1000.0, -1000.0, 1000.0], [-1000.0] * 4):
         p = np.array(p)
-        out = k(p=p.astype(dtype))
+        out = k(p=p.astype(dtype), q=q, r=q)
         assert np.isfinite(out["out"]) and np.isfinite(out["grad:p"]).all(), (p, out)
         s = _sigmoid_ref(p)
         soft = np.exp(p - p.max()) / np.exp(p - p.max()).sum()
@@ -446,7 +451,7 @@ def test_stable_at_plus_minus_1000(dtype):
         np.testing.assert_allclose(out["grad:p"], expected, rtol=tol, atol=tol)
 
 
-def test_nan_and_inf_inputs_propagate_without_crashing(mlp, mlp_values):
+def test_nan_and_inf_inputs_propagate_without_crashing(mlp, mlp_values, stability):
     v = dict(mlp_values, x=mlp_values["x"].copy())
     v["x"][1, 2] = np.nan
     out = mlp(v)
@@ -454,10 +459,10 @@ def test_nan_and_inf_inputs_propagate_without_crashing(mlp, mlp_values):
     assert np.isnan(out["hidden"][1]).all() and np.isfinite(out["hidden"][[0, 2]]).all()
     v["x"][1, 2] = np.inf
     assert np.isfinite(mlp(v)["hidden"]).all()  # tanh(inf) = 1
-    k = compile(grad(stability_graph()))
-    out = k(p=np.array([np.nan, 0.0, 1.0, 2.0]))
-    assert np.isnan(out["out"]) and np.isnan(out["grad:p"]).all()
-    out = k(p=np.array([np.inf, 0.0, 1.0, 2.0]))
+    q = np.array([np.nan, 1.0])
+    out = stability(p=np.array([np.nan, 0.0, 1.0, 2.0]), q=q, r=q)
+    assert np.isnan(out["out"]) and np.isnan(out["grad:p"]).all() and np.isnan(out["grad:q"][0])
+    out = stability(p=np.array([np.inf, 0.0, 1.0, 2.0]), q=q, r=q)
     assert not np.isfinite(out["out"])
 
 
@@ -517,15 +522,13 @@ def test_elementwise_chains_fuse_into_one_loop_with_shared_subexpressions():
     bias = b.param("bias", (4,))
     z = (x + bias).map(sigmoid)
     y = b.elementwise(lambda s, t: s * (1 - s) + t, z, x)  # z read twice, computed once
-    g = b.build(y.sum())
-    steps = plan(g)
-    groups = [s for s in steps if isinstance(s, Group)]
-    assert len(groups) == 1 and len(groups[0].members) == 3 and groups[0].stored == (groups[0].members[-1],)
-    k = compile(g)
-    assert k.source.count("_sigmoid(") == 2  # the definition and one call
-    v = _random({"x": (3, 4), "bias": (4,)}, 6)
-    s = _sigmoid_ref(v["x"] + v["bias"])
-    np.testing.assert_allclose(k(v)["out"], np.sum(s * (1 - s) + v["x"]), rtol=1e-13)
+    g = b.build(y.sum(), z, names=["out", "z"])
+    groups = [s for s in plan(g) if isinstance(s, Group)]
+    assert len(groups) == 1 and len(groups[0].members) == 3  # x + bias, sigmoid, y: one loop
+    assert [g.output_names[g.outputs.index(m)] for m in groups[0].stored if m in g.outputs] == ["z"]
+    source, _ = generate(g, "float64", "key")
+    body = source.split("def compute(")[1].split("return 0")[0]
+    assert body.count("_sigmoid(") == 1 and body.count("for i0 in range(3):") == 1
 
 
 def test_planning_helpers():
@@ -611,8 +614,8 @@ def test_corrupted_or_truncated_entries_are_rebuilt_and_never_executed(tmp_path,
     marker = tmp_path / "executed"
     expected = mlp_grad(mlp_values)["grad:W1"]
     damages = {
-        "tampered": lambda: module.write_text(mlp_grad.source + f"\nopen({str(marker)!r}, 'w')\n"),
-        "truncated": lambda: module.write_bytes(mlp_grad.source.encode()[: len(mlp_grad.source) // 2]),
+        "tampered": lambda: module.write_text(mlp_grad.cached_source + f"\nopen({str(marker)!r}, 'w')\n"),
+        "truncated": lambda: module.write_bytes(mlp_grad.cached_source.encode()[:1000]),
         "bad metadata": lambda: (cache_dir / f"{key}.json").write_text("{not json"),
         "missing module": lambda: module.unlink(),
     }
@@ -621,23 +624,27 @@ def test_corrupted_or_truncated_entries_are_rebuilt_and_never_executed(tmp_path,
         k = compile(grad(mlp_graph(), output="loss"))
         assert not k.cache_hit, what
         assert not marker.exists(), what
-        assert module.read_text() == mlp_grad.source, what
+        assert module.read_text() == mlp_grad.cached_source, what
         np.testing.assert_array_equal(k(mlp_values)["grad:W1"], expected, err_msg=what)
     assert compile(grad(mlp_graph(), output="loss")).cache_hit
     assert cache_key(mlp_graph().fingerprint(), "float64") != key  # keyed by graph content
 
 
-def test_saved_module_runs_alone_with_only_numpy_and_numba(tmp_path, mlp_grad, mlp_values):
-    path = mlp_grad.save(tmp_path / "mlp_kernel.py")
+def test_saved_module_runs_alone_with_only_numpy_and_numba(tmp_path):
+    b = Builder()
+    x, w = b.input("x", (2, 3)), b.param("w", (4, 3))
+    k = compile(grad(b.build(einsum("bi,oi->bo", x, w).map(sigmoid).sum(), names=["loss"])))
+    path = k.save(tmp_path / "tiny_kernel.py")
     head = path.read_text().split('"""')[1]
-    for word in ("run(inputs, out=None)", "compute(", "INPUT_NAMES", "arg2: param, (5, 4), W1", "out0: (), loss"):
+    for word in ("run(inputs, out=None)", "compute(", "INPUT_NAMES", "arg1: param, (4, 3), w", "out0: (), loss"):
         assert word in head
-    np.savez(tmp_path / "inputs.npz", **mlp_values)
+    values = _random({"x": (2, 3), "w": (4, 3)}, 7)
+    np.savez(tmp_path / "inputs.npz", **values)
     script = textwrap.dedent(
         f"""
         import importlib.util, sys
         import numpy as np
-        spec = importlib.util.spec_from_file_location("mlp_kernel", {str(path)!r})
+        spec = importlib.util.spec_from_file_location("tiny_kernel", {str(path)!r})
         mod = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(mod)
         assert not [m for m in sys.modules if m.split(".")[0] in ("symnn", "sympy")]
@@ -650,7 +657,7 @@ def test_saved_module_runs_alone_with_only_numpy_and_numba(tmp_path, mlp_grad, m
     done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, timeout=300)
     assert done.returncode == 0, done.stderr.decode()
     got = np.load(tmp_path / "outputs.npz")
-    for name, value in mlp_grad(mlp_values).items():
+    for name, value in k(values).items():
         np.testing.assert_array_equal(got[name.replace(":", "_")], value)
 
 

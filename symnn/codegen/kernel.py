@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import tempfile
 import warnings
-from collections.abc import Mapping
+import types
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,8 @@ from numba.core.dispatcher import Dispatcher
 from .. import errors
 from ..ir import Graph
 from .cache import atomic_write, cache_dir, cache_key, load_module, lookup, store
-from .module import dtype_name, generate
+from .module import CODEGEN_VERSION, dtype_name, generate
+from .runtime import helper_module, link, linked_helpers, unlink
 
 
 class Kernel:
@@ -40,7 +42,9 @@ class Kernel:
     function itself, see ``source``), ``cache_hit`` (the source came from the disk cache).
     """
 
-    def __init__(self, source: str, fingerprint: str, module: Any, cache_hit: bool) -> None:
+    def __init__(
+        self, linked: str, source: str, fingerprint: str, module: Any, helpers: Iterable[Any], cache_hit: bool
+    ) -> None:
         self.source = source
         self.fingerprint = fingerprint
         self.dtype = np.dtype(module.DTYPE)
@@ -56,7 +60,8 @@ class Kernel:
         module.ShapeError = errors.ShapeError  # the module alone raises its own ValueError subclasses
         module.GraphError = errors.GraphError
         self._run = module.run
-        self._module = module
+        self._modules = [module, *helpers]
+        self.cached_source = linked  # what the cache holds: `source` importing the shared helpers
 
     def __call__(
         self,
@@ -75,7 +80,7 @@ class Kernel:
     @property
     def machine_code_cached(self) -> bool:
         """Whether Numba loaded ``compute`` from its disk cache and compiled none of the module's functions."""
-        dispatchers = [f for f in vars(self._module).values() if isinstance(f, Dispatcher)]
+        dispatchers = [f for m in self._modules for f in vars(m).values() if isinstance(f, Dispatcher)]
         return sum(self.compute.stats.cache_hits.values()) > 0 and not any(
             sum(f.stats.cache_misses.values()) for f in dispatchers
         )
@@ -95,7 +100,8 @@ def compile(graph: Graph, dtype: Any = np.float64) -> Kernel:
 
     A second call for the same graph, in this process or another, finds the module in the
     disk cache (``$SYMNN_CACHE_DIR``, default ``~/.cache/symnn``) and Numba's machine code
-    beside it: nothing is generated or compiled again.
+    beside it: nothing is generated or compiled again. The helpers the kernels call (matrix
+    products, reductions, stable scalar functions) are cached once as modules of their own.
     """
     if not isinstance(graph, Graph):
         raise errors.GraphError(f"compile needs a symnn Graph, got {type(graph).__name__}")
@@ -107,11 +113,30 @@ def compile(graph: Graph, dtype: Any = np.float64) -> Kernel:
     directory = cache_dir()
     found = _lookup(directory, key)
     if found is not None:
-        path, source = found
-    else:
-        source = generate(graph, name, key)
-        path = _store(directory, key, source, {"dtype": name, "fingerprint": graph.fingerprint()})
-    return Kernel(source, key, load_module(path, source), cache_hit=found is not None)
+        path, text = found
+        wanted = linked_helpers(text)
+        helpers = _helpers(directory, wanted, name)
+        if {n: m.__name__ for n, m in helpers.items()} == wanted:
+            return Kernel(text, unlink(text, name), key, load_module(path, text), helpers.values(), cache_hit=True)
+        # its helpers have changed since it was written: generate it again
+    standalone, names = generate(graph, name, key)
+    helpers = _helpers(directory, names, name)
+    text = link(standalone, {n: m.__name__ for n, m in helpers.items()})
+    path = _store(directory, key, text, {"dtype": name, "fingerprint": graph.fingerprint()})
+    return Kernel(text, standalone, key, load_module(path, text), helpers.values(), cache_hit=False)
+
+
+def _helpers(directory: Path, names: Iterable[str], dtype: str) -> dict[str, types.ModuleType]:
+    """The modules of the shared helpers ``names``, from the cache or written to it, loaded."""
+    out = {}
+    for name in sorted(names):
+        key = cache_key(f"helper:{name}", dtype)
+        found = _lookup(directory, key)
+        if found is None:
+            source = helper_module(name, dtype, CODEGEN_VERSION)
+            found = _store(directory, key, source, {"helper": name, "dtype": dtype}), source
+        out[name] = load_module(*found)
+    return out
 
 
 def _lookup(directory: Path, key: str) -> tuple[Path, str] | None:
@@ -133,6 +158,3 @@ def _store(directory: Path, key: str, source: str, meta: dict[str, str]) -> Path
             stacklevel=3,
         )
         return store(fallback, key, source, meta)
-
-
-__all__ = ["Kernel", "compile"]

@@ -10,9 +10,8 @@ import numpy as np
 
 from ..ir import Graph
 from .printer import body, tup
-from .runtime import preamble, runtime_source
-from .scalar import HELPERS as SCALAR_HELPERS
-from .scalar import helper_source, safe_display
+from .runtime import helper_block
+from .scalar import safe_display
 
 #: Bump when the generated code changes: it is part of every cache key.
 CODEGEN_VERSION = 1
@@ -66,14 +65,6 @@ def _names_error(given, expected, what):
     if unknown:
         parts.append(f"unknown {what} {unknown}")
     return GraphError("; ".join(parts) + f"; this kernel takes {list(expected)}")
-
-
-def _code_error(code, inputs, outputs):
-    if code > 0:
-        k = code - 1
-        return ShapeError(f"input {INPUT_NAMES[k]!r} has shape {inputs[k].shape}, expected {INPUT_SHAPES[k]}")
-    k = -code - 1
-    return ShapeError(f"output buffer {OUTPUT_NAMES[k]!r} has shape {outputs[k].shape}, expected {OUTPUT_SHAPES[k]}")
 '''
 
 
@@ -87,8 +78,8 @@ def _shown(name: str, table: str, k: int) -> str:
     return name if safe_display(name) else f"{table}[{k}]"
 
 
-def generate(graph: Graph, dtype: str, key: str) -> str:
-    """Python source of a standalone module computing ``graph`` in ``dtype``."""
+def generate(graph: Graph, dtype: str, key: str) -> tuple[str, set[str]]:
+    """Python source of a standalone module computing ``graph`` in ``dtype``, and the helpers it defines."""
     leaves = graph.leaves()
     names = [n.op.name for n in leaves]  # type: ignore[attr-defined]
     kinds = [n.op.kind for n in leaves]  # type: ignore[attr-defined]
@@ -112,8 +103,8 @@ def generate(graph: Graph, dtype: str, key: str) -> str:
         "    Errors: GraphError (missing or unknown name, wrong dtype), ShapeError (wrong shape).",
         f"compute({', '.join(args)}) -> int",
         "    The compiled function itself (Numba, nopython): inputs in INPUT_NAMES order, then one",
-        "    preallocated buffer per output. Returns 0, or k + 1 if input k has the wrong shape, or",
-        "    -(k + 1) if output buffer k has; then nothing was computed.",
+        "    preallocated buffer per output (all C-contiguous and writeable). Returns 0, or 1 if an",
+        "    array has the wrong shape: then nothing was computed.",
         "",
         "Inputs (argument: kind, shape, name):",
         *(f"    arg{k}: {kinds[k]}, {in_shapes[k]}, {_shown(names[k], 'INPUT_NAMES', k)}" for k in range(len(leaves))),
@@ -142,11 +133,7 @@ def generate(graph: Graph, dtype: str, key: str) -> str:
     ]
     if p.constants:
         parts.append("\n".join(p.constants))
-    arrays = sorted(h for h in p.helpers if h not in SCALAR_HELPERS)
-    parts += [helper_source(name, dtype) for name in sorted(p.helpers - set(arrays))]
-    if arrays:
-        parts.append(preamble(set(arrays), dtype))
-        parts += [runtime_source(name, dtype) for name in arrays]
+    parts.append(helper_block(p.helpers, dtype))
     sig_in = ", ".join(f"_ARRAY[{len(s)}]" for s in in_shapes)
     sig_out = ", ".join(f"_ARRAY[{len(s)}]" for s in out_shapes)
     parts.append(
@@ -157,19 +144,23 @@ def generate(graph: Graph, dtype: str, key: str) -> str:
             ]
         )
     )
-    checks = [f"    if arg{k}.shape != {tup(s)}:\n        return {k + 1}" for k, s in enumerate(in_shapes)]
-    checks += [f"    if out{k}.shape != {tup(s)}:\n        return {-(k + 1)}" for k, s in enumerate(out_shapes)]
+    shapes = [f"arg{k}.shape" for k in range(len(in_shapes))] + [f"out{k}.shape" for k in range(len(out_shapes))]
+    expected = [tup(s) for s in in_shapes + out_shapes]
+    check = (
+        f"    if ({', '.join(shapes)},) != (\n        {', '.join(expected)},\n    ):\n        return 1\n"
+        if shapes
+        else ""
+    )
     parts.append(
         '@njit(SIGNATURE, cache=True, error_model="numpy")\n'
         f"def compute({', '.join(args)}):\n"
-        '    """Every output of the graph into its buffer; 0, or the code of a wrong shape."""\n'
-        + "\n".join(checks)
-        + ("\n" if checks else "")
+        '    """Every output of the graph into its buffer; returns 0, or 1 (and computes nothing) if a shape is wrong."""\n'
+        + check
         + "\n".join(p.lines)
         + "\n    return 0\n"
     )
     parts.append(_RUN.strip("\n") + "\n\n\n" + _run_source(len(leaves), len(graph.outputs)))
-    return "\n\n\n".join(part.rstrip("\n") for part in parts) + "\n"
+    return "\n\n\n".join(part.rstrip("\n") for part in parts) + "\n", set(p.helpers)
 
 
 def _run_source(n_in: int, n_out: int) -> str:
@@ -206,16 +197,17 @@ def _run_source(n_in: int, n_out: int) -> str:
         lines.append(f"        if {x} is None:")
         lines.append(f"            {x} = np.empty(OUTPUT_SHAPES[{k}], DTYPE)")
     call = ", ".join(a + o)
+    ins = f"({', '.join(a)}{',' if n_in == 1 else ''})"
+    outs = f"({', '.join(o)}{',' if n_out == 1 else ''})"
     lines += [
         "    try:",
         f"        code = compute({call})",
         "    except TypeError:  # a dtype, rank or layout Numba's signature does not take: say which",
-        f"        {', '.join(a)}{',' if n_in == 1 else ''} = _conform(({', '.join(a)}{',' if n_in == 1 else ''}), "
-        f"({', '.join(o)}{',' if n_out == 1 else ''}))",
+        f"        {ins} = _conform({ins}, {outs})",
         f"        code = compute({call})",
-        "    if code:",
-        f"        raise _code_error(code, ({', '.join(a)}{',' if n_in == 1 else ''}), "
-        f"({', '.join(o)}{',' if n_out == 1 else ''}))",
+        "    if code:  # a wrong shape: name it",
+        f"        _conform({ins}, {outs})",
+        "        raise ShapeError(f'an array has the wrong shape: inputs {INPUT_SHAPES}, outputs {OUTPUT_SHAPES}')",
         f"    return {{{', '.join(f'{m}: {x}' for m, x in zip(nout, o, strict=True))}}}",
     ]
     return "\n".join(line for line in lines if line)

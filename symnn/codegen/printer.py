@@ -86,10 +86,16 @@ class Printer:
         self.slot: dict[int, int] = {}
         for k, o in enumerate(graph.outputs):
             self.slot.setdefault(o, k)
-        for k in range(len(graph.outputs)):
-            self.line(f"y{k} = out{k}.reshape(({self.size_of(graph.outputs[k])},))")
+        self.buffers = [self.flat_view(f"out{k}", f"y{k}", self.shape(o)) for k, o in enumerate(graph.outputs)]
 
     # -- small tools --------------------------------------------------------------------------------
+    def flat_view(self, name: str, alias: str, shape: Shape) -> str:
+        """The name of a flat view of the C-contiguous array ``name`` (``ravel`` of a C array is a view)."""
+        if len(shape) == 1:
+            return name
+        self.line(f"{alias} = {name}.ravel()")
+        return alias
+
     def line(self, text: str) -> None:
         self.lines.append("    " * self.depth + text)
 
@@ -117,7 +123,7 @@ class Printer:
     def alloc(self, i: int, zero: bool = False) -> str:
         """The flat array node ``i`` is written into: its output buffer, or a new array."""
         if i in self.slot:
-            name = f"y{self.slot[i]}"
+            name = self.buffers[self.slot[i]]
             if zero:
                 self.call("_fill", name, self.lit(0))
         else:
@@ -160,12 +166,12 @@ class Printer:
         """Outputs that are leaves, reshapes or repeated: copy them into their buffers."""
         for k, o in enumerate(self.graph.outputs):
             v = self.env[o]
-            if v.name == f"y{k}":
+            if v.name == self.buffers[k]:
                 continue
             if v.scalar:
-                self.line(f"y{k}[0] = {v.name}")
+                self.line(f"{self.buffers[k]}[0] = {v.name}")
             else:
-                self.call("_copy", f"y{k}", v.name)
+                self.call("_copy", self.buffers[k], v.name)
 
 
 Emitter = Callable[[Printer, int], None]
@@ -195,8 +201,7 @@ def body(graph: Graph, dtype: str) -> Printer:
 @emits(Input)
 def _input(p: Printer, i: int) -> None:
     k = p.graph.leaf_ids().index(i)
-    p.line(f"a{k} = arg{k}.reshape(({p.size_of(i)},))")
-    p.env[i] = Value(f"a{k}")
+    p.env[i] = Value(p.flat_view(f"arg{k}", f"a{k}", p.shape(i)))
 
 
 @emits(Const)

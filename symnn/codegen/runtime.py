@@ -8,6 +8,10 @@ copy as (P, n, Q) with the middle axis the one that changes.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
+
+from .scalar import HELPERS as SCALAR_HELPERS
 from .scalar import literal
 
 _JIT = '@njit({sig}, cache=True, error_model="numpy")'
@@ -136,13 +140,60 @@ def _fill(dst, value):
 }
 
 
-def runtime_source(name: str, dtype: str) -> str:
+def helper_source(name: str, dtype: str) -> str:
+    """The definition of one helper (array or scalar) for ``dtype``."""
+    if name in SCALAR_HELPERS:
+        return SCALAR_HELPERS[name].format(one=literal(1, dtype), zero=literal(0, dtype))
     return HELPERS[name].replace("{zero}", literal(0, dtype))
 
 
-def preamble(helpers: set[str], dtype: str) -> str:
-    """Type aliases for the helpers' signatures, and the BLAS probe if a product may use it."""
+def preamble(names: Iterable[str], dtype: str) -> str:
+    """Type aliases of the helpers' signatures, and the BLAS probe if a product may use it."""
     lines = [f"_T = types.{dtype}", "_A = types.Array(_T, 1, 'C')", "_I = types.int64"]
-    if any(h.startswith("_gemm_") for h in helpers):
+    if any(h.startswith("_gemm_") for h in names):
         lines.append("\n" + _BLAS_PROBE)
     return "\n".join(lines)
+
+
+BEGIN = "# -- helpers: defined here so that this module stands alone; symnn's cache shares them --"
+END = "# -- end of helpers --"
+_IMPORT = re.compile(r"from (k_[0-9a-f]{32}) import (_\w+)")
+
+
+def helper_block(names: Iterable[str], dtype: str) -> str:
+    """The helper section of a standalone module, between the BEGIN and END markers."""
+    names = sorted(names)
+    if not names:
+        return f"{BEGIN}\n{END}"
+    body = "\n\n".join([preamble(names, dtype)] + [helper_source(n, dtype).rstrip("\n") for n in names])
+    return f"{BEGIN}\n\n{body}\n\n\n{END}"
+
+
+def helper_module(name: str, dtype: str, version: int) -> str:
+    """A module holding one helper, which every cached kernel of this dtype imports."""
+    return (
+        f'"""symnn helper {name} ({dtype}, codegen version {version}), shared by the cached kernels."""\n\n'
+        "import math\n\nimport numpy as np\nfrom numba import njit, types\n\n"
+        f"{preamble([name], dtype)}\n\n\n{helper_source(name, dtype)}"
+    )
+
+
+def link(source: str, modules: dict[str, str]) -> str:
+    """The standalone ``source`` with its helper section replaced by imports (helper -> module)."""
+    head, rest = source.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    imports = "".join(f"from {modules[n]} import {n}\n" for n in sorted(modules))
+    return f"{head}{BEGIN}\n{imports}{END}{tail}"
+
+
+def linked_helpers(source: str) -> dict[str, str]:
+    """helper -> module of a linked source."""
+    section = source.split(BEGIN, 1)[1].split(END, 1)[0]
+    return {m.group(2): m.group(1) for m in _IMPORT.finditer(section)}
+
+
+def unlink(source: str, dtype: str) -> str:
+    """The standalone module of a linked source (the inverse of ``link``)."""
+    head, rest = source.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    return head + helper_block(linked_helpers(source), dtype) + tail

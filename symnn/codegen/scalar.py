@@ -40,10 +40,10 @@ FUNCTIONS: dict[str, str] = {
     "maximum": "_maximum",
 }
 
-_JIT = '@njit(cache=True, error_model="numpy")'
+_JIT = '@njit(_T(_T), cache=True, error_model="numpy")'
 
-#: Helper functions, written with ``{one}``/``{zero}`` so that float32 code stays float32.
-#: NaN goes through every helper as NaN (comparisons with NaN are false).
+#: Helper functions, written with ``{one}``/``{zero}`` so that float32 code stays float32 (``_T``
+#: is the kernel's float type). NaN goes through every helper as NaN (comparisons with NaN are false).
 HELPERS: dict[str, str] = {
     "_sigmoid": f'''{_JIT}
 def _sigmoid(x):
@@ -83,7 +83,7 @@ def _sign(x):
         return {{zero}}
     return x
 ''',
-    "_maximum": f'''{_JIT}
+    "_maximum": '''@njit(_T(_T, _T), cache=True, error_model="numpy")
 def _maximum(a, b):
     """a if a >= b else b (the first argument on ties); NaN in either argument gives NaN."""
     return a if (a >= b or a != a) else b
@@ -97,10 +97,6 @@ def literal(value: float, dtype: str) -> str:
     if text in ("inf", "-inf", "nan"):
         raise UnsupportedFunctionError(f"the constant {value} is not finite")
     return text if dtype == "float64" else f"np.{dtype}({text})"
-
-
-def helper_source(name: str, dtype: str) -> str:
-    return HELPERS[name].format(one=literal(1, dtype), zero=literal(0, dtype))
 
 
 def stabilize(expr: sp.Expr) -> sp.Expr:
