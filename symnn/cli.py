@@ -172,6 +172,66 @@ def derive(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- check ----------------------------------------------------------------------------------------------
+def _check_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "models", nargs="*", metavar="MODEL", help="zoo names with optional sizes, or file.py:attr (default: the zoo)"
+    )
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--seed", type=int, default=0, help="seed of the points, directions and cotangents (default 0)")
+    p.add_argument("--directions", type=int, default=3, metavar="K", help="random directions per check (default 3)")
+    p.add_argument(
+        "--oracles",
+        nargs="+",
+        choices=("fd", "complex-step", "mpmath", "adjoint", "exact"),
+        default=("fd", "complex-step", "mpmath", "adjoint", "exact"),
+        help="references to compare against (default: all)",
+    )
+    p.add_argument(
+        "--paths",
+        nargs="+",
+        choices=("symbolic", "kernel", "executor"),
+        default=("symbolic", "kernel", "executor"),
+        help="derivative implementations to check, each in forward and reverse mode (default: all)",
+    )
+    p.add_argument(
+        "--exact-max-scalars",
+        type=int,
+        default=120,
+        metavar="N",
+        help="run the exact sympy reference on graphs of at most N scalars (default 120)",
+    )
+    p.add_argument(
+        "--jobs", type=int, default=2, help="worker processes for the exact reference (0: in this process; default 2)"
+    )
+    p.add_argument(
+        "--exact-timeout",
+        type=float,
+        default=45.0,
+        metavar="SECONDS",
+        help="stop exact-reference workers still running this long after the start (default 45)",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bar on stderr")
+
+
+@subcommand("check", "verify every derivative path of models against every oracle", _check_args)
+def check(args: argparse.Namespace) -> int:
+    from verify.check import run
+
+    return run(
+        args.models,
+        as_json=args.json,
+        quiet=args.quiet,
+        oracles=tuple(args.oracles),
+        paths=tuple(args.paths),
+        directions=args.directions,
+        seed=args.seed,
+        exact_max_scalars=args.exact_max_scalars,
+        jobs=max(args.jobs, 0),
+        exact_timeout=args.exact_timeout,
+    )
+
+
 # -- entry point ------------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(

@@ -1,3 +1,58 @@
-"""verify: independent checks of symnn's derivatives, sign networks and training."""
+"""verify: independent checks of symnn's derivatives, sign networks and training.
 
-__all__: list[str] = []
+The gradient checks compare every derivative path (symbolic, generated kernel, numeric
+executor; forward and reverse mode) with independent oracles (finite differences, complex
+step, mpmath at 50 digits, the dot-product identity, exact sympy differentiation):
+
+>>> from symnn.ir import Builder
+>>> b = Builder()
+>>> w = b.param("w", (2,))
+>>> gradcheck(b.build((w * w).sum()), paths=("symbolic", "executor")).ok
+True
+
+``verify.strategies`` (Hypothesis strategies for layers, networks and points) is imported on
+first use, so that ``import verify`` does not import Hypothesis.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .gradients import (
+    GradcheckError,
+    GradcheckFailure,
+    NonFiniteError,
+    NoParametersError,
+    assert_gradients,
+    check_jvp,
+    check_vjp,
+    gradcheck,
+)
+from .report import Comparison, Report, Row
+from .tolerance import TOLERANCES, Tolerance, ToleranceError
+
+__all__ = [
+    "TOLERANCES",
+    "Comparison",
+    "GradcheckError",
+    "GradcheckFailure",
+    "NoParametersError",
+    "NonFiniteError",
+    "Report",
+    "Row",
+    "Tolerance",
+    "ToleranceError",
+    "assert_gradients",
+    "check_jvp",
+    "check_vjp",
+    "gradcheck",
+    "strategies",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "strategies":
+        import importlib
+
+        return importlib.import_module(".strategies", __name__)
+    raise AttributeError(f"module 'verify' has no attribute {name!r}")

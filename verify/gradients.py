@@ -1,0 +1,677 @@
+"""``gradcheck``: every derivative path of a Graph against every oracle, at one point.
+
+(The module is ``verify.gradients``; ``verify.gradcheck`` is the function.)
+
+The *paths* under test compute the derivative of phi = <c, f(x)> (``c`` a random cotangent of
+the checked output, or 1 for a scalar output), each in forward mode (``<c, J v>``) and in
+reverse mode (``J^T c``):
+
+* ``symbolic`` -- the graphs of ``symnn.diff.jvp``/``grad``/``vjp``, evaluated by the
+  executor's *forward* sweep (which knows nothing of the symbolic rules);
+* ``kernel`` -- the same derivative graphs through the generated Numba kernel
+  (``symnn.codegen.compile``); a "not available" row when the code generator is missing;
+* ``executor`` -- the numeric executor's own forward and reverse mode (its hand-written rules).
+
+The *oracles* (``verify.oracles``) estimate directional derivatives d/dt phi(x + t v) in a
+fixed number of random directions v, whatever the number of parameters: central finite
+differences (``fd``), the complex step (``complex-step``), central differences at 50 digits
+(``mpmath``); ``adjoint`` is the dot-product identity between the forward and reverse mode of
+the same implementation, and ``exact`` is ``verify.exact.check_exact`` (``sympy.diff`` of the
+expanded graph, at small sizes) for the symbolic paths. Tolerances: ``verify.tolerance``.
+When a comparison fails, the check walks the coordinates one by one (``locate``) and reports
+the parameter name and index where the path and the oracle disagree.
+
+>>> from symnn.ir import Builder
+>>> b = Builder()
+>>> w = b.param("w", (3,))
+>>> report = gradcheck(b.build((w * w).map(__import__("sympy").tanh).sum()), paths=("symbolic", "executor"))
+>>> report.ok, sorted({r.verdict for r in report.rows})
+(True, ['pass'])
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from symnn.errors import GraphError, ShapeError, SymnnError
+from symnn.ir import Graph
+
+from .oracles import ORACLE_FUNCTIONS, Estimate, Evaluator
+from .report import Comparison, Report, Row
+from .tolerance import ORACLES, Tolerance, check_overrides, check_tolerance, dtype_name, tolerance
+
+IMPLEMENTATIONS = ("symbolic", "kernel", "executor")
+MODES = ("forward", "reverse")
+#: The oracles ``gradcheck`` runs unless told otherwise (``exact`` is slow: opt in).
+DEFAULT_ORACLES = ("fd", "complex-step", "mpmath", "adjoint")
+
+
+class GradcheckError(SymnnError, ValueError):
+    """Bad input to a gradient check."""
+
+
+class NoParametersError(GradcheckError):
+    """The graph has nothing to differentiate."""
+
+
+class NonFiniteError(GradcheckError):
+    """The point, or the function's value there, is not finite."""
+
+
+class GradcheckFailure(SymnnError, AssertionError):
+    """Raised by ``assert_gradients``: some path disagrees with some oracle (the message is the table)."""
+
+    def __init__(self, report: Report) -> None:
+        super().__init__(report.table())
+        self.report = report
+
+
+# -- the problem --------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Problem:
+    """What is differentiated, and where: every leaf's value (float64, already rounded to ``dtype``)."""
+
+    graph: Graph
+    point: dict[str, np.ndarray]
+    wrt: tuple[str, ...]
+    output: str
+    cotangent: np.ndarray | None
+    dtype: str
+
+    def values(self) -> dict[str, np.ndarray]:
+        return {k: v.astype(self.dtype) for k, v in self.point.items()}
+
+    def contract(self, y: np.ndarray) -> float:
+        """<c, y> for an array shaped like the output."""
+        y = np.asarray(y, dtype=np.float64)
+        return float(y[()] if self.cotangent is None else np.sum(self.cotangent * y))
+
+
+def _leaves(graph: Graph) -> dict[str, tuple[int, ...]]:
+    return {n.op.name: n.shape for n in graph.leaves()}  # type: ignore[attr-defined]
+
+
+def _check_point(graph: Graph, point: Any) -> dict[str, np.ndarray]:
+    if point is None:
+        return {}
+    if not isinstance(point, Mapping):
+        raise GradcheckError(f"point must be a dict from leaf names to arrays, got {type(point).__name__}")
+    leaves = _leaves(graph)
+    unknown = [k for k in point if k not in leaves]
+    if unknown:
+        raise GradcheckError(f"point gives values for unknown leaves {unknown}; the graph's leaves are {list(leaves)}")
+    out = {}
+    for name, value in point.items():
+        try:
+            arr = np.asarray(value)
+        except (TypeError, ValueError) as e:
+            raise GradcheckError(f"the value of {name!r} is not an array of numbers ({e})") from None
+        if arr.dtype.kind not in "biuf":
+            raise GradcheckError(f"the value of {name!r} has dtype {arr.dtype}; pass real numbers")
+        if arr.shape != leaves[name]:
+            raise ShapeError(f"the value of {name!r} has shape {arr.shape}, but the graph declares {leaves[name]}")
+        arr = arr.astype(np.float64)
+        if not np.isfinite(arr).all():
+            raise NonFiniteError(
+                f"the value of {name!r} is not finite{_first_bad(arr)}; gradients are checked at finite points only"
+            )
+        out[name] = arr
+    return out
+
+
+def _finite(x: Any, what: str) -> float:
+    if isinstance(x, bool) or not isinstance(x, (int, float, np.integer, np.floating)) or not math.isfinite(x):
+        raise GradcheckError(f"{what} must be a finite number, got {x!r}")
+    return float(x)
+
+
+def _first_bad(arr: np.ndarray) -> str:
+    """`` at index (i, j) (nan)`` for the first non-finite entry (`` (nan)`` for a scalar)."""
+    if arr.ndim == 0:
+        return f" ({arr[()]})"
+    idx = tuple(int(i) for i in np.argwhere(~np.isfinite(arr))[0])
+    return f" at index {idx} ({arr[idx]})"
+
+
+def _rng(seed: Any) -> np.random.Generator:
+    if isinstance(seed, np.random.Generator):
+        return seed
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise GradcheckError(f"seed must be an int or a numpy Generator, got {seed!r}")
+    return np.random.default_rng(int(seed))
+
+
+def make_problem(
+    graph: Graph,
+    point: Mapping[str, Any] | None = None,
+    wrt: Sequence[str] | None = None,
+    output: str | None = None,
+    rng: np.random.Generator | None = None,
+    low: float = -1.0,
+    high: float = 1.0,
+    dtype: Any = "float64",
+) -> Problem:
+    """Validate the arguments of a check and draw what is not given (leaves uniform in [low, high])."""
+    if not isinstance(graph, Graph):
+        raise GradcheckError(f"gradcheck needs a symnn Graph, got {type(graph).__name__}")
+    rng = rng if rng is not None else np.random.default_rng(0)
+    dt = dtype_name(dtype)
+    low, high = _finite(low, "low"), _finite(high, "high")
+    if not low < high:
+        raise GradcheckError(f"need low < high for the generated point, got low={low}, high={high}")
+    leaves = _leaves(graph)
+    if wrt is None:
+        wrt = list(graph.params)
+        if not wrt:
+            raise NoParametersError(
+                f"the graph has no parameters to differentiate (its leaves are the inputs {list(graph.inputs)}); "
+                "declare some with builder.param(...), or pass wrt=[names of inputs]"
+            )
+    else:
+        wrt = [wrt] if isinstance(wrt, str) else list(wrt)
+        unknown = [w for w in wrt if w not in leaves]
+        if not wrt or unknown or len(set(wrt)) != len(wrt):
+            raise GradcheckError(f"wrt must name distinct leaves of the graph {list(leaves)}, got {wrt}")
+    if output is None:
+        output = graph.output_names[0]
+    elif output not in graph.output_names:
+        raise GraphError(f"the graph has no output {output!r}; its outputs are {list(graph.output_names)}")
+    given = _check_point(graph, point)
+    values = {}
+    for name, shape in leaves.items():
+        v = given[name] if name in given else rng.uniform(low, high, size=shape)
+        values[name] = np.asarray(v, dtype=np.float64).astype(dt).astype(np.float64)
+    shape = graph.shape(graph.outputs[graph.output_names.index(output)])
+    cot = None if shape == () else rng.standard_normal(shape).astype(dt).astype(np.float64)
+    y = Evaluator(graph, "float")(values).outputs[output]
+    if not np.isfinite(y).all():
+        count = int(np.sum(~np.isfinite(y)))
+        raise NonFiniteError(
+            f"the output {output!r} is not finite{_first_bad(y)} at this point ({count} of {y.size} entries); "
+            "check gradients inside the function's domain: pass point=..., or low/high"
+        )
+    return Problem(graph, values, tuple(wrt), output, cot, dt)
+
+
+def random_directions(problem: Problem, count: int, rng: np.random.Generator) -> list[dict[str, np.ndarray]]:
+    """``count`` Gaussian directions over the differentiated leaves, scaled to max |v_i| = 1."""
+    if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 1:
+        raise GradcheckError(f"directions must be a positive int, got {count!r}")
+    out = []
+    for _ in range(int(count)):
+        v = {k: rng.standard_normal(problem.point[k].shape) for k in problem.wrt}
+        top = max(float(np.abs(a).max()) for a in v.values())
+        out.append({k: (a / top).astype(problem.dtype).astype(np.float64) for k, a in v.items()})
+    return out
+
+
+# -- the paths -----------------------------------------------------------------------------------------
+def kernel_available() -> tuple[bool, str]:
+    """Whether ``symnn.codegen.compile`` can be imported (and why not)."""
+    try:
+        from symnn.codegen import compile  # noqa: F401
+    except Exception as e:  # the code generator is optional for the verifier
+        return False, f"not available: symnn.codegen cannot be imported ({type(e).__name__}: {e})"
+    return True, ""
+
+
+class Implementation:
+    """One implementation's forward-mode values and reverse-mode gradient at a problem, cached."""
+
+    def __init__(self, name: str, problem: Problem) -> None:
+        self.name, self.p = name, problem
+        self._grad: dict[str, np.ndarray] | None = None
+
+    # how each implementation runs a graph: symbolic (executor forward) and kernel
+    def _runner(self, graph: Graph) -> Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]:
+        if self.name == "kernel":
+            from symnn.codegen import compile
+
+            kernel = compile(graph, dtype=np.dtype(self.p.dtype))
+            return lambda values: kernel(values)
+        from symnn.executor import Executor
+
+        return Executor(graph, dtype=self.p.dtype).forward
+
+    def _feed(self, graph: Graph, extra: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        values = {**self.p.values(), **{k: np.asarray(v, dtype=self.p.dtype) for k, v in extra.items()}}
+        return {k: values[k] for k in _leaves(graph)}
+
+    def gradient(self) -> dict[str, np.ndarray]:
+        """J^T c for every differentiated leaf."""
+        if self._grad is None:
+            self._grad = self._gradient()
+        return self._grad
+
+    def _gradient(self) -> dict[str, np.ndarray]:
+        p, wrt = self.p, list(self.p.wrt)
+        if self.name == "executor":
+            from symnn.executor import Executor
+
+            ex = Executor(p.graph, dtype=p.dtype)
+            if p.cotangent is None:
+                return ex.grad(p.values(), p.output, wrt)[1]
+            cts = ex.vjp(p.values(), {p.output: p.cotangent.astype(p.dtype)})[1]
+            return {k: cts[k] for k in wrt}
+        from symnn.diff import grad, vjp
+
+        if p.cotangent is None:
+            g = grad(p.graph, wrt, p.output)
+            extra: dict[str, np.ndarray] = {}
+        else:
+            g = vjp(p.graph, wrt)
+            extra = {
+                f"cotangent:{nm}": np.zeros(p.graph.shape(o))
+                for nm, o in zip(p.graph.output_names, p.graph.outputs, strict=True)
+            }
+            extra[f"cotangent:{p.output}"] = p.cotangent
+        outs = self._runner(g)(self._feed(g, extra))
+        return {k: np.asarray(outs[f"grad:{k}"], dtype=np.float64) for k in wrt}
+
+    def directional(self, directions: Sequence[Mapping[str, np.ndarray]]) -> list[float]:
+        """<c, J v> for each direction v (forward mode)."""
+        p = self.p
+        full = [{k: np.asarray(v.get(k, np.zeros_like(p.point[k])), dtype=p.dtype) for k in p.wrt} for v in directions]
+        if self.name == "executor":
+            from symnn.executor import Executor
+
+            ex = Executor(p.graph, dtype=p.dtype)
+            return [p.contract(ex.jvp(p.values(), v)[1][p.output]) for v in full]
+        from symnn.diff import jvp
+
+        g = jvp(p.graph, list(p.wrt))
+        run = self._runner(g)
+        return [
+            p.contract(run(self._feed(g, {f"tangent:{k}": a for k, a in v.items()}))[f"tangent:{p.output}"])
+            for v in full
+        ]
+
+
+def dot(grad: Mapping[str, np.ndarray], v: Mapping[str, np.ndarray]) -> float:
+    """<g, v> over the leaves of ``v`` (missing leaves of ``v`` are zero)."""
+    return float(sum(np.sum(np.asarray(grad[k], dtype=np.float64) * a) for k, a in v.items()))
+
+
+# -- comparing ------------------------------------------------------------------------------------------
+def _compare_one(where: str, got: float, expected: float, tol: Tolerance, magnitude: float) -> Comparison:
+    if not math.isfinite(got):
+        return Comparison(where, got, expected, math.inf, tol.bound(max(abs(expected), magnitude)))
+    scale = max(abs(got), abs(expected), magnitude)
+    return Comparison(where, got, expected, abs(got - expected), tol.bound(scale))
+
+
+def _summarize(path: str, oracle: str, comps: list[Comparison], estimates: Sequence[Estimate]) -> Row:
+    if not comps:
+        kinks = [e for e in estimates if e.status == "kink"]
+        verdict = "kink" if kinks else "skip"
+        note = (kinks or [e for e in estimates if e.note] or [Estimate(None, "skip", "nothing to compare")])[0].note
+        return Row(path, oracle, verdict, 0, note=note)
+    worst = max(comps, key=lambda c: c.error / c.tolerance if c.tolerance > 0 else (math.inf if c.error else 0))
+    failed = tuple(c for c in comps if not c.passed)
+    kinked = sum(e.status == "kink" for e in estimates)
+    note = f"{kinked} of {len(estimates)} directions straddle kinks" if kinked else ""
+    return Row(path, oracle, "FAIL" if failed else "pass", len(comps), worst.error, worst.tolerance, note, failed)
+
+
+def _coordinates(
+    problem: Problem, limit: int, rng: np.random.Generator
+) -> tuple[list[tuple[str, tuple[int, ...]]], int]:
+    coords = [(k, idx) for k in problem.wrt for idx in np.ndindex(*problem.point[k].shape)]
+    total = len(coords)
+    if total > limit:
+        pick = sorted(rng.choice(total, size=limit, replace=False))
+        coords = [coords[i] for i in pick]
+    return coords, total
+
+
+def _unit(problem: Problem, name: str, idx: tuple[int, ...]) -> dict[str, np.ndarray]:
+    e = np.zeros(problem.point[name].shape)
+    e[idx] = 1.0
+    return {name: e}
+
+
+def _label(name: str, idx: tuple[int, ...]) -> str:
+    return f"{name}[{','.join(map(str, idx))}]" if idx else name
+
+
+@dataclass
+class _Check:
+    """The state of one gradcheck run: the problem, the directions, and what was computed."""
+
+    problem: Problem
+    directions: list[dict[str, np.ndarray]]
+    tolerances: dict[str, Tolerance]
+    rng: np.random.Generator
+    locate: bool
+    max_locate: int
+    impls: dict[str, Implementation] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def impl(self, name: str) -> Implementation:
+        if name not in self.impls:
+            self.impls[name] = Implementation(name, self.problem)
+        return self.impls[name]
+
+    def timed(self, key: str, fn: Callable[[], Any]) -> Any:
+        t = time.perf_counter()
+        try:
+            return fn()
+        finally:
+            self.seconds[key] = self.seconds.get(key, 0.0) + time.perf_counter() - t
+
+    def path_values(self, impl: str, mode: str, directions: Sequence[Mapping[str, np.ndarray]]) -> list[float]:
+        im = self.impl(impl)
+        if mode == "reverse":
+            g = self.timed(f"{impl} reverse", im.gradient)
+            return [dot(g, v) for v in directions]
+        return self.timed(f"{impl} forward", lambda: im.directional(directions))
+
+    def oracle_values(
+        self, oracle: str, impl: str, mode: str, directions: Sequence[Mapping[str, np.ndarray]]
+    ) -> list[Estimate]:
+        if oracle == "adjoint":  # the other mode of the same implementation
+            other = "forward" if mode == "reverse" else "reverse"
+            return [Estimate(v) for v in self.path_values(impl, other, directions)]
+        p = self.problem
+        fn = ORACLE_FUNCTIONS[oracle]
+        return self.timed(oracle, lambda: fn(p.graph, p.point, p.output, p.cotangent, directions))
+
+
+def _magnitudes(check: _Check) -> list[float]:
+    """sum_i |g_i v_i| per direction, g from the executor's reverse mode (0 if it fails)."""
+    try:
+        g = check.timed("executor reverse", check.impl("executor").gradient)
+    except Exception:  # the executor's own failure is reported by its rows
+        return [0.0] * len(check.directions)
+    return [float(sum(np.sum(np.abs(g[k] * a)) for k, a in v.items())) for v in check.directions]
+
+
+def _pair(
+    check: _Check,
+    impl: str,
+    mode: str,
+    oracle: str,
+    got: list[float],
+    base: dict[str, list[Estimate]],
+    mags: list[float],
+) -> Row:
+    path = f"{impl} {mode}"
+    tol = check.tolerances[oracle]
+    try:
+        est = base[oracle] if oracle in base else check.oracle_values(oracle, impl, mode, check.directions)
+    except Exception as e:
+        return Row(path, oracle, "error", note=f"the reference failed: {_failure(e)}")
+    comps = [
+        _compare_one(f"direction {k}", g, e.value, tol, m)
+        for k, (g, e, m) in enumerate(zip(got, est, mags, strict=True))
+        if e.status == "ok" and e.value is not None
+    ]
+    row = _summarize(path, oracle, comps, est)
+    if row.verdict == "FAIL" and check.locate:
+        located, note = _locate(check, impl, mode, oracle, tol)
+        row = Row(
+            row.path,
+            row.oracle,
+            row.verdict,
+            row.compared,
+            row.max_error,
+            row.tolerance,
+            _join(row.note, note),
+            row.failures + located,
+        )
+    return row
+
+
+def _failure(e: Exception) -> str:
+    """``Type: message (at file:line)`` of the innermost frame, to find a crashing path quickly."""
+    import traceback
+
+    frames = traceback.extract_tb(e.__traceback__)
+    where = f" (at {frames[-1].filename.rsplit('/', 2)[-1]}:{frames[-1].lineno})" if frames else ""
+    return f"{type(e).__name__}: {e}{where}"
+
+
+def _join(*notes: str) -> str:
+    return "; ".join(n for n in notes if n)
+
+
+def _locate(check: _Check, impl: str, mode: str, oracle: str, tol: Tolerance) -> tuple[tuple[Comparison, ...], str]:
+    """Per-coordinate comparison after a failure: the worst coordinates, by parameter name and index."""
+    p = check.problem
+    coords, total = _coordinates(p, check.max_locate, check.rng)
+    units = [_unit(p, k, idx) for k, idx in coords]
+    try:
+        got = check.path_values(impl, mode, units)
+        est = check.oracle_values(oracle, impl, mode, units)
+    except Exception as e:
+        return (), f"locating failed: {type(e).__name__}: {e}"
+    comps = [
+        _compare_one(_label(k, idx), g, e.value, tol, 0.0)
+        for (k, idx), g, e in zip(coords, got, est, strict=True)
+        if e.status == "ok" and e.value is not None
+    ]
+    bad = sorted((c for c in comps if not c.passed), key=lambda c: -c.error)
+    scope = f"{len(coords)} of {total}" if len(coords) < total else f"all {total}"
+    note = f"located: {len(bad)} of {scope} coordinates disagree"
+    return tuple(bad[:10]), note
+
+
+def exact_rows(
+    graph: Graph,
+    impls: Sequence[str] = ("symbolic",),
+    modes: Sequence[str] = MODES,
+    max_scalars: int = 400,
+    seed: int = 0,
+    low: float = -1.0,
+    high: float = 1.0,
+    wrt: Sequence[str] | None = None,
+    output: str | None = None,
+    tol: Tolerance | None = None,
+) -> dict[str, Row]:
+    """Rows for the symbolic paths from ``verify.exact.check_exact``, if the graph is small enough.
+
+    The exact reference differentiates the first output with respect to the parameters at its
+    own rational point (drawn from ``seed`` in [low, high]); it compares the expanded symbolic
+    derivative graphs with ``sympy.diff`` exactly, so it applies to the symbolic paths only.
+    """
+    from symnn.expand import scalar_count
+
+    from .exact import check_exact
+
+    paths = [f"symbolic {m}" for m in modes] if "symbolic" in impls else []
+    if not paths:
+        return {}
+    n = scalar_count(graph)
+    if n > max_scalars:
+        note = f"the graph holds {n} scalars, above exact_max_scalars={max_scalars} (sympy.diff is slow)"
+        return {path: Row(path, "exact", "skip", note=note) for path in paths}
+    default_wrt = set(graph.params or graph.inputs)
+    if (wrt is not None and set(wrt) != default_wrt) or (output is not None and output != graph.output_names[0]):
+        note = "the exact reference differentiates the first output with respect to the parameters only"
+        return {path: Row(path, "exact", "skip", note=note) for path in paths}
+    try:
+        rep = check_exact(graph, seed=seed, low=low, high=high)
+    except Exception as e:
+        return {
+            path: Row(path, "exact", "error", note=f"the reference failed: {type(e).__name__}: {e}") for path in paths
+        }
+    tol = tol or tolerance("exact")
+    rows = {}
+    for mode in modes:
+        mism = [m for m in rep.mismatches if m.path == mode]
+        count = (rep.compared - 1) if mode == "reverse" else 1
+        fails = tuple(_exact_comparison(m, tol) for m in mism)
+        worst = max((c.error for c in fails), default=0.0)
+        note = f"sympy.diff at a rational point (seed {seed}); {rep.exact} exact, {rep.numeric} to 40 digits"
+        verdict = "FAIL" if fails else "pass"
+        rows[f"symbolic {mode}"] = Row(f"symbolic {mode}", "exact", verdict, count, worst, tol.atol, note, fails)
+    return rows
+
+
+def _exact_comparison(m: Any, tol: Tolerance) -> Comparison:
+    import sympy as sp
+
+    try:
+        e, g = float(sp.sympify(m.expected)), float(sp.sympify(m.got))
+    except (TypeError, ValueError, sp.SympifyError):
+        e, g = math.nan, math.nan
+    err = abs(e - g) if math.isfinite(e) and math.isfinite(g) else math.inf
+    return Comparison(m.where, g, e, err, tol.bound(max(abs(e), abs(g)) if math.isfinite(err) else 0.0))
+
+
+# -- the entry points ------------------------------------------------------------------------------------
+def gradcheck(
+    graph: Graph,
+    point: Mapping[str, Any] | None = None,
+    *,
+    wrt: Sequence[str] | None = None,
+    output: str | None = None,
+    paths: Sequence[str] = IMPLEMENTATIONS,
+    modes: Sequence[str] = MODES,
+    oracles: Sequence[str] = DEFAULT_ORACLES,
+    directions: int = 3,
+    seed: int | np.random.Generator = 0,
+    low: float = -1.0,
+    high: float = 1.0,
+    dtype: Any = "float64",
+    rtol: float | None = None,
+    atol: float | None = None,
+    tolerances: Mapping[str, Any] | None = None,
+    locate: bool = True,
+    max_locate: int = 256,
+    exact_max_scalars: int = 400,
+    name: str | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> Report:
+    """Check ``paths`` x ``modes`` against ``oracles`` at ``point`` (missing leaves drawn uniform in [low, high]).
+
+    ``wrt`` defaults to the parameters, ``output`` to the first output (a non-scalar output is
+    contracted with a random cotangent). ``rtol``/``atol`` override every oracle's tolerance,
+    ``tolerances={"fd": (rtol, atol)}`` one oracle's. Returns a ``Report`` (``report.ok``,
+    ``print(report)``, ``report.to_json()``); ``assert_gradients`` raises instead.
+    ``progress(stage)`` is called before each oracle and path.
+    """
+    say = progress or (lambda stage: None)
+    rng = _rng(seed)
+    problem = make_problem(graph, point, wrt, output, rng, low, high, dtype)
+    over = check_overrides(tolerances)
+    for what, val in (("rtol", rtol), ("atol", atol)):
+        if val is not None:
+            check_tolerance(val, what)
+    impls = _names(paths, IMPLEMENTATIONS, "paths")
+    modes = _names(modes, MODES, "modes")
+    oracles = _names(oracles, ORACLES, "oracles")
+    if isinstance(max_locate, bool) or not isinstance(max_locate, int) or max_locate < 1:
+        raise GradcheckError(f"max_locate must be a positive int, got {max_locate!r}")
+    dirs = random_directions(problem, directions, rng)
+    tols = {o: tolerance(o, problem.dtype, rtol, atol, over) for o in ORACLES}
+    check = _Check(problem, dirs, tols, rng, locate, max_locate)
+    base: dict[str, list[Estimate]] = {}
+    errors: dict[str, str] = {}
+    for o in oracles:
+        if o in ORACLE_FUNCTIONS:
+            say(o)
+            try:
+                base[o] = check.oracle_values(o, "", "", dirs)
+            except Exception as e:
+                errors[o] = f"the reference failed: {_failure(e)}"
+    seed_int = int(seed) if not isinstance(seed, np.random.Generator) else 0
+    exact: dict[str, Row] = {}
+    if "exact" in oracles:
+        say("exact reference")
+        exact = check.timed(
+            "exact",
+            lambda: exact_rows(
+                graph, impls, modes, exact_max_scalars, seed_int, low, high, problem.wrt, problem.output, tols["exact"]
+            ),
+        )
+    mags = _magnitudes(check)
+    available, why = kernel_available()
+    rows: list[Row] = []
+    for impl in impls:
+        for mode in modes:
+            path = f"{impl} {mode}"
+            say(path)
+            if impl == "kernel" and not available:
+                rows.append(Row(path, "-", "skip", note=why))
+                continue
+            try:
+                got = check.path_values(impl, mode, dirs)
+            except Exception as e:
+                rows.append(Row(path, "-", "error", note=_failure(e)))
+                continue
+            for o in oracles:
+                if o in errors:
+                    rows.append(Row(path, o, "error", note=errors[o]))
+                elif o == "exact":
+                    rows.append(exact.get(path) or Row(path, o, "skip", note="exact compares the symbolic graphs only"))
+                else:
+                    rows.append(_pair(check, impl, mode, o, got, base, mags))
+    info = {
+        "seed": seed_int,
+        "dtype": problem.dtype,
+        "directions": len(dirs),
+        "wrt": list(problem.wrt),
+        "output": problem.output,
+        "parameters": int(sum(problem.point[k].size for k in problem.wrt)),
+        "seconds": {k: round(v, 4) for k, v in check.seconds.items()},
+    }
+    return Report(name or _graph_name(graph), tuple(rows), info)
+
+
+def _graph_name(graph: Graph) -> str:
+    return f"graph {graph.fingerprint()[:8]}"
+
+
+def _names(given: Sequence[str], known: Sequence[str], what: str) -> tuple[str, ...]:
+    names = (given,) if isinstance(given, str) else tuple(given)
+    unknown = [n for n in names if n not in known]
+    if unknown or not names:
+        raise GradcheckError(f"{what} must be a non-empty selection of {list(known)}, got {list(names)}")
+    return names
+
+
+def check_jvp(graph: Graph, point: Mapping[str, Any] | None = None, **kwargs: Any) -> Report:
+    """``gradcheck`` of the forward mode (JVP) of every path; same arguments."""
+    return gradcheck(graph, point, modes=("forward",), **kwargs)
+
+
+def check_vjp(graph: Graph, point: Mapping[str, Any] | None = None, **kwargs: Any) -> Report:
+    """``gradcheck`` of the reverse mode (VJP, gradients) of every path; same arguments."""
+    return gradcheck(graph, point, modes=("reverse",), **kwargs)
+
+
+def assert_gradients(graph: Graph, point: Mapping[str, Any] | None = None, **kwargs: Any) -> Report:
+    """``gradcheck``, raising ``GradcheckFailure`` (an AssertionError) with the table unless the report is ok."""
+    report = gradcheck(graph, point, **kwargs)
+    if not report.ok:
+        raise GradcheckFailure(report)
+    return report
+
+
+__all__ = [
+    "DEFAULT_ORACLES",
+    "IMPLEMENTATIONS",
+    "MODES",
+    "GradcheckError",
+    "GradcheckFailure",
+    "Implementation",
+    "NoParametersError",
+    "NonFiniteError",
+    "Problem",
+    "assert_gradients",
+    "check_jvp",
+    "check_vjp",
+    "dot",
+    "exact_rows",
+    "gradcheck",
+    "kernel_available",
+    "make_problem",
+    "random_directions",
+]

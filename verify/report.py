@@ -1,0 +1,195 @@
+"""Reports of gradient checks: one ``Row`` per (path, oracle), rendered as a table or as JSON.
+
+A row's verdict is one of
+
+* ``pass`` -- at least one comparison, none above its tolerance;
+* ``FAIL`` -- some comparison above its tolerance (``failures`` says where: a direction, or a
+  parameter name and index once located, with both values, the error and the tolerance);
+* ``error`` -- the path or the oracle raised (the note has the message); counts as a failure;
+* ``kink`` -- nothing compared: every step of the oracle straddled a kink;
+* ``skip`` -- the pair does not apply (the note says why, e.g. "not available").
+
+A report is ``ok`` when no row fails or errs, something was compared, and every checked
+path was compared at least once (a path whose rows are all ``kink`` is unverified).
+
+>>> r = Report("demo", (Row("executor reverse", "fd", "pass", 3, 1e-12, 1e-6),))
+>>> r.ok, r.compared
+(True, 3)
+>>> Report("empty", ()).ok
+False
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+FAILING = ("FAIL", "error")
+#: Disagreements shown per row in the text table (the JSON has all of them).
+SHOWN = 3
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One compared value: ``where`` is ``"direction k"`` or ``"name[i,j]"``."""
+
+    where: str
+    got: float
+    expected: float
+    error: float
+    tolerance: float
+
+    @property
+    def passed(self) -> bool:
+        return self.error <= self.tolerance
+
+    def describe(self) -> str:
+        rel = "<=" if self.passed else ">"
+        return (
+            f"at {self.where}: got {self.got:.9g}, expected {self.expected:.9g}, "
+            f"error {_num(self.error)} {rel} tolerance {_num(self.tolerance)}"
+        )
+
+
+@dataclass(frozen=True)
+class Row:
+    """The outcome of one derivative path against one oracle."""
+
+    path: str
+    oracle: str
+    verdict: str
+    compared: int = 0
+    max_error: float | None = None
+    tolerance: float | None = None
+    note: str = ""
+    failures: tuple[Comparison, ...] = ()
+    model: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["failures"] = [asdict(c) for c in self.failures]
+        for key in ("max_error", "tolerance"):
+            d[key] = _json_float(d[key])
+        for c in d["failures"]:
+            for key in ("got", "expected", "error", "tolerance"):
+                c[key] = _json_float(c[key])
+        return d
+
+
+@dataclass(frozen=True)
+class Report:
+    """Every row of a check, with what was checked (``info``: point seed, dtype, directions, ...)."""
+
+    name: str
+    rows: tuple[Row, ...]
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def compared(self) -> int:
+        return sum(r.compared for r in self.rows)
+
+    @property
+    def failures(self) -> list[Row]:
+        return [r for r in self.rows if r.verdict in FAILING]
+
+    @property
+    def unverified(self) -> list[str]:
+        """Paths that some oracle should have checked but none compared (all kinks)."""
+        paths: dict[str, list[Row]] = {}
+        for r in self.rows:
+            paths.setdefault(r.path, []).append(r)
+        return [
+            p
+            for p, rows in paths.items()
+            if not any(r.compared for r in rows) and any(r.verdict not in ("skip",) for r in rows)
+        ]
+
+    @property
+    def ok(self) -> bool:
+        return self.compared > 0 and not self.failures and not self.unverified
+
+    def summary(self) -> str:
+        if self.ok:
+            return f"{self.name}: OK, {self.compared} comparisons, every path agrees with every oracle"
+        reasons = []
+        if self.failures:
+            reasons.append(f"{len(self.failures)} disagreeing (path, oracle) pairs")
+        if self.unverified:
+            reasons.append(f"nothing compared for {', '.join(self.unverified)}")
+        if self.compared == 0:
+            reasons.append("nothing was compared at all")
+        return f"{self.name}: FAILED: {'; '.join(reasons)}"
+
+    def table(self) -> str:
+        return render([(self.name, self) for _ in (0,)], with_model=False)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "ok": self.ok,
+            "compared": self.compared,
+            "unverified": self.unverified,
+            "info": self.info,
+            "rows": [r.to_json() for r in self.rows],
+        }
+
+    def dumps(self) -> str:
+        return json.dumps(self.to_json(), indent=2)
+
+    def __str__(self) -> str:
+        return self.table()
+
+
+def _num(x: float | None) -> str:
+    if x is None:
+        return "-"
+    if x == 0:
+        return "0"
+    if math.isnan(x) or math.isinf(x):
+        return str(x)
+    return f"{x:.3g}" if 1e-3 <= abs(x) < 1e4 else f"{x:.2e}"
+
+
+def _json_float(x: float | None) -> float | str | None:
+    if x is None:
+        return None
+    return x if math.isfinite(x) else str(x)
+
+
+COLUMNS = ("model", "path", "oracle", "compared", "max error", "tolerance", "verdict", "note")
+
+
+def render(reports: Iterable[tuple[str, Report]], with_model: bool = True) -> str:
+    """One table over several reports (one row per model, path and oracle), then the disagreements."""
+    reports = list(reports)
+    cols = COLUMNS if with_model else COLUMNS[1:]
+    lines: list[Sequence[str]] = []
+    details: list[str] = []
+    for name, rep in reports:
+        for r in rep.rows:
+            cells = [r.path, r.oracle, str(r.compared), _num(r.max_error), _num(r.tolerance), r.verdict, r.note]
+            lines.append([name, *cells] if with_model else cells)
+            if r.failures:
+                dirs = [c for c in r.failures if c.where.startswith("direction")]
+                coords = [c for c in r.failures if not c.where.startswith("direction")]
+                head = f"{name}: {r.path} vs {r.oracle}: {len(dirs)} of {r.compared} directions disagree"
+                details.append(head + (f"; {r.note}" if r.note else ""))
+                details += [f"    {c.describe()}" for c in (coords or dirs)[:SHOWN]]
+    widths = [max(len(h), *(len(row[i]) for row in lines)) if lines else len(h) for i, h in enumerate(cols)]
+    widths[-1] = len(cols[-1])  # the note is free text at the end
+
+    def fmt(cells: Sequence[str]) -> str:
+        return "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
+
+    out = [fmt(cols), fmt(["-" * w for w in widths])]
+    out += [fmt(row) for row in lines]
+    if details:
+        out += ["", "disagreements:"] + [f"  {d}" for d in details]
+    out += [""] + [rep.summary() for _, rep in reports]
+    return "\n".join(out)
+
+
+__all__ = ["FAILING", "Comparison", "Report", "Row", "render"]
