@@ -203,20 +203,6 @@ def test_mlp_hvp_matches_finite_differences_of_the_gradient(mlp_grad, mlp_values
     np.testing.assert_allclose(out["grad:W1"], mlp_grad(mlp_values)["grad:W1"], rtol=1e-14)
 
 
-def test_float32_kernel_computes_in_float32(mlp_grad, mlp_values):
-    k = compile(grad(mlp_graph(), output="loss"), dtype=np.float32)
-    assert k.dtype == np.float32 and "float64" not in k.source
-    assert k.fingerprint != mlp_grad.fingerprint
-    v32 = {n: a.astype(np.float32) for n, a in mlp_values.items()}
-    out, ref = k(v32), mlp_grad(mlp_values)
-    for name, a in out.items():
-        assert a.dtype == np.float32
-        # float32: about 7 significant digits
-        np.testing.assert_allclose(a, ref[name], rtol=2e-5, atol=2e-6)
-    with pytest.raises(GraphError, match="'x' has dtype float64"):
-        k(mlp_values)
-
-
 # -- convolution, attention -------------------------------------------------------------------------------
 def test_conv_value_and_gradients_including_the_fold():
     g = grad(conv_graph(), wrt=["x", "w", "bias"])  # d/dx is a Fold
@@ -413,7 +399,7 @@ def test_kink_conventions(functions, stability):
     # maximum(a, b) = a on ties: -0.0 vs 0.0 tells which one was picked
     out = functions(x=-zero, y=zero)
     assert np.signbit(out["maximum"]).all()
-    out = stability(p=np.ones(4), q=np.zeros(2), r=np.zeros(2))
+    out = stability(p=np.ones(4), q=np.zeros(2), r=np.zeros(2), M=STABILITY_M)
     np.testing.assert_array_equal(out["grad:q"], [1.0, 1.0])  # relu'(0) = 0, sgn' = step' = 0, max picks q
     np.testing.assert_array_equal(out["grad:r"], [0.0, 0.0])
 
@@ -422,12 +408,33 @@ def stability_graph():
     """sigmoid, softplus, log-sigmoid, a softmax and a cross-entropy of p (4 logits); kinks of q, r."""
     b = Builder()
     p, q, r = b.param("p", (4,)), b.param("q", (2,)), b.param("r", (2,))
+    m = b.input("M", (3, 4))
     lse = p.logsumexp(0)
     soft = b.elementwise(lambda a, m: sp.exp(a - m), p, lse.reshape((1,)))
     terms = [p.map(sigmoid).sum(), p.map(softplus).sum(), p.map(lambda t: sp.log(sigmoid(t))).sum()]
     ce = lse - p.take(0, 0, 1).sum()
     kinks = (q.map(relu) + q.map(sgn) + q.map(step) + b.elementwise(maximum, q, r)).sum()
-    return b.build(terms[0] + terms[1] + terms[2] + ce + (soft * soft).sum() + kinks)
+    hidden = einsum("ij,j->i", m, p).map(sp.tanh).sum()
+    return b.build(terms[0] + terms[1] + terms[2] + ce + (soft * soft).sum() + kinks + hidden)
+
+
+STABILITY_M = np.arange(12.0).reshape(3, 4) / 10 - 0.5
+
+
+def stability_grad(p: np.ndarray) -> np.ndarray:
+    """d/dp of stability_graph's loss, written out."""
+    s = _sigmoid_ref(p)
+    soft = np.exp(p - p.max()) / np.exp(p - p.max()).sum()
+    # sum sigmoid + sum softplus + sum log sigmoid + lse - p0 + sum softmax^2 + sum tanh(M p)
+    return (
+        s * (1 - s)
+        + s
+        + (1 - s)
+        + soft
+        - np.eye(4)[0]
+        + 2 * soft * (soft - soft @ soft)
+        + STABILITY_M.T @ (1 - np.tanh(STABILITY_M @ p) ** 2)
+    )
 
 
 @pytest.fixture(scope="module")
@@ -435,20 +442,34 @@ def stability():
     return compile(grad(stability_graph()))
 
 
+@pytest.fixture(scope="module")
+def stability32():
+    return compile(grad(stability_graph()), dtype=np.float32)
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_stable_at_plus_minus_1000(dtype):
-    k = compile(grad(stability_graph()), dtype=dtype)
+def test_stable_at_plus_minus_1000(dtype, stability, stability32):
+    k = stability if dtype == np.float64 else stability32
     q = np.ones(2, dtype)
     for p in ([1000.0, -1000.0, 0.0, 3.0], [-1000.0, 1000.0, -1000.0, 1000.0], [-1000.0] * 4):
         p = np.array(p)
-        out = k(p=p.astype(dtype), q=q, r=q)
+        out = k(p=p.astype(dtype), q=q, r=q, M=STABILITY_M.astype(dtype))
         assert np.isfinite(out["out"]) and np.isfinite(out["grad:p"]).all(), (p, out)
-        s = _sigmoid_ref(p)
-        soft = np.exp(p - p.max()) / np.exp(p - p.max()).sum()
-        # d/dp of sum sigmoid + sum softplus + sum log sigmoid + lse - p0 + sum softmax^2
-        expected = s * (1 - s) + s + (1 - s) + soft - np.eye(4)[0] + 2 * soft * (soft - soft @ soft)
         tol = 1e-12 if dtype == np.float64 else 1e-5
-        np.testing.assert_allclose(out["grad:p"], expected, rtol=tol, atol=tol)
+        np.testing.assert_allclose(out["grad:p"], stability_grad(p), rtol=tol, atol=tol)
+
+
+def test_float32_kernel_computes_in_float32(stability, stability32):
+    assert stability32.dtype == np.float32 and "float64" not in stability32.source
+    assert stability32.fingerprint != stability.fingerprint
+    values = _random({"p": (4,), "q": (2,), "r": (2,)}, 8)
+    values["M"] = STABILITY_M
+    out32 = stability32({n: v.astype(np.float32) for n, v in values.items()})
+    for name, ref in stability(values).items():
+        assert out32[name].dtype == np.float32
+        np.testing.assert_allclose(out32[name], ref, rtol=2e-5, atol=2e-6)  # float32: about 7 digits
+    with pytest.raises(GraphError, match="'p' has dtype float64"):
+        stability32(values)
 
 
 def test_nan_and_inf_inputs_propagate_without_crashing(mlp, mlp_values, stability):
@@ -460,9 +481,9 @@ def test_nan_and_inf_inputs_propagate_without_crashing(mlp, mlp_values, stabilit
     v["x"][1, 2] = np.inf
     assert np.isfinite(mlp(v)["hidden"]).all()  # tanh(inf) = 1
     q = np.array([np.nan, 1.0])
-    out = stability(p=np.array([np.nan, 0.0, 1.0, 2.0]), q=q, r=q)
+    out = stability(p=np.array([np.nan, 0.0, 1.0, 2.0]), q=q, r=q, M=STABILITY_M)
     assert np.isnan(out["out"]) and np.isnan(out["grad:p"]).all() and np.isnan(out["grad:q"][0])
-    out = stability(p=np.array([np.inf, 0.0, 1.0, 2.0]), q=q, r=q)
+    out = stability(p=np.array([np.inf, 0.0, 1.0, 2.0]), q=q, r=q, M=STABILITY_M)
     assert not np.isfinite(out["out"])
 
 
@@ -574,9 +595,9 @@ from symnn.codegen import compile
 from symnn.functions import sigmoid
 from symnn.ir import Builder, einsum
 b = Builder()
-x, w = b.input("x", (2, 3)), b.param("w", (4, 3))
-k = compile(b.build(einsum("bi,oi->bo", x, w).map(sigmoid).sum()))
-out = float(k(x=np.full((2, 3), 0.5), w=np.arange(12.0).reshape(4, 3) / 10)["out"])
+x, w = b.input("x", (2, 3)), b.param("w", (2, 3))
+k = compile(b.build((x * w).map(sigmoid).sum()))
+out = float(k(x=np.full((2, 3), 0.5), w=np.arange(6.0).reshape(2, 3) / 10)["out"])
 print(json.dumps({"hit": k.cache_hit, "machine_code": k.machine_code_cached, "out": out, "key": k.fingerprint}))
 """
 
@@ -593,18 +614,22 @@ def _result(proc: subprocess.Popen) -> dict:
     return json.loads(out.decode().strip().splitlines()[-1])
 
 
-def test_concurrent_processes_share_the_cache_and_a_later_process_compiles_nothing(tmp_path):
+def test_concurrent_processes_share_the_cache_and_a_later_process_compiles_nothing(tmp_path, monkeypatch):
     cache = tmp_path / "shared-cache"
-    first = [_child(cache), _child(cache)]  # the same graph, at the same time, into an empty cache
-    results = [_result(p) for p in first]
-    expected = np.sum(_sigmoid_ref(np.full((2, 3), 0.5) @ (np.arange(12.0).reshape(4, 3) / 10).T))
+    racers = [_child(cache), _child(cache)]  # the same graph, at the same time, into an empty cache
+    results = [_result(p) for p in racers]
+    expected = np.sum(_sigmoid_ref(0.5 * np.arange(6.0).reshape(2, 3) / 10))
     assert results[0]["out"] == results[1]["out"] == pytest.approx(expected, rel=1e-13)
     assert results[0]["key"] == results[1]["key"]
     assert lookup(cache, results[0]["key"]) is not None  # a complete, verified entry
-    assert not list(cache.glob("*.tmp")) and not list(cache.glob(".*.tmp"))
-    later = _result(_child(cache))
-    assert later["hit"] and later["machine_code"], later  # neither generated nor compiled again
-    assert later["out"] == results[0]["out"]
+    assert not list(cache.glob(".*.tmp"))
+    # this process comes later: it finds the module and Numba's machine code, and compiles nothing
+    monkeypatch.setenv("SYMNN_CACHE_DIR", str(cache))
+    b = Builder()
+    x, w = b.input("x", (2, 3)), b.param("w", (2, 3))
+    k = compile(b.build((x * w).map(sigmoid).sum()))
+    assert k.cache_hit and k.machine_code_cached and k.fingerprint == results[0]["key"]
+    assert float(k(x=np.full((2, 3), 0.5), w=np.arange(6.0).reshape(2, 3) / 10)["out"]) == results[0]["out"]
 
 
 def test_corrupted_or_truncated_entries_are_rebuilt_and_never_executed(tmp_path, cache_dir, mlp_grad, mlp_values):
@@ -633,7 +658,7 @@ def test_corrupted_or_truncated_entries_are_rebuilt_and_never_executed(tmp_path,
 def test_saved_module_runs_alone_with_only_numpy_and_numba(tmp_path):
     b = Builder()
     x, w = b.input("x", (2, 3)), b.param("w", (4, 3))
-    k = compile(grad(b.build(einsum("bi,oi->bo", x, w).map(sigmoid).sum(), names=["loss"])))
+    k = compile(b.build(einsum("bi,oi->bo", x, w).map(sigmoid).sum(), names=["loss"]))
     path = k.save(tmp_path / "tiny_kernel.py")
     head = path.read_text().split('"""')[1]
     for word in ("run(inputs, out=None)", "compute(", "INPUT_NAMES", "arg1: param, (4, 3), w", "out0: (), loss"):
