@@ -16,8 +16,10 @@ The *oracles* (``verify.oracles``) estimate directional derivatives d/dt phi(x +
 fixed number of random directions v, whatever the number of parameters: central finite
 differences (``fd``), the complex step (``complex-step``), central differences at 50 digits
 (``mpmath``); ``adjoint`` is the dot-product identity between the forward and reverse mode of
-the same implementation, and ``exact`` is ``verify.exact.check_exact`` (``sympy.diff`` of the
-expanded graph, at small sizes) for the symbolic paths. Tolerances: ``verify.tolerance``.
+the same implementation, ``executor`` the numeric executor as the reference of the symbolic
+and kernel paths (it still compares on a kink, where the conventions must agree), and
+``exact`` is ``verify.exact.check_exact`` (``sympy.diff`` of the expanded graph, at small
+sizes) for the symbolic paths. Tolerances: ``verify.tolerance``.
 When a comparison fails, the check walks the coordinates one by one (``locate``) and reports
 the parameter name and index where the path and the oracle disagree.
 
@@ -49,7 +51,7 @@ from .tolerance import ORACLES, Tolerance, check_overrides, check_tolerance, dty
 IMPLEMENTATIONS = ("symbolic", "kernel", "executor")
 MODES = ("forward", "reverse")
 #: The oracles ``gradcheck`` runs unless told otherwise (``exact`` is slow: opt in).
-DEFAULT_ORACLES = ("fd", "complex-step", "mpmath", "adjoint")
+DEFAULT_ORACLES = ("fd", "complex-step", "mpmath", "adjoint", "executor")
 
 
 class GradcheckError(SymnnError, ValueError):
@@ -378,6 +380,8 @@ class _Check:
         if oracle == "adjoint":  # the other mode of the same implementation
             other = "forward" if mode == "reverse" else "reverse"
             return [Estimate(v) for v in self.path_values(impl, other, directions)]
+        if oracle == "executor":  # the same mode of the independent numeric executor
+            return [Estimate(v) for v in self.path_values("executor", mode, directions)]
         p = self.problem
         fn = ORACLE_FUNCTIONS[oracle]
         return self.timed(oracle, lambda: fn(p.graph, p.point, p.output, p.cotangent, directions))
@@ -607,6 +611,8 @@ def gradcheck(
                 rows.append(Row(path, "-", "error", note=_failure(e)))
                 continue
             for o in oracles:
+                if o == "executor" and impl == "executor":
+                    continue  # the reference itself
                 if o in errors:
                     rows.append(Row(path, o, "error", note=errors[o]))
                 elif o == "exact":

@@ -18,6 +18,9 @@ rounding error into a large relative error. The constants, and why:
   30 digits, so the error is the path's own float64 rounding, rtol = 1e-10;
 * ``adjoint`` -- the dot-product identity <c, J v> = <J^T c, v> between the forward and the
   reverse mode of one implementation: both are float64 sums, rtol = 1e-10;
+* ``executor`` -- the numeric executor's derivative (its own hand-written rules) as the
+  reference of the symbolic and kernel paths: the one oracle that still compares on a kink, so
+  it checks that every path applies the same conventions there (relu'(0) = 0, ...), rtol = 1e-10;
 * ``exact`` -- the symbolic paths against ``sympy.diff`` of the expanded graph at a rational
   point (``verify.exact``): exact equality, or 40 significant digits where the values are
   transcendental.
@@ -74,13 +77,14 @@ class Tolerance:
 
 
 #: The oracles, in the order reports list them.
-ORACLES = ("fd", "complex-step", "mpmath", "adjoint", "exact")
+ORACLES = ("fd", "complex-step", "mpmath", "adjoint", "executor", "exact")
 
 _F64 = {
     "fd": Tolerance(1e-6, 1e-8),
     "complex-step": Tolerance(1e-10, 1e-13),
     "mpmath": Tolerance(1e-10, 1e-13),
     "adjoint": Tolerance(1e-10, 1e-13),
+    "executor": Tolerance(1e-10, 1e-13),
     "exact": Tolerance(1e-40, 0.0),
 }
 _F32 = {name: Tolerance(2e-3, 1e-6) for name in ORACLES if name != "exact"} | {"exact": _F64["exact"]}

@@ -1,0 +1,380 @@
+"""The verifier's own power, measured: faults injected into derivative rules, each of which must be caught.
+
+Every ``Mutant`` patches one rule (of ``symnn.diff`` or of the executor) for the duration of a
+``with`` block: a wrong sign, a dropped term, a missing transpose, a window off by one, a
+wrong kink convention, a wrong broadcast reduction. ``run_mutants`` first checks that each
+mutant's graphs pass ``gradcheck`` unmutated, then runs ``gradcheck`` under the mutant; the
+mutant is *caught* when some (path, oracle) pair fails. ``python -m verify.mutation`` runs the
+full set (more graphs per mutant, generated kernels included) and exits 1 on any survivor.
+
+>>> result = run_mutants([MUTANTS[0]])
+>>> result.catch_rate, result.survivors
+(1.0, [])
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from symnn.ir import Graph
+
+from .gradients import gradcheck
+
+Patch = Callable[[], contextlib.AbstractContextManager[None]]
+
+
+@dataclass(frozen=True)
+class Case:
+    """A graph that exercises a mutated rule, and optionally the point to check it at."""
+
+    name: str
+    graph: Callable[[], Graph]
+    point: Callable[[Graph], dict[str, np.ndarray]] | None = None
+
+
+@dataclass(frozen=True)
+class Mutant:
+    """A fault in a derivative rule: ``patch()`` applies it inside a ``with`` block."""
+
+    name: str
+    fault: str
+    patch: Patch
+    cases: tuple[Case, ...]
+    full_cases: tuple[Case, ...] = ()
+
+
+# -- patching helpers -------------------------------------------------------------------------------
+@contextlib.contextmanager
+def _swap(table: dict[Any, Any], key: Any, make: Callable[[Any], Any]) -> Iterator[None]:
+    original = table[key]
+    table[key] = make(original)
+    _clear_caches()
+    try:
+        yield
+    finally:
+        table[key] = original
+        _clear_caches()
+
+
+@contextlib.contextmanager
+def _swap_attr(owner: Any, name: str, make: Callable[[Any], Any]) -> Iterator[None]:
+    original = getattr(owner, name)
+    setattr(owner, name, make(original))
+    _clear_caches()
+    try:
+        yield
+    finally:
+        setattr(owner, name, original)
+        _clear_caches()
+
+
+def _clear_caches() -> None:
+    """Derivative caches that would otherwise outlive a patch (sympy's, and diff.partials)."""
+    from sympy.core.cache import clear_cache
+
+    import symnn.diff as diff
+
+    clear_cache()
+    diff.partials.cache_clear()
+
+
+def _map_results(f: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """A rule wrapper applying ``f`` to each non-None contribution of a VJP rule."""
+
+    def wrap(rule: Any) -> Any:
+        def mutated(*args: Any) -> Any:
+            return [None if r is None else f(r) for r in rule(*args)]
+
+        return mutated
+
+    return wrap
+
+
+# -- the faults -----------------------------------------------------------------------------------------
+def _wrong_sign() -> contextlib.AbstractContextManager[None]:
+    import symnn.diff as diff
+    from symnn.ops import Elementwise
+
+    return _swap(diff.VJP_RULES, Elementwise, _map_results(lambda t: -t))
+
+
+def _dropped_vjp_term() -> contextlib.AbstractContextManager[None]:
+    import symnn.diff as diff
+    from symnn.ops import Elementwise
+
+    def wrap(rule: Any) -> Any:
+        def mutated(*args: Any) -> Any:
+            res = rule(*args)
+            return res[:1] + [None] * (len(res) - 1)  # only the first argument gets its term
+
+        return mutated
+
+    return _swap(diff.VJP_RULES, Elementwise, wrap)
+
+
+def _dropped_jvp_term() -> contextlib.AbstractContextManager[None]:
+    import symnn.diff as diff
+    from symnn.ops import Einsum
+
+    def wrap(rule: Any) -> Any:
+        def mutated(op: Any, primals: Any, out: Any, tangents: Any) -> Any:
+            live = [k for k, t in enumerate(tangents) if t is not None]
+            kept = [t if k == live[0] else None for k, t in enumerate(tangents)]
+            return rule(op, primals, out, kept)  # d(AB) = dA B, the A dB term dropped
+
+        return mutated
+
+    return _swap(diff.JVP_RULES, Einsum, wrap)
+
+
+def _missing_transpose() -> contextlib.AbstractContextManager[None]:
+    import symnn.diff as diff
+    from symnn.ops import Einsum
+
+    def transpose_square(t: Any) -> Any:
+        return t.T if t.ndim == 2 and t.shape[0] == t.shape[1] else t
+
+    return _swap(diff.VJP_RULES, Einsum, _map_results(transpose_square))
+
+
+def _window_off_by_one() -> contextlib.AbstractContextManager[None]:
+    import symnn.diff as diff
+    from symnn.ops import Window
+
+    def shift(t: Any) -> Any:
+        # the scattered windows land one position further along the last spatial axis
+        n = t.ndim
+        stop = tuple(t.shape[:-1]) + (t.shape[-1] - 1,)
+        return t.slice((0,) * n, stop).pad((0,) * (n - 1) + (1,), (0,) * n)
+
+    return _swap(diff.VJP_RULES, Window, _map_results(shift))
+
+
+def _kink_convention() -> contextlib.AbstractContextManager[None]:
+    from symnn.functions import relu, step
+
+    def make(original: Any) -> Any:
+        def fdiff(self: Any, argindex: int = 1) -> Any:
+            return 1 - step(-self.args[0])  # relu'(0) = 1 instead of 0
+
+        return fdiff
+
+    return _swap_attr(relu, "fdiff", make)
+
+
+def _broadcast_reduction() -> contextlib.AbstractContextManager[None]:
+    import symnn.diff as diff
+
+    def make(original: Any) -> Any:
+        def mean_instead_of_sum(t: Any, shape: tuple[int, ...]) -> Any:
+            out = original(t, shape)
+            return out if t.shape == tuple(shape) else out * (math.prod(shape) / math.prod(t.shape))
+
+        return mean_instead_of_sum
+
+    return _swap_attr(diff, "unbroadcast", make)
+
+
+def _executor_sign() -> contextlib.AbstractContextManager[None]:
+    from symnn.executor import rules
+    from symnn.ops import Elementwise
+
+    def wrap(rule: Any) -> Any:
+        def mutated(*args: Any) -> Any:
+            return [None if r is None else -r for r in rule(*args)]
+
+        return mutated
+
+    return _swap(rules.VJP, Elementwise, wrap)
+
+
+# -- the graphs ------------------------------------------------------------------------------------------
+def _zoo(spec: str) -> Case:
+    def graph() -> Graph:
+        from symnn import zoo
+
+        return zoo.resolve(spec).graph()
+
+    return Case(spec, graph)
+
+
+def _spec_row(name: str) -> Case:
+    def graph() -> Graph:
+        from .spec import OP_SPECS
+
+        return OP_SPECS[name].graph()
+
+    return Case(f"spec row {name}", graph)
+
+
+def _relu_mlp() -> Graph:
+    from symnn.layers import MLP
+    from symnn.trace import trace
+
+    return trace(MLP((3, 4, 1), "relu"), "mse", {"x": (2, 3)})
+
+
+def _on_the_kinks(graph: Graph) -> dict[str, np.ndarray]:
+    """First-layer weights and biases zero: every hidden relu sits exactly on its kink."""
+    rng = np.random.default_rng(0)
+    point = {n.op.name: rng.uniform(-1, 1, n.shape) for n in graph.leaves()}  # type: ignore[attr-defined]
+    point["0.W"] = np.zeros_like(point["0.W"])
+    point["0.b"] = np.zeros_like(point["0.b"])
+    return point
+
+
+MUTANTS: list[Mutant] = [
+    Mutant(
+        "wrong-sign", "symbolic VJP of Elementwise negated", _wrong_sign, (_zoo("mlp:3-4-1"),), (_zoo("transformer"),)
+    ),
+    Mutant(
+        "dropped-vjp-term",
+        "symbolic VJP of Elementwise keeps only its first argument's term",
+        _dropped_vjp_term,
+        (_zoo("mlp:3-4-1"),),
+        (_zoo("resnet"),),
+    ),
+    Mutant(
+        "dropped-jvp-term",
+        "symbolic JVP of Einsum drops the product rule's second term",
+        _dropped_jvp_term,
+        (_zoo("attention"),),
+        (_zoo("mha"),),
+    ),
+    Mutant(
+        "missing-transpose",
+        "symbolic VJP of Einsum transposes square cotangents",
+        _missing_transpose,
+        (_zoo("mlp:3-3-1"),),
+        (_zoo("attention"),),
+    ),
+    Mutant(
+        "window-off-by-one",
+        "symbolic VJP of Window (Fold) shifted by one position",
+        _window_off_by_one,
+        (_spec_row("Window"),),
+        (_spec_row("Window:3d"), _zoo("resnet")),
+    ),
+    Mutant(
+        "kink-convention",
+        "symbolic relu'(0) = 1 instead of 0",
+        _kink_convention,
+        (Case("relu MLP on its kinks", _relu_mlp, _on_the_kinks),),
+    ),
+    Mutant(
+        "broadcast-reduction",
+        "symbolic unbroadcast takes the mean instead of the sum",
+        _broadcast_reduction,
+        (_zoo("mlp:3-4-1"),),
+        (_zoo("conv"),),
+    ),
+    Mutant("executor-sign", "executor VJP of Elementwise negated", _executor_sign, (_zoo("mlp:3-4-1"),)),
+]
+
+
+# -- running ----------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Outcome:
+    """One mutant on one case: caught or not, and by which (path, oracle) pairs."""
+
+    mutant: str
+    case: str
+    caught: bool
+    caught_by: tuple[str, ...]
+    seconds: float
+
+
+@dataclass
+class MutationResult:
+    """All outcomes, with the catch rate and the survivors."""
+
+    outcomes: list[Outcome] = field(default_factory=list)
+
+    @property
+    def catch_rate(self) -> float:
+        return sum(o.caught for o in self.outcomes) / len(self.outcomes) if self.outcomes else 0.0
+
+    @property
+    def survivors(self) -> list[str]:
+        return [f"{o.mutant} on {o.case}" for o in self.outcomes if not o.caught]
+
+    def table(self) -> str:
+        lines = [f"{'mutant':20}  {'case':28}  {'verdict':8}  caught by"]
+        for o in self.outcomes:
+            verdict = "caught" if o.caught else "SURVIVED"
+            lines.append(f"{o.mutant:20}  {o.case[:28]:28}  {verdict:8}  {', '.join(o.caught_by)}")
+        lines.append(
+            f"\ncatch rate {self.catch_rate:.0%} ({len(self.outcomes)} runs); survivors: {self.survivors or 'none'}"
+        )
+        return "\n".join(lines)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "catch_rate": self.catch_rate,
+            "survivors": self.survivors,
+            "outcomes": [o.__dict__ for o in self.outcomes],
+        }
+
+
+class BaselineError(RuntimeError):
+    """A case fails gradcheck without any mutant: catching a mutant there would prove nothing."""
+
+
+def _check(case: Case, graph: Graph, paths: Sequence[str]) -> Any:
+    point = case.point(graph) if case.point else None
+    return gradcheck(graph, point, paths=paths, locate=False, name=case.name)
+
+
+def run_mutants(
+    mutants: Sequence[Mutant] = MUTANTS, full: bool = False, paths: Sequence[str] | None = None
+) -> MutationResult:
+    """Run each mutant on its cases (``full``: also the larger cases, and the generated kernel)."""
+    paths = tuple(paths) if paths else (("symbolic", "kernel", "executor") if full else ("symbolic", "executor"))
+    result = MutationResult()
+    for m in mutants:
+        for case in m.cases + (m.full_cases if full else ()):
+            graph = case.graph()
+            base = _check(case, graph, paths)
+            if not base.ok:
+                raise BaselineError(f"{case.name} fails gradcheck without a mutant:\n{base.table()}")
+            t = time.perf_counter()
+            with m.patch():
+                try:
+                    report = _check(case, graph, paths)
+                    by = tuple(f"{r.path}/{r.oracle}" for r in report.rows if r.verdict in ("FAIL", "error"))
+                    caught = not report.ok
+                except Exception as e:  # a mutant that crashes the check is caught, loudly
+                    by, caught = (f"crash: {type(e).__name__}",), True
+            result.outcomes.append(Outcome(m.name, case.name, caught, by, round(time.perf_counter() - t, 3)))
+    return result
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m verify.mutation [NAME ...] [--quick] [--json]``: exit 1 if any mutant survives."""
+    p = argparse.ArgumentParser(prog="python -m verify.mutation", description=__doc__.splitlines()[0])
+    p.add_argument("names", nargs="*", help=f"mutants to run (default: all): {', '.join(m.name for m in MUTANTS)}")
+    p.add_argument("--quick", action="store_true", help="the CI subset: one small case per mutant, no kernels")
+    p.add_argument("--json", action="store_true")
+    args = p.parse_args(argv)
+    known = {m.name: m for m in MUTANTS}
+    unknown = [n for n in args.names if n not in known]
+    if unknown:
+        p.error(f"unknown mutants {unknown}; known: {', '.join(known)}")
+    chosen = [known[n] for n in args.names] if args.names else MUTANTS
+    result = run_mutants(chosen, full=not args.quick)
+    print(json.dumps(result.to_json(), indent=2) if args.json else result.table())
+    return 0 if not result.survivors else 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
