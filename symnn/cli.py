@@ -183,8 +183,8 @@ def _check_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--oracles",
         nargs="+",
-        choices=("fd", "complex-step", "mpmath", "adjoint", "exact"),
-        default=("fd", "complex-step", "mpmath", "adjoint", "exact"),
+        choices=("fd", "complex-step", "mpmath", "adjoint", "executor", "exact"),
+        default=("fd", "complex-step", "mpmath", "adjoint", "executor", "exact"),
         help="references to compare against (default: all)",
     )
     p.add_argument(
