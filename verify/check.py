@@ -209,6 +209,7 @@ def check_models(
                     seconds = time.perf_counter() - t
                 report = _merge(report, rows, seconds)
             results.append((spec, report))
+            say(f"{spec}: done")
     finally:
         if workers is not None:
             workers.close()
@@ -228,10 +229,10 @@ class Bar:
     def __call__(self, message: str) -> None:
         if message.startswith("loading "):
             return
-        model = message.rpartition(": ")[0] or message
-        if model != self.current:
-            if self.current:
-                self.done += 1
+        model, _, stage = message.rpartition(": ")
+        if stage == "done":
+            self.done += 1
+        elif model != self.current:
             self.current = model
             if not self.tty:
                 print(f"[{self.done + 1}/{self.total}] checking {model}", file=self.stream, flush=True)
