@@ -463,8 +463,7 @@ def kink_distance(graph: Graph, point: Mapping[str, Array]) -> float:
             elif isinstance(op, Elementwise):
                 out = np.empty(node.shape)
                 out[...] = _compiled(op.fn, "float")[0](*args)
-                for expr in _kink_arguments(op.fn.expr):
-                    fn = sp.lambdify(list(op.fn.variables), _renamed(expr), modules=[_FUNCS["float"], "numpy"])
+                for fn in _compiled(op.fn, "float")[1]:
                     arg = np.abs(np.broadcast_to(fn(*args), node.shape))
                     if arg.size:
                         best = min(best, float(np.nanmin(arg)))

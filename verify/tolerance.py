@@ -5,9 +5,12 @@ Every comparison is between a directional derivative ``got`` computed by a deriv
 
     |got - expected| <= atol + rtol * scale,   scale = max(|got|, |expected|, magnitude)
 
-where ``magnitude = sum_i |g_i v_i|`` is the size of the terms of the dot product <g, v>
-(g a reverse-mode gradient, v the direction): cancellation in the sum must not turn a
-rounding error into a large relative error. The constants, and why:
+where ``magnitude = ||(g_i v_i)_i||_2`` is the size of the terms of the dot product <g, v>
+(g the executor's reverse-mode gradient, v the direction): cancellation in the sum must not
+turn a rounding error into a large relative error. (The 2-norm, not sum_i |g_i v_i|: the
+latter grows like sqrt(n) times |<g, v>| for random directions and would loosen the
+tolerance of large networks; float64 rounding, about eps sqrt(n) ||.||_2, stays far below
+every rtol here.) The constants, and why:
 
 * ``fd`` -- central differences with one Richardson step (h = 2^-10, then h/2; h shrinks near
   kinks): truncation O(h^4) ~ 1e-12 and rounding O(eps/h) ~ 1e-13 relative, so rtol = 1e-6
