@@ -152,6 +152,10 @@ def _merge(report: Report, extra: dict[str, Any], seconds: float | None) -> Repo
     return Report(report.name, tuple(rows), info)
 
 
+def _prefixed(say: Progress, spec: str) -> Progress:
+    return lambda stage: say(f"{spec}: {stage}")
+
+
 def check_models(
     specs: Sequence[str] | None = None,
     *,
@@ -196,7 +200,7 @@ def check_models(
                     directions=directions,
                     seed=seed,
                     name=spec,
-                    progress=lambda stage, spec=spec: say(f"{spec}: {stage}"),
+                    progress=_prefixed(say, spec),
                 )
             )
             if want_exact:

@@ -242,18 +242,18 @@ class Evaluator:
         else:
             vals = [float(v) for v in op.values]
         if len(vals) == 1:
-            out = np.empty(shape, dtype=_DTYPES[self.kind])
-            out[...] = vals[0]
-            return out
+            filled: Array = np.empty(shape, dtype=_DTYPES[self.kind])
+            filled[...] = vals[0]
+            return filled
         return np.array(vals, dtype=_DTYPES[self.kind]).reshape(shape)
 
     def _elementwise(self, op: Elementwise, args: list[Array], shape: tuple[int, ...], kinks: list[Array]) -> Array:
         body, kink_fns = _compiled(op.fn, self.kind)
         dtype = _DTYPES[self.kind]
-        out = np.empty(shape, dtype=dtype)
+        out: Array = np.empty(shape, dtype=dtype)
         out[...] = body(*args)
         for k in kink_fns:
-            arg = np.empty(shape, dtype=dtype)
+            arg: Array = np.empty(shape, dtype=dtype)
             arg[...] = k(*args)
             kinks.append(_sign(arg, self.kind))
         return out
