@@ -12,8 +12,8 @@
 from __future__ import annotations
 
 import tempfile
-import warnings
 import types
+import warnings
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,7 @@ from numba.core.dispatcher import Dispatcher
 
 from .. import errors
 from ..ir import Graph
-from .cache import atomic_write, cache_dir, cache_key, load_module, lookup, store
+from .cache import atomic_write, cache_dir, cache_key, discard, load_module, lookup, store
 from .module import CODEGEN_VERSION, dtype_name, generate
 from .runtime import helper_module, link, linked_helpers, unlink
 
@@ -38,8 +38,10 @@ class Kernel:
     wrong dtype raises ``GraphError``, a wrong shape ``ShapeError``, before anything runs.
 
     Attributes: ``source`` (the generated module), ``fingerprint`` (its cache key),
-    ``dtype``, ``inputs``/``params``/``outputs`` (name -> shape), ``compute`` (the Numba
-    function itself, see ``source``), ``cache_hit`` (the source came from the disk cache).
+    ``dtype``, ``inputs``/``params``/``outputs`` (name -> shape), ``run(arrays, out=None)``
+    (the call without keyword handling: the fastest checked call), ``compute`` (the Numba
+    function itself, unchecked but for shapes; see ``source``), ``cache_hit`` (the source came
+    from the disk cache), ``cached_source`` (the cached module: ``source`` importing the helpers).
     """
 
     def __init__(
@@ -59,7 +61,7 @@ class Kernel:
         self.cache_hit = cache_hit
         module.ShapeError = errors.ShapeError  # the module alone raises its own ValueError subclasses
         module.GraphError = errors.GraphError
-        self._run = module.run
+        self.run = self._run = module.run
         self._modules = [module, *helpers]
         self.cached_source = linked  # what the cache holds: `source` importing the shared helpers
 
@@ -109,7 +111,8 @@ def compile(graph: Graph, dtype: Any = np.float64) -> Kernel:
         name = dtype_name(dtype)
     except (TypeError, ValueError) as e:
         raise errors.GraphError(f"{e}; pass dtype=np.float64 or np.float32") from None
-    key = cache_key(graph.fingerprint(), name)
+    fingerprint = graph.fingerprint()
+    key = cache_key(fingerprint, name)
     directory = cache_dir()
     found = _lookup(directory, key)
     if found is not None:
@@ -117,13 +120,28 @@ def compile(graph: Graph, dtype: Any = np.float64) -> Kernel:
         wanted = linked_helpers(text)
         helpers = _helpers(directory, wanted, name)
         if {n: m.__name__ for n, m in helpers.items()} == wanted:
-            return Kernel(text, unlink(text, name), key, load_module(path, text), helpers.values(), cache_hit=True)
+            module = _load(key, path, text)
+            return Kernel(text, unlink(text, name), key, module, helpers.values(), cache_hit=True)
         # its helpers have changed since it was written: generate it again
     standalone, names = generate(graph, name, key)
     helpers = _helpers(directory, names, name)
     text = link(standalone, {n: m.__name__ for n, m in helpers.items()})
-    path = _store(directory, key, text, {"dtype": name, "fingerprint": graph.fingerprint()})
-    return Kernel(text, standalone, key, load_module(path, text), helpers.values(), cache_hit=False)
+    path = _store(directory, key, text, {"dtype": name, "fingerprint": fingerprint})
+    return Kernel(text, standalone, key, _load(key, path, text), helpers.values(), cache_hit=False)
+
+
+def _load(key: str, path: Path, text: str) -> types.ModuleType:
+    """Load a kernel module; one that Numba cannot compile leaves the cache (a copy stays for the report)."""
+    try:
+        return load_module(path, text)
+    except Exception as e:
+        kept = path.with_name(path.stem + ".failed.py")
+        atomic_write(kept, text.encode("utf-8"))
+        discard(path.parent, key, path.name)
+        raise errors.GraphError(
+            f"Numba could not compile the generated kernel ({type(e).__name__}: {str(e)[:2000]}). "
+            f"This is a bug in symnn's code generator: please report it with the module kept at {kept}"
+        ) from e
 
 
 def _helpers(directory: Path, names: Iterable[str], dtype: str) -> dict[str, types.ModuleType]:

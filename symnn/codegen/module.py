@@ -14,7 +14,7 @@ from .runtime import helper_block
 from .scalar import safe_display
 
 #: Bump when the generated code changes: it is part of every cache key.
-CODEGEN_VERSION = 1
+CODEGEN_VERSION = 2
 
 _RUN = '''
 
@@ -54,6 +54,14 @@ def _conform(inputs, outputs):
         if not (a.flags.c_contiguous and a.flags.writeable):
             raise GraphError(f"output buffer {OUTPUT_NAMES[k]!r} must be a writeable C-contiguous array")
     return fixed
+
+
+def _buffers(out):
+    """The output buffers in OUTPUT_NAMES order: those given in ``out``, new arrays for the others."""
+    if any(name not in OUTPUT_NAMES for name in out):
+        raise _names_error(out, OUTPUT_NAMES, "outputs")
+    given = [out.get(name) for name in OUTPUT_NAMES]
+    return [np.empty(s, DTYPE) if b is None else b for b, s in zip(given, OUTPUT_SHAPES)]
 
 
 def _names_error(given, expected, what):
@@ -127,7 +135,6 @@ def generate(graph: Graph, dtype: str, key: str) -> tuple[str, set[str]]:
                 _table("INPUT_SHAPES", [tup(s) for s in in_shapes]),
                 _table("OUTPUT_NAMES", [ascii(n) for n in graph.output_names]),
                 _table("OUTPUT_SHAPES", [tup(s) for s in out_shapes]),
-                "_OUTPUT_SET = frozenset(OUTPUT_NAMES)",
             ]
         ),
     ]
@@ -154,7 +161,7 @@ def generate(graph: Graph, dtype: str, key: str) -> tuple[str, set[str]]:
     parts.append(
         '@njit(SIGNATURE, cache=True, error_model="numpy")\n'
         f"def compute({', '.join(args)}):\n"
-        '    """Every output of the graph into its buffer; returns 0, or 1 (and computes nothing) if a shape is wrong."""\n'
+        '    """Every output into its buffer; returns 0, or 1 (computing nothing) if a shape is wrong."""\n'
         + check
         + "\n".join(p.lines)
         + "\n    return 0\n"
@@ -176,26 +183,25 @@ def _run_source(n_in: int, n_out: int) -> str:
         return f"    {', '.join(names)}{',' if len(names) == 1 else ''} = {table}\n"
 
     lines = [
-        "def run(inputs, out=None):",
+        "def run(inputs, out=None, _inputs=INPUT_NAMES, _outputs=OUTPUT_NAMES):",
         '    """Check the arrays, run ``compute``, return {output name: array} (see the top of this file)."""',
-        unpack(nin, "INPUT_NAMES").rstrip("\n"),
-        unpack(nout, "OUTPUT_NAMES").rstrip("\n"),
-        "    try:",
+        unpack(nin, "_inputs").rstrip("\n"),
+        unpack(nout, "_outputs").rstrip("\n"),
+        *(["    try:"] if a else []),
         *(f"        {x} = inputs[{n}]" for x, n in zip(a, nin, strict=True)),
-        "    except KeyError:",
-        "        raise _names_error(inputs, INPUT_NAMES, 'inputs') from None",
+        *(["    except KeyError:", "        raise _names_error(inputs, INPUT_NAMES, 'inputs') from None"] if a else []),
         f"    if len(inputs) != {n_in}:",
         "        raise _names_error(inputs, INPUT_NAMES, 'inputs')",
         "    if out is None:",
         *(f"        {x} = np.empty(OUTPUT_SHAPES[{k}], DTYPE)" for k, x in enumerate(o)),
         "    else:",
-        "        if not out.keys() <= _OUTPUT_SET:",
-        "            raise _names_error(out, OUTPUT_NAMES, 'outputs')",
+        "        try:  # every buffer given: the fast path",
+        *(f"            {x} = out[{m}]" for x, m in zip(o, nout, strict=True)),
+        f"            if len(out) != {n_out}:",
+        "                raise KeyError",
+        "        except KeyError:",
+        f"            {', '.join(o)}{',' if n_out == 1 else ''} = _buffers(out)",
     ]
-    for k, (x, m) in enumerate(zip(o, nout, strict=True)):
-        lines.append(f"        {x} = out.get({m})")
-        lines.append(f"        if {x} is None:")
-        lines.append(f"            {x} = np.empty(OUTPUT_SHAPES[{k}], DTYPE)")
     call = ", ".join(a + o)
     ins = f"({', '.join(a)}{',' if n_in == 1 else ''})"
     outs = f"({', '.join(o)}{',' if n_out == 1 else ''})"
