@@ -655,6 +655,24 @@ def test_corrupted_or_truncated_entries_are_rebuilt_and_never_executed(tmp_path,
     assert cache_key(mlp_graph().fingerprint(), "float64") != key  # keyed by graph content
 
 
+def test_a_module_numba_rejects_leaves_the_cache(monkeypatch, cache_dir):
+    import symnn.codegen.kernel as kernel_module
+
+    def broken(graph, dtype, key):
+        source, helpers = generate(graph, dtype, key)
+        return source.replace("    return 0\n", "    return no_such_name\n"), helpers
+
+    monkeypatch.setattr(kernel_module, "generate", broken)
+    b = Builder()
+    g = b.build(b.input("x", (2,)) * 3.0)
+    with pytest.raises(GraphError, match="bug in symnn's code generator") as info:
+        compile(g)
+    key = cache_key(g.fingerprint(), "float64")
+    assert lookup(cache_dir, key) is None and not (cache_dir / f"{key}.json").exists()
+    kept = Path(str(info.value).rsplit(" ", 1)[-1])
+    assert kept.exists() and "no_such_name" in kept.read_text()
+
+
 def test_saved_module_runs_alone_with_only_numpy_and_numba(tmp_path):
     b = Builder()
     x, w = b.input("x", (2, 3)), b.param("w", (4, 3))

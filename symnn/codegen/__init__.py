@@ -1,8 +1,22 @@
 """Code generation: ``compile(graph)`` prints a Graph as a Numba module and returns a Kernel.
 
-``printer`` (one emitter per op) and ``scalar`` (elementwise bodies, one name table) write the
-source, ``fuse`` plans which elementwise nodes share a loop, ``einsum`` which contractions go to
-BLAS, ``module`` assembles the standalone file, ``cache`` keeps it on disk, ``kernel`` runs it.
+    kernel = compile(grad(graph))                 # float64; compile(g, dtype=np.float32) for float32
+    result = kernel(params_and_inputs)            # {output name: array}; a loss is a 0-d array
+    kernel(params_and_inputs, out=buffers)        # writes into preallocated buffers, returns them
+    kernel.source, kernel.save("kernel.py")       # the standalone module (numpy and numba only)
+
+How the source is written: ``fuse`` plans which elementwise nodes share one loop (with
+``sympy.cse`` over their bodies), ``einsum`` which contractions are (batched) matrix products
+(BLAS through ``np.dot`` from 4096 multiply-adds on, loops below) and in what order other loops
+run, ``printer`` has one emitter per op and ``scalar`` one name table for the functions, with
+stable helpers (two-branch sigmoid, softplus as max(x, 0) + log1p(exp(-|x|)), max-subtracted
+logsumexp). ``module`` assembles the file: a docstring with the calling convention, the names
+table (user names only as escaped string literals), ``compute`` (``@njit``, nopython, explicit
+signature, ``cache=True``, ``error_model="numpy"``, no fastmath) and ``run`` (the checked call).
+``cache`` keeps modules on disk by content hash with checksums; ``kernel`` ties it together.
+
+Conventions: relu'(0) = step(0) = 0, sign(0) = 0, maximum(a, b) = a when a >= b; NaN and +-inf
+in inputs propagate (NaN through relu, step, sign and maximum too) and never raise.
 """
 
 from .cache import cache_dir

@@ -113,6 +113,7 @@ def compile(graph: Graph, dtype: Any = np.float64) -> Kernel:
         raise errors.GraphError(f"{e}; pass dtype=np.float64 or np.float32") from None
     fingerprint = graph.fingerprint()
     key = cache_key(fingerprint, name)
+    meta = {"dtype": name, "fingerprint": fingerprint}
     directory = cache_dir()
     found = _lookup(directory, key)
     if found is not None:
@@ -120,28 +121,41 @@ def compile(graph: Graph, dtype: Any = np.float64) -> Kernel:
         wanted = linked_helpers(text)
         helpers = _helpers(directory, wanted, name)
         if {n: m.__name__ for n, m in helpers.items()} == wanted:
-            module = _load(key, path, text)
+            module = _load(key, path, text, meta)
             return Kernel(text, unlink(text, name), key, module, helpers.values(), cache_hit=True)
         # its helpers have changed since it was written: generate it again
     standalone, names = generate(graph, name, key)
     helpers = _helpers(directory, names, name)
     text = link(standalone, {n: m.__name__ for n, m in helpers.items()})
-    path = _store(directory, key, text, {"dtype": name, "fingerprint": fingerprint})
-    return Kernel(text, standalone, key, _load(key, path, text), helpers.values(), cache_hit=False)
+    path = _store(directory, key, text, meta)
+    return Kernel(text, standalone, key, _load(key, path, text, meta), helpers.values(), cache_hit=False)
 
 
-def _load(key: str, path: Path, text: str) -> types.ModuleType:
-    """Load a kernel module; one that Numba cannot compile leaves the cache (a copy stays for the report)."""
+def _load(key: str, path: Path, text: str, meta: dict[str, str]) -> types.ModuleType:
+    """Load a cached module; one that Numba cannot compile leaves the cache (a copy stays for the report)."""
     try:
         return load_module(path, text)
-    except Exception as e:
-        kept = path.with_name(path.stem + ".failed.py")
-        atomic_write(kept, text.encode("utf-8"))
-        discard(path.parent, key, path.name)
-        raise errors.GraphError(
-            f"Numba could not compile the generated kernel ({type(e).__name__}: {str(e)[:2000]}). "
-            f"This is a bug in symnn's code generator: please report it with the module kept at {kept}"
-        ) from e
+    except Exception as first:
+        error: Exception = first
+    if not _intact(path, text):  # another process removed it meanwhile: put it back, try once more
+        try:
+            return load_module(store(path.parent, key, text, meta), text)
+        except Exception as again:
+            error = again
+    kept = path.with_name(path.stem + ".failed.py")
+    atomic_write(kept, text.encode("utf-8"))
+    discard(path.parent, key, path.name)
+    raise errors.GraphError(
+        f"Numba could not compile the generated module ({type(error).__name__}: {str(error)[:2000]}). "
+        f"This is a bug in symnn's code generator: please report it with the module kept at {kept}"
+    ) from error
+
+
+def _intact(path: Path, text: str) -> bool:
+    try:
+        return path.read_bytes() == text.encode("utf-8")
+    except OSError:
+        return False
 
 
 def _helpers(directory: Path, names: Iterable[str], dtype: str) -> dict[str, types.ModuleType]:
@@ -149,11 +163,12 @@ def _helpers(directory: Path, names: Iterable[str], dtype: str) -> dict[str, typ
     out = {}
     for name in sorted(names):
         key = cache_key(f"helper:{name}", dtype)
+        meta = {"helper": name, "dtype": dtype}
         found = _lookup(directory, key)
         if found is None:
             source = helper_module(name, dtype, CODEGEN_VERSION)
-            found = _store(directory, key, source, {"helper": name, "dtype": dtype}), source
-        out[name] = load_module(*found)
+            found = _store(directory, key, source, meta), source
+        out[name] = _load(key, *found, meta)
     return out
 
 
