@@ -232,6 +232,20 @@ def check(args: argparse.Namespace) -> int:
     )
 
 
+# -- boolean ------------------------------------------------------------------------------------------------
+def _boolean_args(p: argparse.ArgumentParser) -> None:
+    from verify.boolean.cli import configure  # the actions live with the package that implements them
+
+    configure(p)
+
+
+@subcommand("boolean", "sign networks and boolean representability, checked exhaustively and exactly", _boolean_args)
+def boolean(args: argparse.Namespace) -> int:
+    from verify.boolean.cli import run
+
+    return run(args)
+
+
 # -- entry point ------------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(

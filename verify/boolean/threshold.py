@@ -1,0 +1,147 @@
+"""Threshold functions: the exact decision whether one sign unit computes f, with a certificate either way.
+
+f: {-1,+1}^n -> {-1,+1} is a threshold function iff f(x) = sign(w . x + b) for some w, b with
+w . x + b != 0 on the cube. The decision is the exact linear program of ``lp.separate`` on the 2^n
+labeled points; its certificate is
+
+* integer weights and bias with f(x) (w . x + b) >= 1 on every input (checked exactly), or
+* an integer Radon certificate y >= 0: sum_x y_x f(x) (x, 1) = 0, i.e. equally many true and false
+  points (counted with weights y) with the same sum, so no hyperplane separates them (checked exactly).
+
+>>> r = threshold("majority:3")
+>>> r.is_threshold, r.weights, r.bias
+(True, (1, 1, 1), 0)
+>>> r = threshold("parity:2")
+>>> r.is_threshold, r.radon_true, r.radon_false
+(False, ((1, -1), (-1, 1)), ((-1, -1), (1, 1)))
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .construct import SignNetwork
+from .errors import CertificateError, TooLargeError
+from .lp import check_radon, check_separator, separate
+from .table import BooleanFunction, boolean_function, cube
+
+MAX_THRESHOLD_D = 16  # 2^16 columns in an exact tableau of 18 rows: seconds; beyond, hours
+
+
+@dataclass(frozen=True)
+class ThresholdResult:
+    """The decision for f and its exactly checked certificate.
+
+    If ``is_threshold``: ``weights``, ``bias`` (integers) with f(x) (w . x + b) >= 1 everywhere and
+    ``margin`` the smallest f(x) (w . x + b). Otherwise ``radon``: input index -> positive integer
+    multiplicity, over true and false points with sum_true y_x (x, 1) = sum_false y_x (x, 1).
+    """
+
+    f: BooleanFunction
+    is_threshold: bool
+    weights: tuple[int, ...] | None
+    bias: int | None
+    margin: int | None
+    radon: dict[int, int] | None
+    pivots: int
+
+    @property
+    def radon_true(self) -> tuple[tuple[int, ...], ...]:
+        """The true points of the Radon certificate, repeated by multiplicity."""
+        return self._side(+1)
+
+    @property
+    def radon_false(self) -> tuple[tuple[int, ...], ...]:
+        return self._side(-1)
+
+    def _side(self, label: int) -> tuple[tuple[int, ...], ...]:
+        if self.radon is None:
+            return ()
+        pts = cube(self.f.d).tolist()
+        return tuple(tuple(pts[i]) for i, m in sorted(self.radon.items()) if self.f.table[i] == label for _ in range(m))
+
+    def network(self) -> SignNetwork:
+        """The unit as a one-hidden-layer sign network: one hidden unit, output = that unit."""
+        if not self.is_threshold or self.weights is None or self.bias is None:
+            raise CertificateError("a function that is not a threshold function has no one-unit network")
+        return SignNetwork(np.array([self.weights], dtype=np.int64), np.array([self.bias]), np.array([1]), 0)
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"d": self.f.d, "function": self.f.hex if self.f.d <= 6 else self.f.name}
+        out["is_threshold"] = self.is_threshold
+        if self.is_threshold:
+            out |= {"weights": list(self.weights or ()), "bias": self.bias, "margin": self.margin}
+        else:
+            out["radon"] = {
+                "true_points": [list(p) for p in self.radon_true],
+                "false_points": [list(p) for p in self.radon_false],
+                "meaning": "the two lists have equal length and equal coordinate sums, so no hyperplane "
+                "separates the true points from the false points",
+            }
+        out["checked"] = "exactly, on every input"
+        return out
+
+
+def threshold(f: Any, d: int | None = None) -> ThresholdResult:
+    """Decide exactly whether f is a threshold function; the certificate is re-checked before returning."""
+    fn = f if isinstance(f, BooleanFunction) else boolean_function(f, d)
+    if fn.d > MAX_THRESHOLD_D:
+        raise TooLargeError(
+            f"the exact threshold decision for d = {fn.d} works on a tableau with 2^{fn.d} columns; "
+            f"the limit is d <= {MAX_THRESHOLD_D} (time grows like 4^d)"
+        )
+    pts = cube(fn.d).tolist()
+    labels = fn.table.tolist()
+    sep = separate(pts, labels)
+    if sep.separable:
+        w, b = sep.weights, sep.bias
+        assert w is not None and b is not None  # internal: separate() fills them when separable
+        w, b = _smaller(w, b, fn)
+        if not check_separator(w, b, pts, labels):
+            raise CertificateError(f"threshold certificate {w}, {b} failed its exact re-check")
+        margin = min(
+            lab * (sum(wi * xi for wi, xi in zip(w, p, strict=True)) + b) for p, lab in zip(pts, labels, strict=True)
+        )
+        return ThresholdResult(fn, True, tuple(w), b, margin, None, sep.pivots)
+    y = sep.radon
+    assert y is not None  # internal: separate() fills it when not separable
+    if not check_radon(y, pts, labels):
+        raise CertificateError(f"Radon certificate {y} failed its exact re-check")
+    return ThresholdResult(fn, False, None, None, None, {i: v for i, v in enumerate(y) if v}, sep.pivots)
+
+
+def _smaller(w: tuple[int, ...], b: int, fn: BooleanFunction) -> tuple[tuple[int, ...], int]:
+    """Smaller integer weights for the same function, if rounding a rescaled copy keeps every sign.
+
+    The simplex vertex is correct but often not the smallest realization (majority: (2, 2, 2), -1);
+    try round(s (w, b) / max|w|) for s = 1, 2, ... and keep the first that computes f with no zero.
+    """
+    full = np.array([*w, b], dtype=np.int64)
+    top = int(np.abs(full).max())
+    if top <= 1 or fn.d > 12:
+        return w, b
+    X = np.hstack([cube(fn.d).astype(np.int64), np.ones((1 << fn.d, 1), dtype=np.int64)])
+    t = fn.table.astype(np.int64)
+    for s in range(1, top):
+        cand = np.rint(full * s / top).astype(np.int64)
+        if np.all(t * (X @ cand) > 0):
+            return tuple(int(v) for v in cand[:-1]), int(cand[-1])
+    return w, b
+
+
+def check_threshold_certificate(r: ThresholdResult) -> bool:
+    """Re-check a ThresholdResult's certificate from scratch (exact integer arithmetic)."""
+    pts = cube(r.f.d).tolist()
+    labels = r.f.table.tolist()
+    if r.is_threshold:
+        return r.weights is not None and r.bias is not None and check_separator(r.weights, r.bias, pts, labels)
+    if r.radon is None:
+        return False
+    y = [r.radon.get(i, 0) for i in range(len(pts))]
+    return check_radon(y, pts, labels)
+
+
+__all__ = ["ThresholdResult", "check_threshold_certificate", "threshold"]
