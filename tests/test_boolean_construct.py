@@ -188,3 +188,11 @@ def test_all_small_networks_of_one_unit_agree():
     for w0, w1, b, v in itertools.product((-1, 0, 1), (-1, 0, 1), (-1, 0, 1), (-1, 1)):
         net = SignNetwork(np.array([[w0, w1]]), np.array([b]), np.array([v]), 0)
         assert outputs(net).tolist() == [net(x) for x in cube(2).tolist()]
+
+
+def test_construction_too_large_is_refused_with_an_estimate(monkeypatch):
+    from verify.boolean import construct as C
+
+    monkeypatch.setattr(C, "MAX_CONSTRUCT_WEIGHTS", 100)
+    with pytest.raises(TooLargeError, match=r"128 hidden units .* would take about"):
+        construct("parity:8")

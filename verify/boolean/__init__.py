@@ -19,6 +19,8 @@ from .counts import A000609, count_threshold, threshold_functions
 from .errors import CallableError, CertificateError, FunctionSpecError, NetworkError, TooLargeError, TruthTableError
 from .exhaustive import Evaluation, Symmetric, evaluate, outputs, verify
 from .lp import Separation, separate
+from .minwidth import MinWidthResult, min_width, width_distribution
+from .shatter import cube_unit_vc, network_vc, radon_dichotomy, shatter_simplex
 from .table import BooleanFunction, boolean_function, cube
 from .threshold import ThresholdResult, threshold
 
@@ -29,6 +31,7 @@ __all__ = [
     "CertificateError",
     "Evaluation",
     "FunctionSpecError",
+    "MinWidthResult",
     "NetworkError",
     "Separation",
     "SignNetwork",
@@ -40,10 +43,16 @@ __all__ = [
     "construct",
     "count_threshold",
     "cube",
+    "cube_unit_vc",
     "evaluate",
+    "min_width",
+    "network_vc",
     "outputs",
+    "radon_dichotomy",
     "separate",
+    "shatter_simplex",
     "threshold",
     "threshold_functions",
     "verify",
+    "width_distribution",
 ]

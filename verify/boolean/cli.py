@@ -120,6 +120,12 @@ def construct_(args: argparse.Namespace) -> int:
     return 0
 
 
+def _points(d: int) -> list[tuple[int, ...]]:
+    from .table import cube
+
+    return [tuple(x) for x in cube(d).tolist()]
+
+
 def _matrix(name: str, rows: list[list[Any]]) -> str:
     if not rows:
         return f"{name} = [] (no hidden units)"
@@ -283,8 +289,12 @@ def min_width_(args: argparse.Namespace) -> int:
         return 0 if dist.exact else 1
     if args.function is None:
         raise FunctionSpecError("give FUNC, or --distribution N")
-    r = min_width(_function(args), max_width=args.max_width, max_nodes=args.max_nodes)
+    f = _function(args)
+    r = min_width(f, max_width=args.max_width, max_nodes=args.max_nodes)
     net = r.network
+    # re-check the witness right before printing, in plain integer arithmetic (independent of the kernel)
+    if [net(x) for x in _points(f.d)] != f.table.tolist():
+        raise CertificateError("the witness network failed its re-check before printing")
     head = (
         f"minimum width of {r.as_dict()['function']}: {r.width}"
         if r.exact

@@ -35,10 +35,11 @@ import numpy as np
 from symnn.functions import sgn
 from symnn.ir import Builder, Graph, einsum
 
-from .errors import NetworkError
+from .errors import NetworkError, TooLargeError, format_seconds
 from .table import BooleanFunction, boolean_function
 
-INT_LIMIT = 2**62  # |pre-activation| bound for exact int64 evaluation (headroom for the +-2 W updates)
+INT_LIMIT = 2**62  # |weight| bound: sums of a few stay far from int64 overflow
+MAX_CONSTRUCT_WEIGHTS = 50_000_000  # k x d of a constructed network (400 MB of int64)
 
 
 @dataclass(frozen=True, eq=False)
@@ -205,6 +206,13 @@ def construct(f: Any, d: int | None = None, literal: bool = False) -> SignNetwor
     one extra always-on hidden unit and b2 = 0, so the network also fits the notes' formula as written.
     """
     fn = f if isinstance(f, BooleanFunction) else boolean_function(f, d)
+    m = min(fn.n_true, fn.n_false)
+    if m * max(fn.d, 1) > MAX_CONSTRUCT_WEIGHTS:
+        raise TooLargeError(
+            f"the construction for this function of d = {fn.d} variables has {m:,} hidden units "
+            f"({m * fn.d * 8 / 2**30:.1f} GiB of weights; the limit is {MAX_CONSTRUCT_WEIGHTS:,} weights), "
+            f"and checking it on all inputs would take about {format_seconds(2.0**fn.d * (m + 4) / 4e9)}"
+        )
     true = np.flatnonzero(fn.table > 0)
     false = np.flatnonzero(fn.table < 0)
     pos = true.size <= false.size

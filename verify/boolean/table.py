@@ -32,7 +32,7 @@ from sympy.logic.boolalg import Boolean, BooleanFalse, BooleanTrue
 
 from .errors import CallableError, FunctionSpecError, TooLargeError, TruthTableError, format_seconds
 
-MAX_TABLE_D = 30  # 2^30 int8 = 1 GiB: beyond this a truth table does not fit a workstation
+MAX_TABLE_D = 28  # 2^28 int8 = 256 MiB: beyond this, use a symmetric target or a network
 MAX_CALLABLE_SECONDS = 120.0  # tabulating a Python callable above this estimate is refused
 
 
