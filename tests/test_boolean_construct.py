@@ -191,8 +191,9 @@ def test_all_small_networks_of_one_unit_agree():
 
 
 def test_construction_too_large_is_refused_with_an_estimate(monkeypatch):
-    from verify.boolean import construct as C
+    import importlib
 
-    monkeypatch.setattr(C, "MAX_CONSTRUCT_WEIGHTS", 100)
+    module = importlib.import_module("verify.boolean.construct")  # the package re-exports the function
+    monkeypatch.setattr(module, "MAX_CONSTRUCT_WEIGHTS", 100)
     with pytest.raises(TooLargeError, match=r"128 hidden units .* would take about"):
         construct("parity:8")
