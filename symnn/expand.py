@@ -119,12 +119,17 @@ def scalar_count(graph: Graph) -> int:
 
 
 def expand(
-    graph: Graph, values: Mapping[str, Any] | None = None, max_scalars: int = DEFAULT_MAX
+    graph: Graph,
+    values: Mapping[str, Any] | None = None,
+    max_scalars: int = DEFAULT_MAX,
+    digits: int | None = None,
 ) -> dict[str, np.ndarray]:
     """Every output of ``graph`` as an object array of explicit sympy expressions (0-d for scalars).
 
     Leaves named in ``values`` take those numbers (ints, floats, sympy Rationals, in the leaf's
-    shape); the others become the symbols of ``leaf_symbols``.
+    shape); the others become the symbols of ``leaf_symbols``. With ``digits``, every node's
+    numeric parts are evaluated to that many digits as they are computed (``evalf``), so
+    irrational constants such as ``sqrt(2)`` fold into Floats instead of growing the expressions.
     """
     count = scalar_count(graph)
     if count > max_scalars:
@@ -139,7 +144,10 @@ def expand(
         rule = EXPAND_RULES.get(type(node.op))
         if rule is None:
             raise GraphError(f"expand has no rule for the op {type(node.op).__name__}")
-        vals.append(rule(node.op, [vals[a] for a in node.args], node.shape, leaves))
+        val = rule(node.op, [vals[a] for a in node.args], node.shape, leaves)
+        if digits is not None and not isinstance(node.op, Input):
+            val = _sym_array(node.shape, lambda idx, v=val: sp.sympify(v[idx]).evalf(digits))
+        vals.append(val)
     return {name: vals[o] for name, o in zip(graph.output_names, graph.outputs, strict=True)}
 
 

@@ -109,3 +109,56 @@ OP_ROWS: list[OpSpec] = [
 
 #: Rows keyed by name; the part before ':' is the op class the row exercises.
 OP_SPECS: dict[str, OpSpec] = {row.name: row for row in OP_ROWS}
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    """One layer, loss or architecture at shapes small enough for exact expansion."""
+
+    name: str
+    make: Callable[[], Graph]
+
+
+def _layer_rows() -> list[LayerSpec]:
+    from symnn import layers as L
+    from symnn.trace import trace
+
+    def t(net: object, loss: str | None, **shapes: tuple[int, ...]) -> Callable[[], Graph]:
+        return lambda: trace(net, loss, shapes)  # type: ignore[arg-type]
+
+    x = sp.Symbol("x", real=True)
+    lin = L.Linear(3, 2)
+    return [
+        LayerSpec("Linear", t(lin, "mse", x=(2, 3))),
+        LayerSpec("Linear:nobias", t(L.Linear(3, 2, bias=False), "mse", x=(2, 3))),
+        LayerSpec("Conv1d", t(L.Sequential(L.Conv1d(1, 2, 2, stride=2, padding=1), L.Flatten()), "mse", x=(1, 1, 4))),
+        LayerSpec("Conv2d", t(L.Sequential(L.Conv2d(1, 1, 2, padding=1), L.Flatten()), "mse", x=(1, 1, 2, 2))),
+        LayerSpec(
+            "Conv3d",
+            t(L.Sequential(L.Conv3d(1, 1, (2, 1, 2), stride=(1, 1, 2)), L.Flatten()), "mse", x=(1, 1, 2, 2, 3)),
+        ),
+        LayerSpec("SelfAttention", t(L.SelfAttention(2, 1), "mse", x=(1, 2, 2))),
+        LayerSpec("MultiHeadAttention", t(L.MultiHeadAttention(2, 2), "mse", x=(1, 2, 2))),
+        LayerSpec("Sigmoid", t(L.Sequential(lin, L.Sigmoid()), "mse", x=(2, 3))),
+        LayerSpec("ReLU", t(L.Sequential(lin, L.ReLU()), "mse", x=(2, 3))),
+        LayerSpec("Tanh", t(L.Sequential(lin, L.Tanh()), "mse", x=(2, 3))),
+        LayerSpec("Sign", t(L.Sequential(lin, L.Sign(), L.Linear(2, 1)), "mse", x=(2, 3))),
+        LayerSpec("Activation", t(L.Sequential(lin, L.Activation(x**3 / 3 + sp.sin(x), x)), "mse", x=(2, 3))),
+        LayerSpec("Normalize:layer", t(L.Sequential(lin, L.Normalize("layer")), "mse", x=(2, 3))),
+        LayerSpec("Normalize:batch", t(L.Sequential(lin, L.Normalize("batch")), "mse", x=(3, 3))),
+        LayerSpec("Residual", t(L.Residual(L.Sequential(L.Linear(2, 2), L.Tanh())), "mse", x=(2, 2))),
+        LayerSpec("Sequential", t(L.Sequential(lin, L.Tanh(), L.Linear(2, 2), L.ReLU()), "mse", x=(2, 3))),
+        LayerSpec("MLP", t(L.MLP((3, 4, 2), "sigmoid"), "mse", x=(2, 3))),
+        LayerSpec("ResNet", t(L.ResNet(1, 1, 1, 2, (2, 2)), "softmax_cross_entropy", x=(2, 1, 2, 2))),
+        LayerSpec("TransformerBlock", t(L.TransformerBlock(2, 1, 1), "mse", x=(1, 2, 2))),
+        LayerSpec("Transformer", t(L.Transformer(2, 1, 1, depth=2), "mse", x=(1, 2, 2))),
+        LayerSpec("loss:mse", t(lin, "mse", x=(2, 3))),
+        LayerSpec("loss:logistic", t(L.Linear(3, 1), "logistic", x=(2, 3))),
+        LayerSpec("loss:hinge", t(L.Linear(3, 1), "hinge", x=(2, 3))),
+        LayerSpec("loss:softmax_cross_entropy", t(lin, "softmax_cross_entropy", x=(2, 3))),
+    ]
+
+
+def layer_rows() -> list[LayerSpec]:
+    """The layer table (built lazily: layers import more of symnn than the op table)."""
+    return _layer_rows()
