@@ -23,7 +23,7 @@ import sympy as sp
 
 from symnn.codegen import Kernel, compile
 from symnn.codegen.cache import cache_key, lookup
-from symnn.codegen.einsum import gemm_plan, loop_order, reduction_plan
+from symnn.codegen.einsum import gemm_plan, loop_order, merge, reduction_steps, transposed_plan
 from symnn.codegen.fuse import Group, plan
 from symnn.codegen.module import generate
 from symnn.codegen.printer import EMITTERS
@@ -254,6 +254,8 @@ EINSUMS = {  # output name: (spec, operand names)
     "outer": ("i,j->ij", "u w"),
     "three": ("ij,jk,kl->il", "A B C"),
     "dot": ("i,i->", "u u"),
+    "transposed": ("nfi,nki->fk", "T1 T2"),
+    "transposed_out": ("abc,bd->cda", "T3 T4"),
 }
 OPERANDS = {
     "A": (3, 4),
@@ -272,6 +274,10 @@ OPERANDS = {
     "u": (3,),
     "w": (4,),
     "Wn": (2, 3, 2, 3),
+    "T1": (16, 8, 16),
+    "T2": (16, 9, 16),
+    "T3": (8, 16, 8),
+    "T4": (16, 16),
 }
 
 
@@ -328,7 +334,7 @@ def test_contractions_and_structure_match_numpy():
     for name in ("blas_nt", "blas_swapped", "blas_batched_swapped"):
         spec, ops = EINSUMS[name]
         assert gemm_plan(spec, [OPERANDS[o] for o in ops.split()]).macs >= 4096
-    assert "_gemm_" in k.source and "_mm_" in k.source
+    assert "_gemm_" in k.source and "_mm_" in k.source and "_permute(" in k.source
     v = _random(OPERANDS, 5)
     out, ref = k(v), structure_numpy(v)
     assert list(out) == list(ref)
@@ -553,8 +559,11 @@ def test_elementwise_chains_fuse_into_one_loop_with_shared_subexpressions():
 
 
 def test_planning_helpers():
-    assert reduction_plan("abcd->ad", (2, 3, 4, 5)) == (2, 12, 5)
-    assert reduction_plan("abc->b", (2, 3, 4)) is None
+    assert reduction_steps("abcd->ad", (2, 3, 4, 5)) == [(2, 12, 5)]
+    assert reduction_steps("abc->b", (2, 3, 4)) == [(1, 2, 12), (3, 4, 1)]
+    assert merge("bhqd,bhkd->bhqk", [(2, 3, 4, 5), (2, 3, 6, 5)])[0] == "bqd,bkd->bqk"
+    plan = transposed_plan("nfi,nki->fk", [(64, 8, 36), (64, 9, 36)])  # the weight gradient of a convolution
+    assert plan is not None and plan.terms == ("fni", "nik") and plan.gemm.k == 64 * 36
     assert gemm_plan("bqd,bkd->bqk", [(8, 16, 32), (8, 16, 32)]).batch == 8
     assert gemm_plan("ij,jk,kl->il", [(2, 2), (2, 2), (2, 2)]) is None
     assert loop_order("ik,kj->ij", [(3, 4), (4, 5)]) == (True, ("i", "k", "j"))  # rows of B stay contiguous

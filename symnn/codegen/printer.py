@@ -35,8 +35,17 @@ from ..ops import (
     Slice,
     Window,
 )
-from .einsum import BLAS_MIN_MACS, Gemm, gemm_plan, loop_order, reduction_plan
-from .fuse import Group, plan
+from .einsum import (
+    BLAS_MIN_MACS,
+    Gemm,
+    Transposed,
+    gemm_plan,
+    loop_order,
+    merge,
+    reduction_steps,
+    transposed_plan,
+)
+from .fuse import Group, plan, users
 from .scalar import ScalarPrinter, literal, stabilize
 
 
@@ -83,9 +92,16 @@ class Printer:
         self.env: dict[int, Value] = {}
         self.helpers: set[str] = set()
         self.constants: list[str] = []
-        self.slot: dict[int, int] = {}
+        self.slot: dict[int, int] = {}  # node -> the output buffer it is computed into
+        readers = users(graph)
         for k, o in enumerate(graph.outputs):
             self.slot.setdefault(o, k)
+            # an output that reshapes its only reader's source: compute the source into the buffer
+            while isinstance(graph.nodes[o].op, Reshape) and readers[graph.nodes[o].args[0]] == [o]:
+                o = graph.nodes[o].args[0]
+                if o in self.slot or isinstance(graph.nodes[o].op, Input):
+                    break
+                self.slot[o] = k
         self.buffers = [self.flat_view(f"out{k}", f"y{k}", self.shape(o)) for k, o in enumerate(graph.outputs)]
 
     # -- small tools --------------------------------------------------------------------------------
@@ -290,51 +306,63 @@ def _varies(arg: Shape, shape: Shape, j: int) -> bool:
 @emits(Einsum)
 def _einsum(p: Printer, i: int) -> None:
     node = p.graph.nodes[i]
-    op: Einsum = node.op  # type: ignore[assignment]
-    shapes = [p.shape(a) for a in node.args]
+    spec, shapes, out_shape = merge(node.op.spec, [p.shape(a) for a in node.args])  # type: ignore[attr-defined]
     if p.size_of(i) > 1 and not any(p.env[a].scalar for a in node.args):
-        gemm = gemm_plan(op.spec, shapes)
+        gemm = gemm_plan(spec, shapes)
         if gemm is not None:
-            _matmul(p, i, gemm)
+            a, b = (p.array(x) for x in node.args)
+            _product(p, a, b, p.alloc(i), gemm)
             return
-        red = reduction_plan(op.spec, shapes[0])
-        if red is not None:
-            # y[p, q] = sum_i x[p, i, q]
-            p.call("_sum_mid", p.array(node.args[0]), p.alloc(i), *red)
+        transposed = transposed_plan(spec, shapes)
+        if transposed is not None:
+            _transposed_product(p, i, spec, shapes, transposed)
+            return
+        steps = reduction_steps(spec, shapes[0])
+        if steps is not None:
+            # y[p, q] = sum_i x[p, i, q], one block of summed indices at a time
+            src = p.array(node.args[0])
+            for k, (pre, n, post) in enumerate(steps):
+                if k == len(steps) - 1:
+                    dst = p.alloc(i)
+                else:
+                    dst = f"v{i}_{k}"
+                    p.line(f"{dst} = np.empty({pre * post}, np.{p.dtype})")
+                p.call("_sum_mid", src, dst, pre, n, post)
+                src = dst
             return
     if p.keeps_scalar(i) and len(node.args) == 1 and not p.env[node.args[0]].scalar:
         # y = sum of every element of x
         p.line(f"{p.scalar(i)} = _sum_all({p.array(node.args[0])})")
         p.helpers.add("_sum_all")
         return
-    _einsum_loops(p, i)
+    _einsum_loops(p, i, spec, shapes, out_shape)
 
 
-def _einsum_loops(p: Printer, i: int) -> None:
-    """Any contraction as a loop nest (order from ``loop_order``)."""
-    node = p.graph.nodes[i]
-    op: Einsum = node.op  # type: ignore[assignment]
-    shapes = [p.shape(a) for a in node.args]
-    ins, out = op.terms
-    size = op.sizes(*shapes)
-    accumulate, order = loop_order(op.spec, shapes)
+def _einsum_loops(p: Printer, i: int, spec: str, shapes: list[Shape], out_shape: Shape) -> None:
+    """Any contraction as a loop nest (order from ``loop_order``), on ``merge``'d indices."""
+    args = p.graph.nodes[i].args
+    lhs, out = spec.split("->")
+    size = {c: n for t, s in zip(lhs.split(","), shapes, strict=True) for c, n in zip(t, s, strict=True)}
+    accumulate, order = loop_order(spec, shapes)
     var = {c: f"j{k}" for k, c in enumerate(order)}
-    product = " * ".join(p.read(a, [var[c] for c in t]) for a, t in zip(node.args, ins, strict=True))
+    factors = []
+    for a, t, shape in zip(args, lhs.split(","), shapes, strict=True):
+        v = p.env[a]
+        factors.append(v.name if v.scalar else f"{v.name}[{at(shape, [var[c] for c in t])}]")
+    product = " * ".join(factors)
     contracted = [c for c in order if c not in out]
-    out_at = [var[c] for c in out]
+    out_at = at(out_shape, [var[c] for c in out])
     depth = p.depth
     if accumulate and not p.keeps_scalar(i):
-        target = f"{p.alloc(i, zero=True)}[{at(p.shape(i), out_at)}]"
+        target = f"{p.alloc(i, zero=True)}[{out_at}]"
         for c in order:
             p.loop(var[c], size[c])
         p.line(f"{target} += {product}")
         p.depth = depth
         return
-    target = p.scalar(i) if p.keeps_scalar(i) else f"{p.alloc(i)}[{at(p.shape(i), out_at)}]"
-    for c in order:
-        if c in out or size[c] == 1:
-            p.loop(var[c], size[c])
-    contracted = [c for c in contracted if size[c] > 1]
+    target = p.scalar(i) if p.keeps_scalar(i) else f"{p.alloc(i)}[{out_at}]"
+    for c in out:
+        p.loop(var[c], size[c])
     if contracted:
         p.line(f"acc = {p.lit(0)}")
         inner = p.depth
@@ -348,17 +376,48 @@ def _einsum_loops(p: Printer, i: int) -> None:
     p.depth = depth
 
 
-def _matmul(p: Printer, i: int, gm: Gemm) -> None:
-    """A (batched) matrix product: BLAS (``_gemm_*``) when large, else the ``_mm_*`` loops."""
-    a, b = (p.array(x) for x in p.graph.nodes[i].args)
-    out = p.alloc(i)
+def _product(p: Printer, a: str, b: str, out: str, gm: Gemm) -> None:
+    """out = a @ b, (batched): BLAS (``_gemm_*``) when large, else the ``_mm_*`` loops."""
     kind = "_gemm" if gm.macs >= BLAS_MIN_MACS else "_mm"
+    step_a = gm.m * gm.k if gm.a_step else 0  # 0: one matrix serves every product
+    step_b = gm.k * gm.n if gm.b_step else 0
     if gm.swap:  # the output is stored transposed: out^T = B^T A^T
         tag = ("n" if gm.b_t else "t") + ("n" if gm.a_t else "t")
-        p.call(f"{kind}_{tag}", b, a, out, gm.batch, gm.n, gm.m, gm.k)
+        p.call(f"{kind}_{tag}", b, a, out, gm.batch, gm.n, gm.m, gm.k, step_b, step_a)
     else:
         tag = ("t" if gm.a_t else "n") + ("t" if gm.b_t else "n")
-        p.call(f"{kind}_{tag}", a, b, out, gm.batch, gm.m, gm.n, gm.k)
+        p.call(f"{kind}_{tag}", a, b, out, gm.batch, gm.m, gm.n, gm.k, step_a, step_b)
+
+
+def _transposed_product(p: Printer, i: int, spec: str, shapes: list[Shape], plan: Transposed) -> None:
+    """A matrix product on transposed copies of the operands (and of the result)."""
+    lhs, out = spec.split("->")
+    terms = lhs.split(",")
+    size = {c: n for t, s in zip(terms, shapes, strict=True) for c, n in zip(t, s, strict=True)}
+    a, b = (
+        _permuted(p, p.array(x), term, f"v{i}_{k}", target, size) if target else p.array(x)
+        for k, (x, term, target) in enumerate(zip(p.graph.nodes[i].args, terms, plan.terms, strict=True))
+    )
+    if plan.out is None:
+        _product(p, a, b, p.alloc(i), plan.gemm)
+        return
+    p.line(f"v{i}_out = np.empty({p.size_of(i)}, np.{p.dtype})")
+    _product(p, a, b, f"v{i}_out", plan.gemm)
+    dst = p.alloc(i)
+    _permuted(p, f"v{i}_out", plan.out, dst, out, size, allocate=False)
+
+
+def _permuted(
+    p: Printer, src: str, term: str, dst: str, target: str, size: dict[str, int], allocate: bool = True
+) -> str:
+    """``dst``: the flat array ``src`` (indices ``term``) with its indices put in the order ``target``."""
+    src_strides = dict(zip(term, strides([size[c] for c in term]), strict=True))
+    dims = [1] * (4 - len(target)) + [size[c] for c in target]
+    steps = [0] * (4 - len(target)) + [src_strides[c] for c in target]
+    if allocate:
+        p.line(f"{dst} = np.empty({math.prod(dims)}, np.{p.dtype})")
+    p.call("_permute", src, dst, *dims, *steps)
+    return dst
 
 
 @emits(LogSumExp)

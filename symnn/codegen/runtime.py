@@ -15,7 +15,7 @@ from .scalar import HELPERS as SCALAR_HELPERS
 from .scalar import literal
 
 _JIT = '@njit({sig}, cache=True, error_model="numpy")'
-_MM_SIG = "types.void(_A, _A, _A, _I, _I, _I, _I)"
+_MM_SIG = "types.void(_A, _A, _A, _I, _I, _I, _I, _I, _I)"
 
 
 def _element(name: str, transposed: bool, rows: str, cols: str, i: str, j: str, base: str) -> str:
@@ -41,11 +41,11 @@ def _mm(tag: str, a_t: bool, b_t: bool) -> str:
                 for j in range(n):
                     out[to + i * n + j] += aip * b[tb + p * n + j]"""
     return f'''{_JIT.format(sig=_MM_SIG)}
-def _mm_{tag}(a, b, out, nb, m, n, k):
-    """out[t] = A[t] @ B[t], t < nb: A[t] (m, k) is {"stored transposed" if a_t else "stored as is"}, B[t] (k, n)
-    {"stored transposed" if b_t else "stored as is"}; loops."""
+def _mm_{tag}(a, b, out, nb, m, n, k, sa, sb):
+    """out[t] = A[t] @ B[t], t < nb: A[t] (m, k) at a[t * sa:] is {"stored transposed" if a_t else "stored as is"},
+    B[t] (k, n) at b[t * sb:] {"stored transposed" if b_t else "stored as is"}; loops."""
     for t in range(nb):
-        ta, tb, to = t * m * k, t * k * n, t * m * n
+        ta, tb, to = t * sa, t * sb, t * m * n
 {loops}
 '''
 
@@ -58,10 +58,10 @@ def _gemm(tag: str, a_t: bool, b_t: bool) -> str:
     return f'''if HAVE_BLAS:
 
     {_JIT.format(sig=_MM_SIG)}
-    def _gemm_{tag}(a, b, out, nb, m, n, k):
+    def _gemm_{tag}(a, b, out, nb, m, n, k, sa, sb):
         """out[t] = A[t] @ B[t] on BLAS (np.dot), stored like _mm_{tag}'s operands."""
         for t in range(nb):
-            ta, tb, to = t * m * k, t * k * n, t * m * n
+            ta, tb, to = t * sa, t * sb, t * m * n
             np.dot({left}, {right}, out[to : to + m * n].reshape((m, n)))
 
 else:
@@ -124,6 +124,18 @@ def _logsumexp(x, out, np_, n, nq):
                 for i in range(n):
                     acc += math.exp(x[(p * n + i) * nq + q] - m)
                 out[p * nq + q] = m + math.log(acc)
+''',
+    "_permute": f'''{_JIT.format(sig="types.void(_A, _A, _I, _I, _I, _I, _I, _I, _I, _I)")}
+def _permute(src, dst, n0, n1, n2, n3, s0, s1, s2, s3):
+    """dst, C order of shape (n0, n1, n2, n3), from src read with strides (s0, s1, s2, s3)."""
+    d = 0
+    for i0 in range(n0):
+        for i1 in range(n1):
+            for i2 in range(n2):
+                base = i0 * s0 + i1 * s1 + i2 * s2
+                for i3 in range(n3):
+                    dst[d] = src[base + i3 * s3]
+                    d += 1
 ''',
     "_copy": f'''{_JIT.format(sig="types.void(_A, _A)")}
 def _copy(dst, src):
