@@ -1,0 +1,35 @@
+"""Training: minibatch SGD on compiled gradient kernels, step-size schedules, checkpoints, data.
+
+    trainer = Trainer(loss_graph, {"x": x, "y": y}, SGDConfig(lr=0.1, steps=1000, batch=64))
+    result = trainer.run(checkpoint="run.npz", progress=True)
+
+``symnn.train.data`` holds the 8x8 digits shipped with symnn and synthetic convex problems;
+``verify.convergence`` checks the notes' rates with these pieces.
+"""
+
+from .checkpoint import load as load_checkpoint
+from .checkpoint import save as save_checkpoint
+from .data import load_digits, median_problem, one_hot, ridge_problem, split
+from .errors import CheckpointError, DataError, DivergenceError, TrainingConfigError
+from .schedules import Schedule, schedule
+from .sgd import Result, SGDConfig, Trainer, init_params
+
+__all__ = [
+    "CheckpointError",
+    "DataError",
+    "DivergenceError",
+    "Result",
+    "SGDConfig",
+    "Schedule",
+    "Trainer",
+    "TrainingConfigError",
+    "init_params",
+    "load_checkpoint",
+    "load_digits",
+    "median_problem",
+    "one_hot",
+    "ridge_problem",
+    "save_checkpoint",
+    "schedule",
+    "split",
+]

@@ -1,0 +1,72 @@
+"""Checkpoints: parameters, optimizer state, step, RNG state and history in one .npz, written atomically.
+
+The file is written to a temporary file in the same directory and moved into place with
+``os.replace``, so a run interrupted while saving leaves the previous checkpoint intact. It records
+a fingerprint of the model (the loss graph) and of the run settings; loading it for another model
+raises ``CheckpointError``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import CheckpointError
+
+FORMAT = 1
+
+
+def save(path: str | Path, state: dict[str, Any]) -> Path:
+    """Write ``state`` (params, velocity: name -> array; step, fingerprint, rng, history, avg...) atomically."""
+    path = Path(path)
+    arrays: dict[str, np.ndarray] = {}
+    for group in ("params", "velocity", "average"):
+        for name, a in (state.get(group) or {}).items():
+            arrays[f"{group}/{name}"] = np.asarray(a)
+    meta = {k: v for k, v in state.items() if k not in ("params", "velocity", "average")}
+    meta["format"] = FORMAT
+    arrays["meta"] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load(path: str | Path, fingerprint: str | None = None) -> dict[str, Any]:
+    """Read a checkpoint; ``fingerprint`` (if given) must match the one it was written with."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {str(path)!r} does not exist; drop --resume to start afresh")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            meta = json.loads(bytes(z["meta"]).decode("utf-8"))
+            state: dict[str, Any] = {"params": {}, "velocity": {}, "average": {}}
+            for key in z.files:
+                group, _, name = key.partition("/")
+                if group in state and name:
+                    state[group][name] = np.array(z[key])
+    except (OSError, ValueError, KeyError) as e:
+        raise CheckpointError(f"checkpoint {str(path)!r} is unreadable ({e}); delete it or point elsewhere") from None
+    if meta.get("format") != FORMAT:
+        raise CheckpointError(f"checkpoint {str(path)!r} has format {meta.get('format')!r}, expected {FORMAT}")
+    if fingerprint is not None and meta.get("fingerprint") != fingerprint:
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} was written for another model or setting "
+            f"(fingerprint {str(meta.get('fingerprint'))[:16]}..., this run {fingerprint[:16]}...); "
+            "use a different --checkpoint path or drop --resume"
+        )
+    state.update(meta)
+    return state
