@@ -146,9 +146,13 @@ def expand(
             raise GraphError(f"expand has no rule for the op {type(node.op).__name__}")
         val = rule(node.op, [vals[a] for a in node.args], node.shape, leaves)
         if digits is not None and not isinstance(node.op, Input):
-            val = _sym_array(node.shape, lambda idx, v=val: sp.sympify(v[idx]).evalf(digits))
+            val = _evalf_array(val, digits)
         vals.append(val)
     return {name: vals[o] for name, o in zip(graph.output_names, graph.outputs, strict=True)}
+
+
+def _evalf_array(arr: np.ndarray, digits: int) -> np.ndarray:
+    return _sym_array(arr.shape, lambda idx: sp.sympify(arr[idx]).evalf(digits))
 
 
 # -- one rule per op --------------------------------------------------------------------------------

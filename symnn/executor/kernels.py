@@ -58,7 +58,7 @@ _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
 _NAN = math.nan
 
 
-@njit(**_JIT)
+@njit(**_JIT)  # type: ignore[call-overload]
 def _sigmoid(x):
     """1 / (1 + exp(-x)) in two branches, so exp never overflows."""
     if x >= 0.0:
@@ -67,7 +67,7 @@ def _sigmoid(x):
     return e / (1.0 + e)
 
 
-@njit(**_JIT)
+@njit(**_JIT)  # type: ignore[call-overload]
 def apply(op, x, y, c):
     """The value of one primitive; NaN in, NaN out (kinks included)."""
     if op == ADD:
@@ -140,7 +140,7 @@ def apply(op, x, y, c):
     return c  # CONST
 
 
-@njit(**_JIT)
+@njit(**_JIT)  # type: ignore[call-overload]
 def partials(op, x, y, c, v):
     """(d v/d x, d v/d y) of ``v = op(x, y)``: the executor's whole table of derivative rules."""
     if op == ADD:  # d(x + y) = dx + dy
@@ -202,7 +202,7 @@ def partials(op, x, y, c, v):
     return 0.0, 0.0  # CONST
 
 
-@njit(**_JIT)
+@njit(**_JIT)  # type: ignore[call-overload]
 def program_forward(code, ia, ib, consts, nargs, V):
     """Fill rows ``nargs..`` of ``V`` with the values of the program's instructions."""
     n = V.shape[1]
@@ -217,7 +217,7 @@ def program_forward(code, ia, ib, consts, nargs, V):
             V[r, e] = apply(op, V[a, e], V[bb, e], c)
 
 
-@njit(**_JIT)
+@njit(**_JIT)  # type: ignore[call-overload]
 def program_jvp(code, ia, ib, consts, nargs, V, T, active):
     """Forward sweep of tangents: ``T[r] = sum_k (d v_r / d v_k) T[k]`` over the live operands.
 
@@ -245,7 +245,7 @@ def program_jvp(code, ia, ib, consts, nargs, V, T, active):
             T[r, e] = t
 
 
-@njit(**_JIT)
+@njit(**_JIT)  # type: ignore[call-overload]
 def program_vjp(code, ia, ib, consts, nargs, V, G, active):
     """Reverse sweep of cotangents: ``G[k] += (d v_r / d v_k) G[r]``, last instruction first.
 
@@ -273,7 +273,7 @@ def program_vjp(code, ia, ib, consts, nargs, V, G, active):
                 G[b, e] += db * g
 
 
-@njit(**_JIT)
+@njit(**_JIT)  # type: ignore[call-overload]
 def window(x, geom, out):
     """Sliding windows of ``x`` (M, S1, S2, S3) into ``out`` (M, K1, K2, K3, O1, O2, O3).
 
@@ -299,7 +299,7 @@ def window(x, geom, out):
                                     out[m, k1, k2, k3, o1, o2, o3] = 0.0
 
 
-@njit(**_JIT)
+@njit(**_JIT)  # type: ignore[call-overload]
 def fold(w, geom, out):
     """Scatter-add of windows ``w`` (M, K1, K2, K3, O1, O2, O3) into ``out`` (M, S1, S2, S3): ``window``'s adjoint."""
     M, S1, S2, S3 = out.shape

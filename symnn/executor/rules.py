@@ -18,7 +18,7 @@ kernels of ``kernels``); nothing here derives a rule symbolically. Signatures:
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -89,7 +89,7 @@ def _softmax(x: Array, y: Array, axis: int) -> Array:
 
 
 # -- Elementwise: scalar programs on the kernels ----------------------------------------------------
-def _stack(prog: Any, xs: list[Array], shape: tuple[int, ...], dtype: np.dtype) -> Array:
+def _stack(prog: Any, xs: Sequence[Array | float], shape: tuple[int, ...], dtype: np.dtype) -> Array:
     """Slot matrix (nslots, size) with the arguments broadcast into its first rows."""
     V = np.empty((prog.nslots, math.prod(shape)), dtype=dtype)
     for k, x in enumerate(xs):

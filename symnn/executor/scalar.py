@@ -124,7 +124,8 @@ class _Emitter:
 
     def _add(self, e: sp.Expr) -> int:
         const, rest = e.as_coeff_Add()
-        plus, minus = [], []
+        plus: list[sp.Expr] = []
+        minus: list[sp.Expr] = []
         for t in sp.Add.make_args(rest):
             coeff, _ = t.as_coeff_Mul()
             (minus if coeff.is_negative else plus).append(-t if coeff.is_negative else t)
