@@ -246,6 +246,55 @@ def boolean(args: argparse.Namespace) -> int:
     return run(args)
 
 
+# -- compile ------------------------------------------------------------------------------------------------
+def _compile_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", metavar="MODEL", help="zoo name (e.g. mlp:4-8-1) or path/file.py:attr or module:attr")
+    p.add_argument("-o", "--output", required=True, metavar="PATH", help="where to write the kernel module")
+    p.add_argument(
+        "--mode",
+        choices=("grad", "forward", "jvp", "hvp"),
+        default="grad",
+        help="grad: loss and parameter gradients (default); forward; jvp: tangents; hvp: Hessian-vector products",
+    )
+    p.add_argument("--dtype", choices=("float64", "float32"), default="float64", help="arithmetic (default float64)")
+    p.add_argument(
+        "--verify",
+        action="store_true",
+        help="import the saved module in a fresh process and check it against the executor and finite differences",
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of the --verify point and directions (default 0)")
+    p.add_argument("--json", action="store_true", help="machine-readable report")
+
+
+@subcommand("compile", "a standalone Numba kernel module, optionally verified in a fresh process", _compile_args)
+def compile_(args: argparse.Namespace) -> int:
+    from .compile_cmd import run
+
+    return run(args.model, args.output, args.mode, args.dtype, args.verify, args.seed, args.json)
+
+
+# -- bench --------------------------------------------------------------------------------------------------
+def _bench_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--quick", action="store_true", help="few repeats (a smoke run; the figures are rough)")
+    p.add_argument("--json", action="store_true", help="machine-readable results")
+    p.add_argument("--workloads", nargs="+", metavar="W", help="run only these workloads (W1..W5)")
+    p.add_argument("--no-symbolic", action="store_true", help="skip the symbolic benchmarks S1, S3, S4")
+
+
+@subcommand("bench", "the gradient benchmarks W1-W5 against installed peers (benchmarks/gradients.py)", _bench_args)
+def bench(args: argparse.Namespace) -> int:
+    import subprocess
+
+    script = Path(__file__).resolve().parent.parent / "benchmarks" / "gradients.py"
+    if not script.is_file():
+        raise SymnnError(f"the benchmark script {script} is missing; symnn bench runs from a source checkout of symnn")
+    argv = [sys.executable, str(script)]
+    argv += ["--quick"] * args.quick + ["--json"] * args.json + ["--no-symbolic"] * args.no_symbolic
+    if args.workloads:
+        argv += ["--workloads", *args.workloads]
+    return subprocess.run(argv).returncode
+
+
 # -- entry point ------------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
