@@ -3,7 +3,7 @@ order), so each helper has one explicit Numba signature: it is compiled once per
 however many ops call it, and never specialised on the sizes it is given.
 
 Helpers see canonical views: a contraction as nb products (M, K) x (K, N), a reduction or a
-copy as (P, n, Q) with the middle axis the one that changes.
+copy as (P, n, Q) with the middle axis the one that changes. Sizes and offsets are unsigned.
 """
 
 from __future__ import annotations
@@ -113,7 +113,7 @@ def _logsumexp(x, out, np_, n, nq):
     for p in range(np_):
         for q in range(nq):
             m = x[p * n * nq + q]
-            for i in range(1, n):
+            for i in range(n):
                 u = x[(p * n + i) * nq + q]
                 if u > m or u != u:
                     m = u
@@ -128,14 +128,13 @@ def _logsumexp(x, out, np_, n, nq):
     "_permute": f'''{_JIT.format(sig="types.void(_A, _A, _I, _I, _I, _I, _I, _I, _I, _I)")}
 def _permute(src, dst, n0, n1, n2, n3, s0, s1, s2, s3):
     """dst, C order of shape (n0, n1, n2, n3), from src read with strides (s0, s1, s2, s3)."""
-    d = 0
     for i0 in range(n0):
         for i1 in range(n1):
             for i2 in range(n2):
                 base = i0 * s0 + i1 * s1 + i2 * s2
+                row = ((i0 * n1 + i1) * n2 + i2) * n3
                 for i3 in range(n3):
-                    dst[d] = src[base + i3 * s3]
-                    d += 1
+                    dst[row + i3] = src[base + i3 * s3]
 ''',
     "_copy": f'''{_JIT.format(sig="types.void(_A, _A)")}
 def _copy(dst, src):
@@ -161,7 +160,9 @@ def helper_source(name: str, dtype: str) -> str:
 
 def preamble(names: Iterable[str], dtype: str) -> str:
     """Type aliases of the helpers' signatures, and the BLAS probe if a product may use it."""
-    lines = [f"_T = types.{dtype}", "_A = types.Array(_T, 1, 'C')", "_I = types.int64"]
+    # sizes and offsets are unsigned: indexing with them needs no negative-index wraparound,
+    # which lets LLVM vectorize the inner loops (several times faster for the products)
+    lines = [f"_T = types.{dtype}", "_A = types.Array(_T, 1, 'C')", "_I = types.uint64"]
     if any(h.startswith("_gemm_") for h in names):
         lines.append("\n" + _BLAS_PROBE)
     return "\n".join(lines)
