@@ -120,14 +120,18 @@ def median_problem(n: int = 999, dim: int = 2, seed: int = 0) -> Convex:
     return Convex("median", {"x": np.ones((n, 1)), "y": z}, star, f_star, 0.0, float(np.sqrt(dim)))
 
 
-def ridge_problem(n: int = 512, dim: int = 5, lam: float = 0.1, noise: float = 0.5, seed: int = 0) -> Convex:
+def ridge_problem(n: int = 512, dim: int = 3, lam: float = 1.0, noise: float = 0.5, seed: int = 0) -> Convex:
     """Strongly convex least squares: F(theta) = (1/2n) ||X theta - y||^2 + (lam/2) ||theta||^2.
+
+    The rows of X lie on the unit sphere, so every example's curvature (||x||^2 + lam) stays below
+    twice mu: the first steps of alpha_t = 1/(mu t) do not overshoot, and the O(1/t) regime starts early.
 
     The optimum solves (X^T X / n + lam I) theta = X^T y / n (np.linalg.solve); mu is the smallest
     eigenvalue of that matrix (np.linalg.eigvalsh).
     """
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((n, dim))
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
     y = x @ rng.standard_normal(dim) + noise * rng.standard_normal(n)
     h = x.T @ x / n + lam * np.eye(dim)
     star = np.linalg.solve(h, x.T @ y / n)

@@ -48,6 +48,7 @@ class SGDConfig:
     seed: int = 0
     sampling: str = "shuffle"
     average: bool = False
+    average_weights: str = "uniform"
     eval_every: int = 0
     checkpoint_every: int = 0
 
@@ -66,6 +67,8 @@ class SGDConfig:
             raise TrainingConfigError(f"momentum must be in [0, 1), got {self.momentum}")
         if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0.0):
             raise TrainingConfigError(f"weight decay must be >= 0, got {self.weight_decay}")
+        if self.average_weights not in ("uniform", "linear"):
+            raise TrainingConfigError(f"average_weights must be 'uniform' or 'linear', got {self.average_weights!r}")
         if self.sampling not in ("shuffle", "replace"):
             raise TrainingConfigError(f"sampling must be 'shuffle' or 'replace', got {self.sampling!r}")
         if self.schedule not in KINDS:  # pragma: no cover - schedule() raised already
@@ -211,8 +214,11 @@ class Trainer:
                 g = v
             theta -= alpha * g  # in place: self._args holds the same arrays
         if self.average is not None:
-            for name, theta in self.params.items():  # running mean of theta_1..theta_t
-                self.average[name] += (theta - self.average[name]) / (t + 1)
+            # running mean of theta_0..theta_t, uniform or with weights s + 1 (suits alpha_t = 1/(mu t))
+            w = 1.0 / (t + 1) if c.average_weights == "uniform" else 2.0 / (t + 2)
+            for name, theta in self.params.items():
+                avg = self.average[name]
+                avg += w * (theta - avg)
         self.step = t
         return loss
 
