@@ -295,6 +295,20 @@ def bench(args: argparse.Namespace) -> int:
     return subprocess.run(argv).returncode
 
 
+# -- train ------------------------------------------------------------------------------------------------
+def _train_args(p: argparse.ArgumentParser) -> None:
+    from .train.cli import configure
+
+    configure(p)
+
+
+@subcommand("train", "minibatch SGD on the digits with a convergence verdict, history and plot", _train_args)
+def train(args: argparse.Namespace) -> int:
+    from .train.cli import run
+
+    return run(args)
+
+
 # -- entry point ------------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(

@@ -120,7 +120,8 @@ class Trainer:
 
     ``train`` maps each data input of the graph (e.g. "x", "y") to an array whose axis 0 indexes the
     examples. ``metrics(params)`` (optional) returns figures to record at each evaluation, e.g. the
-    train and test loss and accuracy from a full-data kernel.
+    train and test loss and accuracy from a full-data kernel. ``resume`` names a checkpoint to
+    continue from; it is checked against this model and setting before the kernel is compiled.
     """
 
     def __init__(
@@ -131,6 +132,7 @@ class Trainer:
         params: Mapping[str, np.ndarray] | None = None,
         metrics: Metrics | None = None,
         kernel: Any = None,
+        resume: str | Path | None = None,
     ) -> None:
         self.graph, self.config, self.metrics = graph, config, metrics
         self.train = {k: np.ascontiguousarray(v, dtype=np.float64) for k, v in train.items()}
@@ -148,6 +150,8 @@ class Trainer:
                     f"{config.batch}"
                 )
         self.schedule = schedule(config.schedule, config.lr, config.lam)
+        self.fingerprint = self._fingerprint()
+        state = ckpt.load(resume, self.fingerprint) if resume is not None else None  # before compiling
         self.kernel = kernel if kernel is not None else codegen.compile(diff.grad(graph))
         self.params = {k: np.array(v, dtype=np.float64) for k, v in (params or init_params(graph.params)).items()}
         if set(self.params) != set(graph.params):
@@ -162,7 +166,8 @@ class Trainer:
         self._batch = {k: np.empty((config.batch, *v.shape[1:])) for k, v in self.train.items()}
         self._out = {name: np.empty(shape) for name, shape in self.kernel.outputs.items()}
         self._args = {**self.params, **self._batch}
-        self.fingerprint = self._fingerprint()
+        if state is not None:
+            self._restore(state)
 
     def _fingerprint(self) -> str:
         """The model (loss graph), the data's shape and the settings that a resumed run must share."""
@@ -290,7 +295,9 @@ class Trainer:
 
     def resume(self, path: str | Path) -> None:
         """Continue from a checkpoint of this same model and setting (else CheckpointError)."""
-        state = ckpt.load(path, self.fingerprint)
+        self._restore(ckpt.load(path, self.fingerprint))
+
+    def _restore(self, state: dict[str, Any]) -> None:
         for group, target in (("params", self.params), ("velocity", self.velocity), ("average", self.average)):
             if target is None:
                 continue

@@ -1,14 +1,14 @@
 """Graphs for training: a classifier's batch loss and full-data evaluation, and the synthetic convex risks.
 
-``classifier(net, loss, classes, train, test, batch)`` returns the batch loss graph for the
-trainer and a ``metrics`` function that evaluates loss and accuracy on the whole train and test
-sets with one compiled forward kernel per set (outputs "loss" and "out").
+``classifier(net, loss, train, test, batch)`` returns the batch loss graph for the trainer and a
+``metrics`` function that evaluates loss and accuracy on the whole train and test sets with one
+compiled forward kernel per set (outputs "loss" and "out", compiled on first use).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -39,7 +39,19 @@ class Classifier:
     graph: Graph
     train: dict[str, np.ndarray]
     test: dict[str, np.ndarray] | None
-    kernels: dict[str, Any]
+    net: Layer
+    loss: Any
+    kernels: dict[str, Any] = field(default_factory=dict)
+
+    def kernel(self, split_name: str) -> Any:
+        """The forward kernel (outputs "loss", "out") over the whole ``split_name`` set, compiled on first use."""
+        if split_name not in self.kernels:
+            data = self.train if split_name == "train" else self.test
+            if data is None:
+                raise DataError(f"there is no {split_name} set to evaluate")
+            graph = loss_and_output(self.net, self.loss, data["x"].shape, data["y"].shape)
+            self.kernels[split_name] = codegen.compile(graph)
+        return self.kernels[split_name]
 
     def metrics(self, params: Mapping[str, np.ndarray]) -> dict[str, float]:
         """Loss and accuracy (argmax of the output vs argmax of the one-hot target) on train and test."""
@@ -47,7 +59,7 @@ class Classifier:
         for split_name, data in (("train", self.train), ("test", self.test)):
             if data is None:
                 continue
-            res = self.kernels[split_name].run({**params, **data})
+            res = self.kernel(split_name).run({**params, **data})
             row[f"{split_name}_loss"] = float(res["loss"])
             row[f"{split_name}_accuracy"] = float(np.mean(res["out"].argmax(axis=1) == data["y"].argmax(axis=1)))
         return row
@@ -62,16 +74,12 @@ def classifier(
 ) -> Classifier:
     """The batch-``batch`` loss graph of ``net`` and full-data evaluation kernels for ``train`` / ``test``."""
     sets = {"train": dict(train), "test": dict(test) if test is not None else None}
-    kernels = {}
     for name, data in sets.items():
-        if data is None:
-            continue
-        if set(data) != {"x", "y"}:
+        if data is not None and set(data) != {"x", "y"}:
             raise DataError(f"{name} data must have arrays 'x' and 'y', got {sorted(data)}")
-        kernels[name] = codegen.compile(loss_and_output(net, loss, data["x"].shape, data["y"].shape))
     x, y = sets["train"]["x"], sets["train"]["y"]  # type: ignore[index]
     graph = trace(net, loss, {"x": (batch, *x.shape[1:]), "y": (batch, *y.shape[1:])})
-    return Classifier(graph, sets["train"], sets["test"], kernels)  # type: ignore[arg-type]
+    return Classifier(graph, sets["train"], sets["test"], net, loss)  # type: ignore[arg-type]
 
 
 def convex_graph(problem: Convex, batch: int) -> Graph:

@@ -1,0 +1,155 @@
+"""``symnn train MODEL --data digits``: minibatch SGD with progress, final metrics, a verdict, history and plot."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..errors import ModelError
+from .data import load_digits, one_hot, split
+from .errors import CheckpointError, DataError, TrainingConfigError
+from .schedules import KINDS
+from .sgd import Result, SGDConfig, Trainer, init_params
+from .tasks import classifier
+
+DATASETS = ("digits",)
+
+
+def configure(p: argparse.ArgumentParser) -> None:
+    """The arguments of ``symnn train``."""
+    p.add_argument("model", metavar="MODEL", help="zoo name with sizes, e.g. mlp:64-128-10, or path/file.py:attr")
+    p.add_argument("--data", default="digits", choices=DATASETS, help="data set (default: the 8x8 digits, shipped)")
+    p.add_argument("--steps", type=int, default=2000, help="SGD steps (default 2000)")
+    p.add_argument("--batch", type=int, default=64, help="minibatch size |B| (default 64)")
+    p.add_argument("--lr", type=float, default=0.1, help="step size, the c of the schedule (default 0.1)")
+    p.add_argument("--schedule", default="constant", choices=KINDS, help="constant, c/sqrt(t) or c/(lambda t)")
+    p.add_argument("--lam", type=float, help="lambda of the 'inverse' schedule c/(lambda t)")
+    p.add_argument("--momentum", type=float, default=0.0, help="heavy-ball momentum in [0, 1) (default 0)")
+    p.add_argument("--weight-decay", type=float, default=0.0, help="L2 weight decay (default 0)")
+    p.add_argument("--loss", help="override the model's loss (e.g. softmax_cross_entropy, mse)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the split, the initial weights and the batches")
+    p.add_argument("--test-fraction", type=float, default=0.2, help="held-out fraction (default 0.2)")
+    p.add_argument("--eval-every", type=int, default=0, help="steps between evaluations (default steps/20)")
+    p.add_argument("--history", help="write the history here (.json, or CSV for any other suffix)")
+    p.add_argument("--plot", help="write a plot of train/test loss against steps (needs matplotlib)")
+    p.add_argument("--checkpoint", help="checkpoint file (.npz), written atomically at the end and every N steps")
+    p.add_argument("--checkpoint-every", type=int, default=0, help="also checkpoint every N steps")
+    p.add_argument("--resume", action="store_true", help="continue from --checkpoint")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--json", action="store_true", help="print the final metrics and verdict as JSON")
+
+
+def _model(spec: str) -> tuple[Any, Any, tuple[int, ...]]:
+    from ..zoo import resolve
+
+    model = resolve(spec)
+    if model.net is None:
+        raise ModelError(f"symnn train needs a model with a network (layers), but {spec!r} is a fixed Graph")
+    return model.net, model.loss, tuple(model.shapes["x"][1:])
+
+
+def _digits(x_shape: tuple[int, ...], classes: int, fraction: float, seed: int) -> tuple[dict, dict]:
+    x, labels = load_digits(scale=True)
+    if math.prod(x_shape) != 64:
+        raise DataError(f"the digits are 8x8 = 64 pixels, but the model takes inputs of shape {x_shape}")
+    x = x.reshape((len(x), *x_shape))
+    y = one_hot(labels, classes)  # labels out of range for this model's output size raise here
+    tr, te = split(len(x), fraction, seed)
+    return {"x": x[tr], "y": y[tr]}, ({"x": x[te], "y": y[te]} if len(te) else None)
+
+
+def plot(history: list[dict], path: str | Path) -> Path | None:
+    """Train and test loss against steps, if matplotlib is installed (else None)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for key in ("train_loss", "test_loss", "batch_loss"):
+        rows = [r for r in history if key in r]
+        if rows:
+            ax.plot([r["step"] for r in rows], [r[key] for r in rows], label=key.replace("_", " "))
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    ax.set_yscale("log")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return Path(path)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Train, print the final metrics and the verdict; 0 if the loss decreased, 1 if not."""
+    from verify.convergence import loss_decreases
+
+    if args.resume and not args.checkpoint:
+        raise CheckpointError("--resume needs --checkpoint PATH (the file to continue from)")
+    if not 0.0 <= args.test_fraction < 1.0:
+        raise TrainingConfigError(f"--test-fraction must be in [0, 1), got {args.test_fraction}")
+    net, loss, x_shape = _model(args.model)
+    loss = args.loss or loss
+    config = SGDConfig(
+        lr=args.lr,
+        steps=args.steps,
+        batch=args.batch,
+        schedule=args.schedule,
+        lam=args.lam,
+        momentum=args.momentum,
+        weight_decay=args.weight_decay,
+        seed=args.seed,
+        eval_every=args.eval_every,
+        checkpoint_every=args.checkpoint_every,
+    )
+    classes = _output_size(net, loss, x_shape)
+    train, test = _digits(x_shape, classes, args.test_fraction, args.seed)
+    config.check(len(train["x"]))  # bad settings fail before anything is compiled
+    task = classifier(net, loss, train, test, args.batch)
+    params = init_params(task.graph.params, args.seed)
+    resume = args.checkpoint if args.resume else None  # checked against this model before compiling
+    trainer = Trainer(task.graph, task.train, config, params=params, metrics=task.metrics, resume=resume)
+    result: Result = trainer.run(checkpoint=args.checkpoint, progress=not args.quiet)
+    final = result.history[-1]
+    verdict = loss_decreases(result.history)
+    notes = []
+    if args.history:
+        notes.append(f"history: {result.write_history(args.history)}")
+    if args.plot:
+        written = plot(result.history, args.plot)
+        notes.append(f"plot: {written}" if written else "no plot: matplotlib is not installed (pip install matplotlib)")
+    if args.json:
+        print(json.dumps({"final": final, "verdict": verdict.line(), "ok": verdict.ok, "steps_per_s": _rate(result)}))
+    else:
+        print(f"model {args.model} ({loss}), {len(train['x'])} train / {0 if test is None else len(test['x'])} test")
+        print(f"steps {result.step}, {_rate(result):,.0f} steps/s")
+        for split_name in ("train", "test"):
+            if f"{split_name}_loss" in final:
+                print(
+                    f"{split_name}: loss {final[f'{split_name}_loss']:.4g}, "
+                    f"accuracy {final[f'{split_name}_accuracy']:.4f}"
+                )
+        print(verdict.line())
+    for note in notes:
+        print(note, file=sys.stderr)
+    return 0 if verdict.ok else 1
+
+
+def _rate(result: Result) -> float:
+    return result.step / result.seconds if result.seconds > 0 else 0.0
+
+
+def _output_size(net: Any, loss: Any, x_shape: tuple[int, ...]) -> int:
+    from ..trace import trace
+
+    g = trace(net, None, {"x": (1, *x_shape)})
+    shape = g.shape(g.outputs[0])
+    if len(shape) != 2:
+        raise ModelError(f"symnn train --data digits needs a network with outputs (batch, classes), got {shape}")
+    return int(shape[1])
