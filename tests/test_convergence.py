@@ -59,7 +59,7 @@ def test_gradient_norm_decreases_on_a_smooth_problem():
 
 
 def test_overparameterized_mlp_fits_the_digits():
-    v = interpolates(n=100, hidden=64, steps=800, batch=20, lr=0.5)
+    v = interpolates(n=100, hidden=16, steps=800, batch=32, lr=0.5)
     assert v.ok, v.line()
     assert v.figures["params"] > v.figures["n"]
 
@@ -105,7 +105,7 @@ def test_labels_out_of_range_for_the_model(capsys):
 
 def test_checkpoint_of_another_model(tmp_path, capsys):
     ckpt = str(tmp_path / "c.npz")
-    opts = ["--steps", "5", "--batch", "8", "--quiet", "--checkpoint", ckpt]
+    opts = ["--steps", "5", "--batch", "32", "--quiet", "--checkpoint", ckpt]
     assert main(["train", "mlp:64-16-10", *opts]) in (0, 1)  # 5 steps: the verdict may go either way
     assert main(["train", "mlp:64-4-10", *opts, "--resume"]) == 2
     assert "another model" in capsys.readouterr().err
