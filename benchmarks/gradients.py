@@ -257,7 +257,7 @@ def torch_peer(name: str, point: Params) -> tuple[Step, Callable[[], tuple[float
 
     def result():
         loss, g = step()
-        return float(loss), {k: gi.numpy() for k, gi in zip(keys, g, strict=True)}
+        return float(loss.detach()), {k: gi.numpy() for k, gi in zip(keys, g, strict=True)}
 
     return step, result
 
@@ -346,7 +346,62 @@ def pytensor_peer(name: str, point: Params) -> tuple[Step, Callable[[], tuple[fl
     return step, result
 
 
-PEERS = {"PyTorch eager": torch_peer, "JAX jit": jax_peer, "PyTensor": pytensor_peer}
+def numba_w1_peer(name: str, point: Params) -> tuple[Step, Callable[[], tuple[float, Params]]] | None:
+    """W1 hand-written in Numba with preallocated outputs: the reference of the W1 target."""
+    if name != "W1":
+        return None
+    from numba import njit
+
+    @njit(cache=True)
+    def vg(x, w0, b0, w1, b1, y, g0, gb0, g1, gb1):
+        n, d = x.shape
+        h = np.empty(w0.shape[0])
+        total = 0.0
+        g0[:] = 0.0
+        gb0[:] = 0.0
+        g1[:] = 0.0
+        gb1[:] = 0.0
+        for i in range(n):
+            for j in range(w0.shape[0]):
+                z = b0[j]
+                for k in range(d):
+                    z += x[i, k] * w0[j, k]
+                h[j] = 1.0 / (1.0 + np.exp(-z)) if z >= 0 else np.exp(z) / (1.0 + np.exp(z))
+            for o in range(w1.shape[0]):
+                z = b1[o]
+                for j in range(w0.shape[0]):
+                    z += h[j] * w1[o, j]
+                r = z - y[i, o]
+                total += r * r
+                dz = 2.0 * r / (n * w1.shape[0])
+                gb1[o] += dz
+                for j in range(w0.shape[0]):
+                    g1[o, j] += dz * h[j]
+                    dh = dz * w1[o, j] * h[j] * (1.0 - h[j])
+                    gb0[j] += dh
+                    for k in range(d):
+                        g0[j, k] += dh * x[i, k]
+        return total / (n * w1.shape[0])
+
+    args = [point[k] for k in ("x", "0.W", "0.b", "2.W", "2.b", "y")]
+    outs = [np.empty_like(point[k]) for k in ("0.W", "0.b", "2.W", "2.b")]
+
+    def step():
+        return vg(*args, *outs)
+
+    def result():
+        value = step()
+        return float(value), {k: o.copy() for k, o in zip(("0.W", "0.b", "2.W", "2.b"), outs, strict=True)}
+
+    return step, result
+
+
+PEERS = {
+    "PyTorch eager": torch_peer,
+    "JAX jit": jax_peer,
+    "PyTensor": pytensor_peer,
+    "Numba (hand-written)": numba_w1_peer,
+}
 
 
 # -- timing -------------------------------------------------------------------------------------------
@@ -437,12 +492,19 @@ def run_workload(name: str, repeats: int, budget: float, with_compile: bool, log
     loss_name = gg.output_names[0]
     out = {n: np.empty(s) for n, s in kernel.outputs.items()}
     kout = kernel.run(point, out)
-    k_val = (float(kout[loss_name]), {p: kout[f"grad:{p}"] for p in params})
+    k_val = (float(kout[loss_name]), {p: kout[f"grad:{p}"].copy() for p in params})
     executor = Executor(g)
     e_val = executor.grad(point)
 
     impls: dict[str, tuple[Step, float]] = {}
     impls["symnn kernel"] = (lambda: kernel.run(point, out), agreement(k_val, ref))
+    # the Numba function alone (no dict handling or checks): what the call wrapper costs on tiny workloads
+    cargs = [point[n] for n in kernel.inputs] + [out[n] for n in kernel.outputs]
+    for buf in out.values():
+        buf.fill(np.nan)
+    kernel.compute(*cargs)
+    c_val = (float(out[loss_name]), {p: out[f"grad:{p}"].copy() for p in params})
+    impls["symnn kernel.compute"] = (lambda: kernel.compute(*cargs), agreement(c_val, ref))
     impls["symnn executor"] = (lambda: executor.grad(point), agreement(e_val, ref))
     impls["NumPy (hand-written)"] = (lambda: NUMPY[name](point), 0.0)
     for peer, make in PEERS.items():
@@ -477,7 +539,7 @@ def print_table(results: list[dict], meta: dict) -> None:
     print(f"BLAS threads: {meta['blas_threads']}; load average at start: {meta['load']}")
     print(f"GEMM peak (single thread, {meta['gemm_n']}^2 float64 np.dot): {meta['gemm_gflops']:.1f} GFLOP/s")
     print()
-    hdr = f"{'workload':<9}{'implementation':<23}{'median us/call':>15}{'x best peer':>12}{'rel.err':>9}  notes"
+    hdr = f"{'workload':<9}{'implementation':<24}{'median us/call':>15}{'x best peer':>12}{'rel.err':>9}  notes"
     print(hdr)
     print("-" * len(hdr))
     for res in results:
@@ -499,7 +561,7 @@ def print_table(results: list[dict], meta: dict) -> None:
                 notes.append(f"grad/forward ops {res['ratio_ops']:.2f}; best peer: {res['best_peer']}")
             label = res["workload"] if first else ""
             first = False
-            print(f"{label:<9}{impl:<23}{r['us']:>15.1f}{r['ratio']:>12.2f}{r['relerr']:>9.0e}  {'; '.join(notes)}")
+            print(f"{label:<9}{impl:<24}{r['us']:>15.1f}{r['ratio']:>12.2f}{r['relerr']:>9.0e}  {'; '.join(notes)}")
     print()
     print("x best peer: median time / the fastest peer's (not symnn) median time in this run.")
     print("rel.err: loss and gradients vs hand-written NumPy backprop (2-norm per array, worst).")
