@@ -166,6 +166,7 @@ class Trainer:
         self._batch = {k: np.empty((config.batch, *v.shape[1:])) for k, v in self.train.items()}
         self._out = {name: np.empty(shape) for name, shape in self.kernel.outputs.items()}
         self._args = {**self.params, **self._batch}
+        self._scratch = {k: np.empty_like(v) for k, v in self.params.items()}
         if state is not None:
             self._restore(state)
 
@@ -196,7 +197,7 @@ class Trainer:
         """One update; returns the minibatch loss before it. Raises DivergenceError on NaN or inf."""
         idx = self._indices()
         for k, buf in self._batch.items():
-            np.take(self.train[k], idx, axis=0, out=buf)
+            self.train[k].take(idx, axis=0, out=buf)
         out = self.kernel.run(self._args, self._out)
         loss = float(out["loss"])
         t = self.step + 1
@@ -217,7 +218,9 @@ class Trainer:
                 v *= c.momentum
                 v += g
                 g = v
-            theta -= alpha * g  # in place: self._args holds the same arrays
+            scratch = self._scratch[name]
+            np.multiply(g, alpha, out=scratch)
+            theta -= scratch  # in place, no temporaries: self._args holds the same arrays
         if self.average is not None:
             # running mean of theta_0..theta_t, uniform or with weights s + 1 (suits alpha_t = 1/(mu t))
             w = 1.0 / (t + 1) if c.average_weights == "uniform" else 2.0 / (t + 2)
