@@ -76,9 +76,8 @@ def s3(depths: list[int], sympy_budget: float) -> list[dict]:
     rows = []
     sympy_alive = True
     for depth in depths:
-        t = time.perf_counter()
         gg = grad(tanh_chain(depth))
-        sym_s = time.perf_counter() - t
+        sym_s = _median_time(lambda depth=depth: grad(tanh_chain(depth)), 5)
         row = {"L": depth, "symnn_s": sym_s, "symnn_nodes": len(gg), "sympy_diff_s": None}
         if sympy_alive:
             f, params = _sympy_chain(depth)
@@ -115,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"    cold {r['cold_s']:.3f} s   warm median {r['warm_median_s'] * 1e3:.1f} ms   ")
     print(f"    nodes: forward {r['forward_nodes']}, value+grad {r['grad_nodes']}")
     print("S3  width-2 tanh chain: symnn grad (tensor level) vs sympy.diff of the expanded expression")
-    print(f"    {'L':>3} {'symnn s':>10} {'nodes':>6} {'sympy.diff s':>13}")
+    print(f"    {'L':>3} {'symnn s':>10} {'nodes':>6} {'sympy.diff s':>13}   (symnn: median of 5, trace + grad)")
     for row in res["S3"]:
         sd = f"{row['sympy_diff_s']:.4f}" if row["sympy_diff_s"] is not None else "(skipped)"
         print(f"    {row['L']:>3} {row['symnn_s']:>10.4f} {row['symnn_nodes']:>6} {sd:>13}")
