@@ -184,3 +184,22 @@ def test_history_json_and_csv(problem, graph, kernel, tmp_path):
     assert rows[-1]["step"] == 40
     lines = result.write_history(tmp_path / "h.csv").read_text().splitlines()
     assert lines[0] == "step,train_loss,batch_loss" and len(lines) == 6
+
+
+def test_progress_bar_goes_to_the_given_stream(problem, graph, kernel):
+    import io
+
+    stream = io.StringIO()
+    Trainer(graph, problem, SGDConfig(lr=0.1, steps=10, batch=B), params=start(), kernel=kernel).run(progress=stream)
+    text = stream.getvalue()
+    assert "10/10" in text and "steps/s" in text and text.endswith("\n")
+
+
+def test_plot_without_matplotlib_says_so(monkeypatch, tmp_path):
+    import sys
+
+    from symnn.train.cli import plot
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
+    assert plot([{"step": 0, "train_loss": 1.0}], tmp_path / "p.png") is None
+    assert not (tmp_path / "p.png").exists()

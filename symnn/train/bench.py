@@ -15,6 +15,7 @@ import json
 import os
 import statistics
 import time
+from typing import Any
 
 import numpy as np
 
@@ -58,13 +59,13 @@ def torch_rate(x: np.ndarray, labels: np.ndarray, batch: int, steps: int, repeat
     opt = torch.optim.SGD(net.parameters(), lr=0.1)
     tx, ty = torch.from_numpy(x), torch.from_numpy(labels)
     rng = np.random.default_rng(0)
-    state = {"order": np.empty(0, dtype=np.int64), "pos": 0}
+    order, pos = [np.empty(0, dtype=np.int64)], [0]
 
     def step() -> None:
-        if state["pos"] + batch > state["order"].size:
-            state["order"], state["pos"] = rng.permutation(len(x)), 0
-        idx = torch.from_numpy(state["order"][state["pos"] : state["pos"] + batch])
-        state["pos"] += batch
+        if pos[0] + batch > order[0].size:
+            order[0], pos[0] = rng.permutation(len(x)), 0
+        idx = torch.from_numpy(order[0][pos[0] : pos[0] + batch])
+        pos[0] += batch
         opt.zero_grad(set_to_none=True)
         loss = torch.nn.functional.cross_entropy(net(tx[idx]), ty[idx])
         loss.backward()
@@ -83,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     x, labels = load_digits(scale=True)
     y = one_hot(labels, 10)
-    result = {
+    result: dict[str, Any] = {
         "threads": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")},
         "symnn": symnn_rate(x, y, args.batch, args.steps, args.repeats),
         "torch_eager": torch_rate(x, labels, args.batch, args.steps, args.repeats),

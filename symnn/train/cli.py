@@ -52,7 +52,7 @@ def _model(spec: str) -> tuple[Any, Any, tuple[int, ...]]:
     return model.net, model.loss, tuple(model.shapes["x"][1:])
 
 
-def _digits(x_shape: tuple[int, ...], classes: int, fraction: float, seed: int) -> tuple[dict, dict]:
+def _digits(x_shape: tuple[int, ...], classes: int, fraction: float, seed: int) -> tuple[dict, dict | None]:
     x, labels = load_digits(scale=True)
     if math.prod(x_shape) != 64:
         raise DataError(f"the digits are 8x8 = 64 pixels, but the model takes inputs of shape {x_shape}")

@@ -79,7 +79,7 @@ def check_arrays(arrays: dict[str, np.ndarray], what: str) -> int:
         if not finite.all():
             where = tuple(int(i) for i in np.argwhere(~finite)[0])
             raise DataError(f"{what}: {name!r} holds {a[where]} at index {where}; remove or impute non-finite values")
-    return next(iter(rows.values()))
+    return int(next(iter(rows.values())) or 0)
 
 
 # -- synthetic convex problems ------------------------------------------------------------------------
