@@ -11,7 +11,8 @@ PyTensor, each only when installed. BLAS runs on one thread for the whole run (e
 variables set before NumPy loads, and threadpoolctl when installed). The kernel's compile time is
 measured in fresh processes: cold (empty ``SYMNN_CACHE_DIR``) and cached (a second process with
 that cache). W3 reports GFLOP/s (2 x multiply-adds / time) against a single-thread float64 GEMM
-measured in the same run. ``benchmarks/symbolic.py`` (S1, S3, S4) runs afterwards unless
+measured in the same run, counting the value-and-gradient graph's multiply-adds (``symnn.cost``).
+``benchmarks/symbolic.py`` (S1, S3, S4) runs afterwards unless
 ``--no-symbolic``.
 """
 
@@ -486,7 +487,8 @@ def run_workload(name: str, repeats: int, budget: float, with_compile: bool, log
     point = make_point(name, g)
     params = list(g.params)
     ref = NUMPY[name](point)
-    res: dict = {"workload": name, "ratio_ops": gradient_ratio(g, gg), "macs": cost(g).macs, "rows": {}}
+    res: dict = {"workload": name, "ratio_ops": gradient_ratio(g, gg), "rows": {}}
+    res["macs"], res["forward_macs"] = cost(gg).macs, cost(g).macs  # value+grad multiply-adds, forward
 
     kernel = compile(gg)
     loss_name = gg.output_names[0]
