@@ -239,12 +239,12 @@ class Trainer:
         """Train until ``config.steps``; evaluate every ``eval_every`` steps; checkpoint atomically."""
         c = self.config
         stream = sys.stderr if progress is True else (progress or None)
-        start = time.perf_counter()
         every = c.eval_every or max(1, c.steps // 20)
         recent: list[float] = []
         last_draw = 0.0
         if self.step == 0 and not self.history:
-            self._record(None)
+            self._record(None)  # before the clock starts: it may compile the evaluation kernels
+        start = time.perf_counter()
         while self.step < c.steps:
             loss = self.sgd_step()
             recent.append(loss)
