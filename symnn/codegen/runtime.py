@@ -178,7 +178,7 @@ def helper_block(names: Iterable[str], dtype: str) -> str:
     names = sorted(names)
     if not names:
         return f"{BEGIN}\n{END}"
-    body = "\n\n".join([preamble(names, dtype)] + [helper_source(n, dtype).rstrip("\n") for n in names])
+    body = "\n\n\n".join([preamble(names, dtype)] + [helper_source(n, dtype).rstrip("\n") for n in names])
     return f"{BEGIN}\n\n{body}\n\n\n{END}"
 
 
