@@ -1,5 +1,5 @@
 """Every op has all its rules (STYLE.md 4): JVP, VJP, scalar expansion, a code generator,
-an executor implementation, and a row in the spec table. Adding an op without all of them
+executor implementations (value, JVP, VJP), and a row in the spec table. Adding an op without all of them
 fails here, with the missing pieces named."""
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ TABLES = {
     "jvp rule (symnn.diff.JVP_RULES)": ("symnn.diff", "JVP_RULES"),
     "vjp rule (symnn.diff.VJP_RULES)": ("symnn.diff", "VJP_RULES"),
     "expansion (symnn.expand.EXPAND_RULES)": ("symnn.expand", "EXPAND_RULES"),
+    "code generator (symnn.codegen.printer.EMITTERS)": ("symnn.codegen.printer", "EMITTERS"),
     "executor value (symnn.executor.EVAL)": ("symnn.executor", "EVAL"),
     "executor jvp (symnn.executor.JVP)": ("symnn.executor", "JVP"),
     "executor vjp (symnn.executor.VJP)": ("symnn.executor", "VJP"),
