@@ -41,9 +41,11 @@ __all__ = [
     "Conv1d",
     "Conv2d",
     "Conv3d",
+    "Executor",
     "Flatten",
     "Graph",
     "GraphError",
+    "Kernel",
     "Linear",
     "MeanPool",
     "Model",
@@ -68,6 +70,7 @@ __all__ = [
     "TransformerBlock",
     "UnsupportedFunctionError",
     "__version__",
+    "compile",
     "concat",
     "einsum",
     "formula",
@@ -90,3 +93,16 @@ __all__ = [
     "trace",
     "vjp",
 ]
+
+
+def __getattr__(name: str) -> object:
+    """``compile``, ``Kernel`` and ``Executor`` load Numba only when first used."""
+    if name in ("compile", "Kernel"):
+        from . import codegen
+
+        return getattr(codegen, name)
+    if name == "Executor":
+        from .executor import Executor
+
+        return Executor
+    raise AttributeError(f"module 'symnn' has no attribute {name!r}")
