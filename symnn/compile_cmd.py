@@ -16,6 +16,7 @@ executor's float64 values along random directions:
 
 from __future__ import annotations
 
+import functools
 import json
 import subprocess
 import sys
@@ -23,6 +24,7 @@ import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -92,7 +94,7 @@ def run_saved(path: Path, names: list[str], point: Mapping[str, np.ndarray], out
     """Import the module at ``path`` in a fresh Python process and run it at ``point``."""
     with tempfile.TemporaryDirectory(prefix="symnn-verify-") as tmp:
         src, dst = Path(tmp, "point.npz"), Path(tmp, "out.npz")
-        np.savez(src, **{f"a{i}": point[n] for i, n in enumerate(names)})
+        np.savez(src, **{f"a{i}": point[n] for i, n in enumerate(names)})  # type: ignore[arg-type]
         proc = subprocess.run(
             [sys.executable, "-c", _CHILD, str(path), str(src), str(dst)], capture_output=True, text=True
         )
@@ -121,6 +123,14 @@ def _central(fn: Callable[[Arrays], np.ndarray | float], point: Arrays, directio
     plus = {k: v + h * direction[k] if k in direction else v for k, v in point.items()}
     minus = {k: v - h * direction[k] if k in direction else v for k, v in point.items()}
     return (np.asarray(fn(plus)) - np.asarray(fn(minus))) / (2 * h)  # type: ignore[return-value]
+
+
+def _output(ex: Any, name: str, vals: dict[str, np.ndarray]) -> np.ndarray:
+    return np.asarray(ex.forward(vals)[name])
+
+
+def _grad_of(ex: Any, name: str, vals: dict[str, np.ndarray]) -> np.ndarray:
+    return np.asarray(ex.grad(vals)[1][name])
 
 
 def verify(graph: Graph, prog: Graph, path: Path, mode: str, dtype: np.dtype, seed: int = 0) -> list[Check]:
@@ -157,12 +167,12 @@ def verify(graph: Graph, prog: Graph, path: Path, mode: str, dtype: np.dtype, se
         for n in graph.output_names:
             checks.append(Check(f"{n} vs executor", _rel(got[n], outs[n]), tol))
             checks.append(Check(f"tangent:{n} vs executor", _rel(got[f"tangent:{n}"], tans[n]), tol))
-            fd = _central(lambda vals, n=n: ex.forward(vals)[n], base, tangents)
+            fd = _central(functools.partial(_output, ex, n), base, tangents)
             checks.append(Check(f"tangent:{n} vs central differences", _rel(got[f"tangent:{n}"], fd), fd_tol))
     if mode == "hvp":
         t = {k.removeprefix("tangent:"): v for k, v in point.items() if k.startswith("tangent:")}
         for p in graph.params:
-            fd = _central(lambda vals, p=p: ex.grad(vals)[1][p], base, t)
+            fd = _central(functools.partial(_grad_of, ex, p), base, t)
             checks.append(
                 Check(f"hvp:{p} vs central differences of the executor gradient", _rel(got[f"hvp:{p}"], fd), fd_tol)
             )
