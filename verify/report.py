@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -54,6 +55,9 @@ class Comparison:
         )
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
 @dataclass(frozen=True)
 class Row:
     """The outcome of one derivative path against one oracle."""
@@ -67,6 +71,10 @@ class Row:
     note: str = ""
     failures: tuple[Comparison, ...] = ()
     model: str = ""
+
+    def __post_init__(self) -> None:
+        # notes often carry exception text (Numba's has colour codes and many lines): keep one plain line
+        object.__setattr__(self, "note", " ".join(_ANSI.sub("", self.note).split()))
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
