@@ -1,0 +1,40 @@
+"""Regenerate every number, table and figure of the paper from the library.
+
+Run: ``python paper/generate.py [--quick] [--out DIR] [--only NAME ...]``. Each generator module
+``paper/gen/<name>.py`` has ``generate(out: Path, quick: bool) -> None`` and writes its macros
+(``<name>.tex``), tables and data files into ``out`` (default ``paper/generated``). ``--quick``
+shrinks every experiment to a smoke run (CI runs it); the full run is what ``make -C paper`` uses.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+#: The generators, in the order they run (cheap first).
+GENERATORS = ("function_class", "sign_networks", "autodiff", "sgd", "double_descent", "verification", "performance")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smoke-sized experiments (for CI)")
+    parser.add_argument("--out", type=Path, default=HERE / "generated", help="output directory")
+    parser.add_argument("--only", nargs="+", choices=GENERATORS, help="run only these generators")
+    args = parser.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    sys.path.insert(0, str(HERE))
+    for name in args.only or GENERATORS:
+        start = time.perf_counter()
+        module = importlib.import_module(f"gen.{name}")
+        module.generate(args.out, args.quick)
+        print(f"{name}: {time.perf_counter() - start:.1f} s", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
