@@ -45,9 +45,17 @@ class Kernel:
     """
 
     def __init__(
-        self, linked: str, source: str, fingerprint: str, module: Any, helpers: Iterable[Any], cache_hit: bool
+        self,
+        linked: str,
+        source: str,
+        fingerprint: str,
+        module: Any,
+        helpers: Iterable[Any],
+        cache_hit: bool,
+        graph_fingerprint: str = "",
     ) -> None:
         self.source = source
+        self.graph_fingerprint = graph_fingerprint
         self.fingerprint = fingerprint
         self.dtype = np.dtype(module.DTYPE)
         self.inputs: dict[str, tuple[int, ...]] = dict(zip(module.INPUT_NAMES, module.INPUT_SHAPES, strict=True))
@@ -87,10 +95,33 @@ class Kernel:
             sum(f.stats.cache_misses.values()) for f in dispatchers
         )
 
-    def save(self, path: str | Path) -> Path:
-        """Write the standalone module (needs only numpy and numba); see its docstring."""
+    def save(self, path: str | Path, model: Graph | None = None, seed: int = 0) -> Path:
+        """Write the standalone module (needs only numpy and numba); see its docstring.
+
+        With ``model`` (the graph this kernel computes, or whose gradient, JVP or HVP program it
+        computes), the saved file is run in a fresh process at a random point (``seed``), checked
+        against the numeric executor and central differences, and a verification certificate is
+        embedded (see ``symnn.certificate``; ``symnn check PATH`` re-runs it). A disagreement raises
+        ``VerificationError`` and leaves the file without a certificate.
+        """
         path = Path(path)
-        atomic_write(path, self.source.encode("utf-8"))
+        if model is None:
+            atomic_write(path, self.source.encode("utf-8"))
+            return path
+        from ..compile_cmd import MODES, program, save_verified
+
+        if not isinstance(model, Graph):
+            raise errors.GraphError(f"model= needs the symnn Graph the kernel was compiled from, got {model!r}")
+        modes = [m for m in MODES if (m == "forward" or model.params) and _computes(self, model, m)]
+        if not modes:
+            raise errors.GraphError(
+                "this kernel computes neither the given model nor its grad/jvp/hvp program; pass the graph it "
+                "was compiled from (compile(g) or compile(symnn.grad(g)) -> save(path, model=g))"
+            )
+        checks, cert = save_verified(model, program(model, modes[0]), self, path, modes[0], seed)
+        if cert is None:
+            bad = "; ".join(c.line().strip() for c in checks if not c.ok)
+            raise errors.VerificationError(f"{path} disagrees with its oracles, no certificate written: {bad}")
         return path
 
     def __repr__(self) -> str:
@@ -122,13 +153,23 @@ def compile(graph: Graph, dtype: Any = np.float64) -> Kernel:
         helpers = _helpers(directory, wanted, name)
         if {n: m.__name__ for n, m in helpers.items()} == wanted:
             module = _load(key, path, text, meta)
-            return Kernel(text, unlink(text, name), key, module, helpers.values(), cache_hit=True)
+            return Kernel(text, unlink(text, name), key, module, helpers.values(), True, fingerprint)
         # its helpers have changed since it was written: generate it again
     standalone, names = generate(graph, name, key)
     helpers = _helpers(directory, names, name)
     text = link(standalone, {n: m.__name__ for n, m in helpers.items()})
     path = _store(directory, key, text, meta)
-    return Kernel(text, standalone, key, _load(key, path, text, meta), helpers.values(), cache_hit=False)
+    return Kernel(text, standalone, key, _load(key, path, text, meta), helpers.values(), False, fingerprint)
+
+
+def _computes(kernel: Kernel, model: Graph, mode: str) -> bool:
+    """Whether ``kernel`` was compiled from the ``mode`` program of ``model`` (by content hash)."""
+    from ..compile_cmd import program
+
+    try:
+        return program(model, mode).fingerprint() == kernel.graph_fingerprint
+    except errors.GraphError:  # e.g. grad of a model whose output is not a scalar
+        return False
 
 
 def _load(key: str, path: Path, text: str, meta: dict[str, str]) -> types.ModuleType:
