@@ -212,10 +212,19 @@ def _check_args(p: argparse.ArgumentParser) -> None:
         help="stop exact-reference workers still running this long after the start (default 45)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar on stderr")
+    g = p.add_argument_group("campaign", "random networks in chunks, on a Dask cluster, saved as they finish")
+    g.add_argument("--campaign", type=int, metavar="N", help="check N random networks (verify.strategies) instead")
+    g.add_argument("--workers", type=int, metavar="N", help="run the chunks on a local Dask cluster of N processes")
+    g.add_argument("--scheduler", metavar="ADDRESS", help="run the chunks on a running Dask cluster (tcp://host:port)")
+    g.add_argument("--results", metavar="DIR", help="save every finished chunk in DIR; a rerun skips them")
+    g.add_argument("--chunks", type=int, metavar="N", help="number of chunks (default: one per network)")
 
 
 @subcommand("check", "verify every derivative path of models against every oracle", _check_args)
 def check(args: argparse.Namespace) -> int:
+    campaign_options = (args.campaign, args.workers, args.scheduler, args.results, args.chunks)
+    if any(v is not None for v in campaign_options):
+        return _check_campaign(args)
     from verify.check import run
 
     return run(
@@ -229,6 +238,30 @@ def check(args: argparse.Namespace) -> int:
         exact_max_scalars=args.exact_max_scalars,
         jobs=max(args.jobs, 0),
         exact_timeout=args.exact_timeout,
+    )
+
+
+def _check_campaign(args: argparse.Namespace) -> int:
+    """``symnn check --campaign N``: random networks instead of MODELs (verify.campaign)."""
+    from verify.check import run_campaign
+
+    if args.campaign is None:
+        raise ModelError("--workers, --scheduler, --results and --chunks go with --campaign N (random networks)")
+    if args.models:
+        raise ModelError(f"--campaign N checks random networks; check the models {args.models} in a separate call")
+    return run_campaign(
+        args.campaign,
+        as_json=args.json,
+        quiet=args.quiet,
+        workers=args.workers,
+        scheduler=args.scheduler,
+        results=args.results,
+        chunks=args.chunks,
+        seed=args.seed,
+        oracles=tuple(args.oracles),
+        paths=tuple(args.paths),
+        directions=args.directions,
+        exact_max_scalars=args.exact_max_scalars,
     )
 
 

@@ -25,7 +25,7 @@ from symnn.expand import scalar_count
 from symnn.ir import Graph
 
 from .gradients import IMPLEMENTATIONS, MODES, NoParametersError, exact_rows, gradcheck
-from .report import Report, Row, render
+from .report import FAILING, Report, Row, render
 from .tolerance import ORACLES
 
 #: The exact reference runs for graphs up to this many scalars (the zoo's mlp and signnet).
@@ -282,4 +282,83 @@ def run(
     return 0 if ok else 1
 
 
-__all__ = ["EXACT_MAX_SCALARS", "EXACT_TIMEOUT", "Bar", "ExactJobs", "check_models", "default_models", "resolve", "run"]
+def run_campaign(
+    networks: int,
+    *,
+    as_json: bool = False,
+    quiet: bool = False,
+    out: TextIO | None = None,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    results: str | None = None,
+    chunks: int | None = None,
+    seed: int = 0,
+    oracles: Sequence[str] = ORACLES,
+    paths: Sequence[str] = IMPLEMENTATIONS,
+    modes: Sequence[str] = MODES,
+    directions: int = 3,
+    exact_max_scalars: int = EXACT_MAX_SCALARS,
+) -> int:
+    """The body of ``symnn check --campaign N``: N random networks against every oracle, in chunks
+    (on a Dask cluster with ``workers``/``scheduler``, saved in ``results``); 0 if all passed, else 1."""
+    from .campaign import check_campaign, run, session
+
+    out = out if out is not None else sys.stdout
+    plan = check_campaign(
+        networks,
+        seed=seed,
+        chunks=chunks,
+        oracles=tuple(oracles),
+        paths=tuple(paths),
+        modes=tuple(modes),
+        directions=directions,
+        exact_max_scalars=exact_max_scalars,
+    )
+
+    def say(done: int, total: int) -> None:
+        if not quiet:
+            print(f"[{done}/{total} chunks]", file=sys.stderr, flush=True)
+
+    with session(workers, scheduler) as where:
+        outcome = run(plan, results=results, progress=say, **where)
+    docs = outcome.value
+    ok = all(d["report"]["ok"] for d in docs)
+    campaign = {
+        "networks": networks,
+        "seed": seed,
+        "chunks": outcome.chunks,
+        "reused": outcome.reused,
+        "where": outcome.where,
+        "seconds": round(outcome.seconds, 2),
+    }
+    if as_json:
+        print(json.dumps({"ok": ok, "campaign": campaign, "networks": docs}, indent=2), file=out)
+    else:
+        for d in docs:
+            rep = d["report"]
+            bad = [f"{r['path']} vs {r['oracle']}: {r['verdict']}" for r in rep["rows"] if r["verdict"] in FAILING]
+            verdict = "ok  " if rep["ok"] else "FAIL"
+            print(f"{verdict} #{d['index']:<4} {rep['compared']:>5} comparisons  {d['network']}", file=out)
+            for line in bad[:3]:
+                print(f"       {line}", file=out)
+        failed = sum(not d["report"]["ok"] for d in docs)
+        verdict = "all checks passed" if ok else f"{failed} of {networks} NETWORKS FAILED"
+        print(
+            f"{verdict} ({networks} random networks, seed {seed}, {outcome.chunks} chunks, {outcome.where}, "
+            f"{outcome.seconds:.1f} s)",
+            file=out,
+        )
+    return 0 if ok else 1
+
+
+__all__ = [
+    "EXACT_MAX_SCALARS",
+    "EXACT_TIMEOUT",
+    "Bar",
+    "ExactJobs",
+    "check_models",
+    "default_models",
+    "resolve",
+    "run",
+    "run_campaign",
+]

@@ -77,6 +77,37 @@ def _function(args: argparse.Namespace) -> Any:
     return boolean_function(args.function, args.d)
 
 
+# -- campaigns: chunks on a Dask cluster, saved as they finish (verify.campaign) -----------------------------
+CAMPAIGN_OPTIONS = ("workers", "scheduler", "results", "chunks")
+
+
+def _campaign_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("campaign", "split the work into chunks, run them on Dask, save each as it finishes")
+    g.add_argument("--workers", type=int, metavar="N", help="run the chunks on a local Dask cluster of N processes")
+    g.add_argument("--scheduler", metavar="ADDRESS", help="run the chunks on a running Dask cluster (tcp://host:port)")
+    g.add_argument("--results", metavar="DIR", help="save every finished chunk in DIR; a rerun skips them")
+    g.add_argument("--chunks", type=int, metavar="N", help="number of chunks (default: by the size of the work)")
+
+
+def _campaign(args: argparse.Namespace) -> bool:
+    """Whether any campaign option was given (otherwise the command runs exactly as without campaigns)."""
+    return any(getattr(args, k, None) is not None for k in CAMPAIGN_OPTIONS)
+
+
+def _campaign_doc(outcomes: list[Any]) -> dict[str, Any]:
+    return {
+        "chunks": sum(o.chunks for o in outcomes),
+        "reused": sum(o.reused for o in outcomes),
+        "where": outcomes[0].where if outcomes else "in-process",
+        "seconds": round(sum(o.seconds for o in outcomes), 4),
+    }
+
+
+def _campaign_line(args: argparse.Namespace, doc: dict[str, Any]) -> str:
+    saved = f", {doc['reused']} read back from {args.results}" if args.results else ""
+    return f"campaign: {doc['chunks']} chunks, {doc['where']}{saved}, {doc['seconds']:.2f} s"
+
+
 def _fmt_margin(v: float) -> str:
     return "none (no hidden units)" if v == float("inf") else (f"{int(v)}" if float(v).is_integer() else f"{v:g}")
 
@@ -142,6 +173,7 @@ def _verify_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--random", nargs=2, type=int, metavar=("D", "K"), help="a random integer network (benchmark B1/B2)")
     p.add_argument("--seed", type=int, default=0, help="seed of --random")
     p.add_argument("--max-seconds", type=float, default=600.0, help="refuse passes estimated to take longer")
+    _campaign_args(p)
 
 
 _SYMMETRIC = re.compile(r"^(parity|xor|majority|and|or):(\d+)$")
@@ -178,7 +210,18 @@ def verify_(args: argparse.Namespace) -> int:
         source = "constructed network"
     else:
         raise FunctionSpecError("give FUNC, --network FILE (with FUNC as target) or --random D K")
-    ev, _ = evaluate(net, target, max_seconds=args.max_seconds)
+    outcomes = []
+    if _campaign(args):
+        import dataclasses
+
+        from verify.campaign import run, session, verify_campaign
+
+        plan = verify_campaign(net, target, args.chunks, args.max_seconds)
+        with session(args.workers, args.scheduler) as where:
+            outcomes.append(run(plan, results=args.results, **where))
+        ev = dataclasses.replace(outcomes[0].value, seconds=outcomes[0].seconds)
+    else:
+        ev, _ = evaluate(net, target, max_seconds=args.max_seconds)
     doc = {"source": source, "d": net.d, "k": net.k, **ev.as_dict()}
     status = "ok" if ev.ok else ("FAILED" if target is not None else "evaluated")
     lines = [
@@ -194,6 +237,9 @@ def verify_(args: argparse.Namespace) -> int:
             + (f" (first at input {ev.first_mismatch})" if ev.mismatches else "")
             + f" -> {status}"
         )
+    if outcomes:
+        doc["campaign"] = _campaign_doc(outcomes)
+        lines.append(_campaign_line(args, doc["campaign"]))
     _emit(args, doc, "\n".join(lines))
     return 0 if (target is None or ev.ok) else 1
 
@@ -238,13 +284,27 @@ def _affine(w: tuple[int, ...], b: int) -> str:
 def _count_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("n", type=int, nargs="+", help="number(s) of variables (0..5 for lp, 0..6 for regions)")
     p.add_argument("--method", choices=("lp", "regions", "both"), default="both")
+    _campaign_args(p)
 
 
 @action("count", "count threshold functions of n variables by two independent exact methods", _count_args)
 def count_(args: argparse.Namespace) -> int:
     from .counts import count_threshold
 
-    results = [count_threshold(n, args.method) for n in args.n]
+    campaign = None
+    if _campaign(args):
+        from verify.campaign import count_threshold as count_campaign
+        from verify.campaign import session
+
+        outcomes: list[Any] = []
+        with session(args.workers, args.scheduler) as where:
+            results = [
+                count_campaign(n, args.method, args.chunks, results=args.results, outcomes=outcomes, **where)
+                for n in args.n
+            ]
+        campaign = _campaign_doc(outcomes)
+    else:
+        results = [count_threshold(n, args.method) for n in args.n]
     ok = all(r.agree for r in results)
     lines = [f"{'n':>2}  {'lp':>10}  {'regions':>10}  {'OEIS A000609':>13}  agree  seconds (lp, regions)"]
     for r in results:
@@ -253,7 +313,11 @@ def count_(args: argparse.Namespace) -> int:
             f"{r.n:>2}  {c.get('lp', '-'):>10}  {c.get('regions', '-'):>10}  {r.oeis if r.oeis else '-':>13}  "
             f"{'yes' if r.agree else 'NO':>5}  {', '.join(f'{v:.2f}' for v in r.seconds.values())}"
         )
-    _emit(args, {"results": [r.as_dict() for r in results], "agree": ok}, "\n".join(lines))
+    doc: dict[str, Any] = {"results": [r.as_dict() for r in results], "agree": ok}
+    if campaign is not None:
+        doc["campaign"] = campaign
+        lines.append(_campaign_line(args, campaign))
+    _emit(args, doc, "\n".join(lines))
     return 0 if ok else 1
 
 
@@ -264,6 +328,7 @@ def _minwidth_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--distribution", type=int, metavar="N", help="minimum widths of all functions of N <= 4 variables")
     p.add_argument("--max-width", type=int, default=5, help="search up to this many hidden units (<= 5)")
     p.add_argument("--max-nodes", type=int, default=10**7, help="search budget per width (default 10^7 nodes)")
+    _campaign_args(p)
 
 
 @action(
@@ -274,10 +339,24 @@ def _minwidth_args(p: argparse.ArgumentParser) -> None:
 def min_width_(args: argparse.Namespace) -> int:
     from .minwidth import min_width, width_distribution
 
+    campaign = None
+    if _campaign(args) and args.distribution is None:
+        raise FunctionSpecError("--workers, --scheduler, --results and --chunks apply to --distribution N only")
     if args.distribution is not None:
         if args.function is not None:
             raise FunctionSpecError("give FUNC or --distribution N, not both")
-        dist = width_distribution(args.distribution, args.max_nodes)
+        if _campaign(args):
+            import dataclasses
+
+            from verify.campaign import min_width_campaign, run, session
+
+            plan = min_width_campaign(args.distribution, args.max_nodes, args.chunks)
+            with session(args.workers, args.scheduler) as where:
+                out = run(plan, results=args.results, **where)
+            dist = dataclasses.replace(out.value, seconds=out.seconds)
+            campaign = _campaign_doc([out])
+        else:
+            dist = width_distribution(args.distribution, args.max_nodes)
         lines = [
             f"minimum width of all {sum(dist.counts.values()):,} functions of {dist.d} variables "
             f"({len(dist.classes)} NPN classes, {dist.seconds:.1f} s):",
@@ -285,7 +364,11 @@ def min_width_(args: argparse.Namespace) -> int:
             f"every function checked with its own witness network on all inputs: {dist.checked:,}; "
             f"all lower bounds exact: {'yes' if dist.exact else 'NO'}",
         ]
-        _emit(args, dist.as_dict(), "\n".join(lines))
+        doc = dist.as_dict()
+        if campaign is not None:
+            doc["campaign"] = campaign
+            lines.append(_campaign_line(args, campaign))
+        _emit(args, doc, "\n".join(lines))
         return 0 if dist.exact else 1
     if args.function is None:
         raise FunctionSpecError("give FUNC, or --distribution N")

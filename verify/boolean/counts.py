@@ -25,8 +25,10 @@ Both agree with OEIS A000609 (number of threshold functions of n or fewer variab
 
 from __future__ import annotations
 
+import functools
 import itertools
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -252,52 +254,118 @@ def _reduce(v, basis, piv, r, out):  # pragma: no cover - compiled
 @nb.njit(cache=True)
 def _nbc_counts(V):  # pragma: no cover - compiled
     """Number of no-broken-circuit sets of the rows of V, by size (V: N x m int64, rows pairwise independent)."""
-    N, m = V.shape
+    counts = _nbc_counts_roots(V, np.arange(V.shape[0] - 1, -1, -1))
+    counts[0] = 1  # the empty set
+    return counts
+
+
+@nb.njit(cache=True)
+def _nbc_counts_roots(V, roots):  # pragma: no cover - compiled
+    """The NBC sets whose largest element is in ``roots``, by size (the subtrees of a depth-first search).
+
+    Sets are built from their largest element down; each new element s must leave no smaller row
+    in the span of the new tail. Disjoint ``roots`` give disjoint sets, so counts of a partition add up.
+    """
+    m = V.shape[1]
     counts = np.zeros(m + 1, dtype=np.int64)
-    counts[0] = 1
     basis = np.zeros((m + 1, m), dtype=np.int64)
     piv = np.zeros(m + 1, dtype=np.int64)
-    low = np.zeros(m + 2, dtype=np.int64)  # smallest element of the set at each depth
     nxt = np.zeros(m + 2, dtype=np.int64)  # next candidate to try at each depth
     tmp = np.zeros(m, dtype=np.int64)
     tmp2 = np.zeros(m, dtype=np.int64)
-    depth = 0
-    low[0] = N
-    nxt[0] = N - 1
-    while depth >= 0:
-        s = nxt[depth]
-        if s < 0 or depth == m:
-            depth -= 1
-            continue
-        nxt[depth] = s - 1
-        if not _reduce(V[s], basis, piv, depth, tmp):
-            continue  # s is in the span of the current set
-        p = 0
-        while tmp[p] == 0:
-            p += 1
-        for j in range(m):
-            basis[depth, j] = tmp[j]
-        piv[depth] = p
-        ok = True
-        for e in range(s):  # the new tail's span must contain nothing smaller than s
-            if not _reduce(V[e], basis, piv, depth + 1, tmp2):
-                ok = False
-                break
-        if not ok:
-            continue
-        counts[depth + 1] += 1
-        depth += 1
-        low[depth] = s
-        nxt[depth] = s - 1
+    for root in roots:
+        depth = 0
+        nxt[0] = root
+        while depth >= 0:
+            s = nxt[depth]
+            if s < 0 or depth == m or (depth == 0 and s != root):
+                depth -= 1
+                continue
+            nxt[depth] = s - 1
+            if not _reduce(V[s], basis, piv, depth, tmp):
+                continue  # s is in the span of the current set
+            p = 0
+            while tmp[p] == 0:
+                p += 1
+            for j in range(m):
+                basis[depth, j] = tmp[j]
+            piv[depth] = p
+            ok = True
+            for e in range(s):  # the new tail's span must contain nothing smaller than s
+                if not _reduce(V[e], basis, piv, depth + 1, tmp2):
+                    ok = False
+                    break
+            if not ok:
+                continue
+            counts[depth + 1] += 1
+            depth += 1
+            nxt[depth] = s - 1
     return counts
+
+
+def _arrangement(n: int) -> np.ndarray:
+    """The vectors (x, 1) for x in the cube, one row each (int64, contiguous)."""
+    return np.ascontiguousarray(np.hstack([cube(n).astype(np.int64), np.ones((1 << n, 1), dtype=np.int64)]))
+
+
+def count_regions_part(n: int, roots: Sequence[int]) -> tuple[int, ...]:
+    """NBC sets by size (size 0 left out) whose largest element is in ``roots``: ``count_regions`` in pieces.
+
+    Over a partition of range(2^n) the parts add up to the characteristic polynomial's coefficients
+    1..n+1 (``verify.campaign`` splits the roots that way).
+
+    >>> sum(count_regions_part(2, [0, 1])) + sum(count_regions_part(2, [2, 3])) + 1
+    14
+    """
+    if n > MAX_COUNT_N["regions"]:
+        raise TooLargeError(f"the region count is run for n <= {MAX_COUNT_N['regions']} (n = 7 would take days)")
+    bad = [r for r in roots if not 0 <= int(r) < 1 << n]
+    if bad:
+        raise FunctionSpecError(f"roots must be row indices 0 <= r < 2^{n}, got {bad[:5]}")
+    counts = _nbc_counts_roots(_arrangement(n), np.array(sorted(set(roots)), dtype=np.int64))
+    return tuple(int(c) for c in counts[1:])
+
+
+@functools.lru_cache(maxsize=8)
+def lp_classes(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Monotone functions of n variables up to permutations: representatives, class sizes, essential variables.
+
+    Threshold and essential-variable count are invariant under permutations, so
+    T(n) = sum over threshold representatives r of size(r) 2^ess(r) (``count_lp_part``).
+    """
+    mono = monotone_tables(n)
+    images = np.stack([transform(mono, src) for _, src in permutation_maps(n)])
+    reps, sizes = np.unique(images.min(axis=0), return_counts=True)
+    return reps, sizes, essential_count(reps, n)
+
+
+def count_lp_part(n: int, start: int, stop: int) -> int:
+    """Sum of size(r) 2^ess(r) over the threshold representatives start <= r < stop of ``lp_classes(n)``.
+
+    Each LP's weights are re-checked on every input. Over consecutive ranges the parts add up to
+    ``count_lp(n)``.
+
+    >>> count_lp_part(3, 0, 5) + count_lp_part(3, 5, 10**9)
+    104
+    """
+    if n > MAX_COUNT_N["lp"] + 1:
+        raise TooLargeError(f"positive threshold functions are enumerated for n <= {MAX_COUNT_N['lp'] + 1}")
+    reps, sizes, ess = lp_classes(n)
+    total = 0
+    for r in range(max(start, 0), min(stop, reps.size)):
+        res = threshold(table_function(int(reps[r]), n))
+        if res.is_threshold and res.weights is not None and res.bias is not None:
+            w = np.array([res.weights], dtype=np.int64)
+            _check_weights(reps[r : r + 1], w, np.array([res.bias], dtype=np.int64), n)
+            total += int(sizes[r]) << int(ess[r])
+    return total
 
 
 def count_regions(n: int) -> tuple[int, tuple[int, ...]]:
     """Regions of the arrangement {w . x + b = 0 : x in {-1,+1}^n} in R^(n+1), and the NBC counts by size."""
     if n > MAX_COUNT_N["regions"]:
         raise TooLargeError(f"the region count is run for n <= {MAX_COUNT_N['regions']} (n = 7 would take days)")
-    V = np.hstack([cube(n).astype(np.int64), np.ones((1 << n, 1), dtype=np.int64)])
-    counts = _nbc_counts(np.ascontiguousarray(V))
+    counts = _nbc_counts(_arrangement(n))
     return int(counts.sum()), tuple(int(c) for c in counts)
 
 
@@ -333,8 +401,11 @@ __all__ = [
     "CountResult",
     "ThresholdList",
     "count_lp",
+    "count_lp_part",
     "count_regions",
+    "count_regions_part",
     "count_threshold",
+    "lp_classes",
     "monotone_tables",
     "positive_threshold_functions",
     "threshold_functions",

@@ -162,8 +162,8 @@ def _nearest(S, u, x):  # pragma: no cover - compiled
 
 
 @nb.njit(cache=True)
-def _chunk(c, per, W1, A, S, W2, b2, lbits, kind, ttable, tsym, out):  # pragma: no cover - compiled
-    """One chunk of high settings: (#positive, #mismatch, first mismatch, #hidden zeros, #output zeros, margins)."""
+def _chunk(h0, h1, W1, A, S, W2, b2, lbits, kind, ttable, tsym, out):  # pragma: no cover - compiled
+    """High settings h0 <= hi < h1: (#positive, #mismatch, first mismatch, #hidden zeros, #output zeros, margins)."""
     k, d = W1.shape
     L = 1 << lbits
     zero = b2 - b2
@@ -175,7 +175,7 @@ def _chunk(c, per, W1, A, S, W2, b2, lbits, kind, ttable, tsym, out):  # pragma:
     oz = 0
     hmin = np.inf
     omin = np.inf
-    for hi in range(c * per, (c + 1) * per):
+    for hi in range(h0, h1):
         acc[:] = b2
         for u in range(k):
             Bu = zero
@@ -196,17 +196,19 @@ def _chunk(c, per, W1, A, S, W2, b2, lbits, kind, ttable, tsym, out):  # pragma:
 
 
 @nb.njit(cache=True, parallel=True)
-def _kernel(W1s, As, Ss, W2s, b2s, W1d, Ad, Sd, W2d, b2d, single, lbits, kind, ttable, tsym, out, stats, margins):
-    # pragma: no cover - compiled
-    """All chunks in parallel, in float32 lanes (``single``) or float64 lanes: one parallel loop to compile."""
+def _kernel(
+    W1s, As, Ss, W2s, b2s, W1d, Ad, Sd, W2d, b2d, single, lbits, kind, ttable, tsym, out, stats, margins, h0, h1
+):  # pragma: no cover - compiled
+    """High settings [h0, h1) in parallel chunks, in float32 lanes (``single``) or float64 lanes."""
     nchunks = stats.shape[0]
-    d = W1s.shape[1] if single else W1d.shape[1]
-    per = (1 << (d - lbits)) // nchunks
+    count = h1 - h0
     for c in nb.prange(nchunks):
+        lo = h0 + (c * count) // nchunks  # an even split; any count (a whole pass: equal powers of two)
+        hi = h0 + ((c + 1) * count) // nchunks
         if single:
-            r = _chunk(c, per, W1s, As, Ss, W2s, b2s, lbits, kind, ttable, tsym, out)
+            r = _chunk(lo, hi, W1s, As, Ss, W2s, b2s, lbits, kind, ttable, tsym, out)
         else:
-            r = _chunk(c, per, W1d, Ad, Sd, W2d, b2d, lbits, kind, ttable, tsym, out)
+            r = _chunk(lo, hi, W1d, Ad, Sd, W2d, b2d, lbits, kind, ttable, tsym, out)
         stats[c, 0] = r[0]
         stats[c, 1] = r[1]
         stats[c, 2] = r[2]
@@ -216,7 +218,7 @@ def _kernel(W1s, As, Ss, W2s, b2s, W1d, Ad, Sd, W2d, b2d, single, lbits, kind, t
         margins[c, 1] = r[6]
 
 
-def _run_kernel(W1, A, S, W2, b2, lbits, kind, ttable, tsym, out, stats, margins) -> None:  # type: ignore[no-untyped-def]
+def _run_kernel(W1, A, S, W2, b2, lbits, kind, ttable, tsym, out, stats, margins, h0, h1) -> None:  # type: ignore[no-untyped-def]
     """Call the kernel with the lane type of ``A``; the other lane's arrays are empty placeholders."""
     e32 = np.zeros((0, 0), dtype=np.float32)
     e64 = np.zeros((0, 0), dtype=np.float64)
@@ -224,7 +226,7 @@ def _run_kernel(W1, A, S, W2, b2, lbits, kind, ttable, tsym, out, stats, margins
         args = (W1, A, S, W2, np.float32(b2), e64, e64, e64, np.zeros(0), 0.0, True)
     else:
         args = (e32, e32, e32, np.zeros(0, np.float32), np.float32(0), W1, A, S, W2, float(b2), False)
-    _kernel(*args, lbits, kind, ttable, tsym, out, stats, margins)
+    _kernel(*args, lbits, kind, ttable, tsym, out, stats, margins, h0, h1)
 
 
 # -- Python side ----------------------------------------------------------------------------------------
@@ -291,7 +293,7 @@ def _warm_up(dt: type) -> None:
     one: np.ndarray = np.ones((1, 1), dtype=dt)
     e = np.zeros(0, dtype=np.int8)
     A = _low_table(one, one[0], 1)
-    _run_kernel(one, A, A, one[0], 1, 1, _NONE, e, e, e, np.zeros((1, _NSTATS), np.int64), np.zeros((1, 2)))
+    _run_kernel(one, A, A, one[0], 1, 1, _NONE, e, e, e, np.zeros((1, _NSTATS), np.int64), np.zeros((1, 2)), 0, 1)
 
 
 def _target(target: Any, d: int) -> tuple[int, np.ndarray, np.ndarray, str]:
@@ -350,13 +352,60 @@ def evaluate(
     ``exact=None`` takes the exact path whenever the weights allow it; ``exact=True`` insists on it
     (error otherwise); ``exact=False`` forces float64 arithmetic on the weights as given.
     """
+    return _evaluate(net, target, outputs, max_seconds, exact, 0, None)
+
+
+def block_size(d: int) -> int:
+    """The inputs of one vector pass at d variables: ``evaluate_range`` bounds are multiples of it.
+
+    >>> block_size(26), block_size(3)
+    (4096, 8)
+    """
+    return 1 << min(d, LOW_BITS, (d + 3) // 2)  # the k x 2^lb table and its sort stay small next to k x 2^d
+
+
+def evaluate_range(
+    net: SignNetwork,
+    target: BooleanFunction | Symmetric | None = None,
+    start: int = 0,
+    stop: int | None = None,
+    max_seconds: float = DEFAULT_MAX_SECONDS,
+    exact: bool | None = None,
+) -> Evaluation:
+    """``evaluate`` on the inputs start <= i < stop only (multiples of ``block_size(d)``): a chunk of a pass.
+
+    Counts add up and margins take the minimum over disjoint ranges, and ``first_mismatch`` is
+    the smallest index in the range, so the chunks of a pass merge to exactly ``evaluate``'s answer
+    (``verify.campaign`` does that); ``inputs`` is stop - start.
+    """
+    ev, _ = _evaluate(net, target, False, max_seconds, exact, start, stop)
+    return ev
+
+
+def _evaluate(
+    net: SignNetwork,
+    target: Any,
+    outputs: bool,
+    max_seconds: float,
+    exact: bool | None,
+    start: int,
+    stop: int | None,
+) -> tuple[Evaluation, np.ndarray | None]:
     d, k = net.d, net.k
     if d > 62:
         raise TooLargeError(f"d = {d}: input indices need more than 63 bits; the exhaustive kernel stops at d = 62")
-    est = estimate_seconds(d, k)
+    stop = (1 << d) if stop is None else stop
+    block = block_size(d)
+    if not (0 <= start <= stop <= 1 << d) or start % block or stop % block:
+        raise NetworkError(
+            f"input range [{start}, {stop}) is not within [0, 2^{d}) on multiples of block_size({d}) = {block}; "
+            "round the bounds to whole blocks"
+        )
+    est = estimate_seconds(d, k) * (stop - start) / (1 << d)
     if est > max_seconds:
+        what = f"all 2^{d} inputs" if stop - start == 1 << d else f"inputs [{start}, {stop}) of 2^{d}"
         raise TooLargeError(
-            f"evaluating all 2^{d} inputs with k = {k} hidden units would take about {format_seconds(est)} "
+            f"evaluating {what} with k = {k} hidden units would take about {format_seconds(est)} "
             f"on this machine (limit {format_seconds(max_seconds)}; pass max_seconds to raise it)"
         )
     if outputs and d > 30:
@@ -376,8 +425,9 @@ def evaluate(
         W1, b1, W2, b2 = net.W1, net.b1, net.W2, net.b2
         s1 = s2 = 1
         dt = np.float64
-    lbits = min(d, LOW_BITS, (d + 3) // 2)  # the k x 2^lb table and its sort stay small next to k x 2^d
-    nchunks = 1 << min(d - lbits, MAX_CHUNKS_BITS)
+    lbits = block.bit_length() - 1
+    h0, h1 = start >> lbits, stop >> lbits  # the high settings of the range
+    nchunks = max(1, min(h1 - h0, 1 << MAX_CHUNKS_BITS))  # a whole pass: 2^min(d - lb, 12) as ever
     stats = np.zeros((nchunks, _NSTATS), dtype=np.int64)
     margins = np.zeros((nchunks, 2))
     out = np.zeros((1 << d) if outputs else 0, dtype=np.int8)
@@ -390,14 +440,14 @@ def evaluate(
     t0 = time.perf_counter()
     A = _low_table(W1a, b1a, lbits)
     S = np.sort(A, axis=1)
-    _run_kernel(W1a, A, S, np.array(W2, dtype=dt), b2, lbits, kind, ttable, tsym, out, stats, margins)
+    _run_kernel(W1a, A, S, np.array(W2, dtype=dt), b2, lbits, kind, ttable, tsym, out, stats, margins, h0, h1)
     seconds = time.perf_counter() - t0
     firsts = stats[:, _FIRST]
     firsts = firsts[firsts >= 0]
     ev = Evaluation(
         d=d,
         k=k,
-        inputs=1 << d,
+        inputs=stop - start,
         positives=int(stats[:, _POS].sum()),
         mismatches=int(stats[:, _MISMATCH].sum()),
         first_mismatch=int(firsts.min()) if firsts.size else -1,
@@ -438,4 +488,14 @@ def random_network(d: int, k: int, seed: int = 0, scale: int = 7) -> SignNetwork
     return SignNetwork(W1, b1, W2, 2 * int(rng.integers(-scale, scale + 1)) + 1)
 
 
-__all__ = ["Evaluation", "Symmetric", "estimate_seconds", "evaluate", "outputs", "random_network", "verify"]
+__all__ = [
+    "Evaluation",
+    "Symmetric",
+    "block_size",
+    "estimate_seconds",
+    "evaluate",
+    "evaluate_range",
+    "outputs",
+    "random_network",
+    "verify",
+]

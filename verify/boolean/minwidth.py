@@ -548,12 +548,34 @@ class Distribution:
 @functools.lru_cache(maxsize=4)
 def width_distribution(d: int, max_nodes: int = 10**8) -> Distribution:
     """Minimum widths over all functions of d <= 4 variables, via NPN classes, every function certified."""
-    from .npn import canonical, canonical_classes
+    from .npn import canonical_classes
 
     if d > 4:
         raise TooLargeError("the distribution covers all 2^(2^d) functions; d <= 4 (d = 5 has 616,126 NPN classes)")
     t0 = time.perf_counter()
-    classes = canonical_classes(d)
+    rows, counts, checked = _class_rows(d, canonical_classes(d), max_nodes)
+    return Distribution(d, rows, counts, checked, time.perf_counter() - t0)
+
+
+def width_rows(
+    d: int, start: int, stop: int, max_nodes: int = 10**8
+) -> tuple[list[tuple[int, int, int, bool]], dict[int, int], int]:
+    """``width_distribution`` on NPN classes start <= c < stop only: (rows, counts by width, functions checked).
+
+    Rows of consecutive ranges concatenate, and counts and checks add up, to the whole distribution.
+    """
+    from .npn import canonical_classes
+
+    if d > 4:
+        raise TooLargeError("the distribution covers all 2^(2^d) functions; d <= 4 (d = 5 has 616,126 NPN classes)")
+    return _class_rows(d, canonical_classes(d)[max(start, 0) : max(stop, 0)], max_nodes)
+
+
+def _class_rows(
+    d: int, classes: list[np.ndarray], max_nodes: int
+) -> tuple[list[tuple[int, int, int, bool]], dict[int, int], int]:
+    from .npn import canonical
+
     X = np.array([[1 if (i >> j) & 1 else -1 for j in range(d)] for i in range(1 << d)], dtype=np.int64)
     rows: list[tuple[int, int, int, bool]] = []
     counts: dict[int, int] = {}
@@ -581,7 +603,7 @@ def width_distribution(d: int, max_nodes: int = 10**8) -> Distribution:
             if not np.array_equal(out, row):
                 raise CertificateError(f"the moved witness for 0x{m:x} (class of 0x{rep:x}) fails")
             checked += 1
-    return Distribution(d, rows, counts, checked, time.perf_counter() - t0)
+    return rows, counts, checked
 
 
-__all__ = ["Distribution", "MinWidthResult", "min_width", "search_width", "width_distribution"]
+__all__ = ["Distribution", "MinWidthResult", "min_width", "search_width", "width_distribution", "width_rows"]

@@ -1,0 +1,233 @@
+"""verify.campaign: chunked runs merge to the single-process answer, resume, refuse other parameters,
+survive a killed worker, and need Dask only for a cluster."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import os
+import signal
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from symnn.cli import main
+from symnn.errors import SymnnError
+from verify.boolean.construct import SignNetwork
+from verify.boolean.exhaustive import Symmetric, evaluate, evaluate_range, random_network
+from verify.boolean.table import BooleanFunction
+from verify.campaign import (
+    Campaign,
+    CampaignError,
+    MissingDaskError,
+    count_campaign,
+    min_width_campaign,
+    run,
+    verify_campaign,
+)
+from verify.campaign.faults import pause_once
+from verify.campaign.gradients import check_campaign, draw_network
+
+# OEIS A000609: threshold functions of n variables (published, independent of the code)
+A000609 = (2, 4, 14, 104, 1882)
+
+
+def _same(a, b):
+    """Evaluations equal in everything but the time they took."""
+    return dataclasses.replace(a, seconds=0.0) == dataclasses.replace(b, seconds=0.0)
+
+
+def _brute(net: SignNetwork, table: np.ndarray) -> tuple[int, int, int]:
+    """(positives, mismatches, first mismatch) by NumPy on the explicit cube, x_j = bit j of the index."""
+    d = net.d
+    idx = np.arange(1 << d)
+    X = np.where((idx[:, None] >> np.arange(d)) & 1, 1, -1)
+    h = np.sign(X @ net.W1.T + net.b1)
+    out = np.sign(h @ net.W2 + net.b2)
+    bad = np.flatnonzero(out != table)
+    return int((out > 0).sum()), int(bad.size), int(bad[0]) if bad.size else -1
+
+
+# -- merges, in this process ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("chunks", [1, 3, 8])
+def test_verify_chunks_merge_to_brute_force_and_evaluate(chunks):
+    net = random_network(10, 4, seed=5)
+    table = np.random.default_rng(1).choice([-1, 1], size=1 << 10)
+    target = BooleanFunction(10, table, "random")
+    merged = run(verify_campaign(net, target, chunks=chunks)).value
+    assert (merged.positives, merged.mismatches, merged.first_mismatch) == _brute(net, table)
+    assert _same(merged, evaluate(net, target)[0])
+
+
+def test_first_mismatch_is_the_smallest_over_chunks():
+    # OR of 8 inputs and a network computing AND: they differ exactly where some but not all x_j = +1;
+    # index 1 is the first (x_0 = +1 only); by_count of the symmetric target is read per chunk
+    d = 8
+    net = SignNetwork(np.ones((1, d), dtype=np.int64), np.array([-(d - 1)]), np.array([1]), 0)
+    merged = run(verify_campaign(net, Symmetric.named("or", d), chunks=4)).value
+    assert merged.first_mismatch == 1
+    assert merged.mismatches == 2**d - 2
+    late = evaluate_range(net, Symmetric.named("or", d), 128, 256)
+    assert late.first_mismatch == 128 and late.inputs == 128
+
+
+def test_evaluate_range_rejects_unaligned_bounds():
+    with pytest.raises(SymnnError, match="block_size"):
+        evaluate_range(random_network(10, 2), None, 3, 64)
+
+
+@pytest.mark.parametrize("method", ["lp", "regions"])
+def test_count_chunks_give_the_published_counts(method):
+    for n in range(5):
+        value, _ = run(count_campaign(n, method, chunks=min(3, 1 << n))).value
+        assert value == A000609[n]
+
+
+def test_regions_chunks_give_the_characteristic_polynomial():
+    # |coefficients| of the characteristic polynomial of the threshold arrangement for n = 2: 1, 4, 6, 3
+    assert run(count_campaign(2, "regions", chunks=3)).value == (14, (1, 4, 6, 3))
+
+
+def test_min_width_survey_chunks():
+    out = run(min_width_campaign(3, chunks=4)).value
+    # 256 functions of 3 variables: 2 constants, 102 other threshold functions, parity and its negation need 3
+    assert out.counts == {0: 2, 1: 102, 2: 150, 3: 2}
+    assert out.checked == 256
+    from verify.boolean.minwidth import width_distribution
+
+    assert out.classes == width_distribution(3).classes
+
+
+def test_check_campaign_draws_the_same_networks_and_reports():
+    assert draw_network(3, 1).name == draw_network(3, 1).name
+    names = {draw_network(0, j).name for j in range(4)}
+    assert len(names) > 1  # not the same (simplest) network every time
+    plan = check_campaign(2, oracles=("fd", "adjoint"), paths=("executor",), modes=("reverse",), chunks=2)
+    first, second = run(plan).value, run(dataclasses.replace(plan, chunks=1)).value
+    assert first == second
+    assert [d["index"] for d in first] == [0, 1]
+    assert all(d["report"]["compared"] > 0 for d in first)
+
+
+# -- results directory ---------------------------------------------------------------------------------------
+def test_results_resume_and_atomic_files(tmp_path):
+    net = random_network(12, 3, seed=2)
+    plan = verify_campaign(net, Symmetric.named("parity", 12), chunks=4)
+    first = run(plan, results=tmp_path)
+    assert first.reused == 0
+    folder = tmp_path / "verify"
+    files = sorted(p.name for p in folder.iterdir())
+    assert files == [*(f"chunk-{i:06d}.json" for i in range(4)), "manifest.json"]  # no temporary file left
+    again = run(plan, results=tmp_path)
+    assert again.reused == 4 and _same(again.value, first.value)
+    (folder / "chunk-000002.json").unlink()
+    (folder / "chunk-000001.json").write_text('{"chunk": 1, "res')  # a torn file is redone, not trusted
+    third = run(plan, results=tmp_path)
+    assert third.reused == 2 and _same(third.value, first.value)
+    assert json.loads((folder / "chunk-000001.json").read_text())["chunk"] == 1
+
+
+def test_results_with_other_parameters_are_refused(tmp_path):
+    run(verify_campaign(random_network(10, 2, seed=1), chunks=2), results=tmp_path)
+    with pytest.raises(CampaignError, match=r"other parameters.*chunks: 4 now, 2 there"):
+        run(verify_campaign(random_network(10, 2, seed=1), chunks=4), results=tmp_path)
+    with pytest.raises(CampaignError, match=r"params\.network"):
+        run(verify_campaign(random_network(10, 2, seed=2), chunks=2), results=tmp_path)
+
+
+def test_cli_campaign_prints_the_single_process_answer(tmp_path, capsys):
+    argv = ["boolean", "verify", "parity:12", "--random", "12", "3", "--json"]
+    assert main(argv) == 1
+    plain = json.loads(capsys.readouterr().out)
+    assert main([*argv, "--chunks", "3", "--results", str(tmp_path)]) == 1
+    chunked = json.loads(capsys.readouterr().out)
+    assert chunked.pop("campaign")["chunks"] == 3
+    plain.pop("seconds"), chunked.pop("seconds")
+    assert chunked == plain
+    assert main(["boolean", "count", "3", "--chunks", "2", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["results"][0]["counts"] == {"lp": 104, "regions": 104}
+
+
+# -- without Dask ----------------------------------------------------------------------------------------------
+def test_without_dask_a_cluster_is_a_clear_error_and_the_rest_runs(monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "distributed", None)  # import distributed -> ImportError
+    plan = verify_campaign(random_network(10, 2), chunks=2)
+    with pytest.raises(MissingDaskError, match=r'pip install "symnn\[dask\]"'):
+        run(plan, workers=1)
+    assert run(plan).value.inputs == 1024
+    assert main(["boolean", "verify", "--random", "10", "2", "--workers", "2"]) == 2
+    assert 'pip install "symnn[dask]"' in capsys.readouterr().err
+    assert main(["check", "--campaign", "1", "--scheduler", "tcp://127.0.0.1:1"]) == 2
+    assert 'pip install "symnn[dask]"' in capsys.readouterr().err
+
+
+def test_campaign_module_imports_dask_lazily():
+    import subprocess
+
+    code = "import sys, verify.campaign; print('distributed' in sys.modules, 'dask' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]
+
+
+def test_bad_campaign_arguments():
+    with pytest.raises(CampaignError, match="at least one chunk"):
+        Campaign("x", {}, 0, pause_once, sum)
+    with pytest.raises(CampaignError, match="--chunks 9999"):
+        verify_campaign(random_network(10, 2), chunks=9999)
+    with pytest.raises(CampaignError, match="at most one"):
+        run(verify_campaign(random_network(10, 2)), workers=1, scheduler="tcp://127.0.0.1:1")
+    assert main(["check", "--workers", "2"]) == 2
+
+
+# -- on a local Dask cluster (loopback) ------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def client():
+    distributed = pytest.importorskip("distributed")
+    from verify.campaign.cluster import local_cluster
+
+    with local_cluster(2, threads=1) as cluster, distributed.Client(cluster) as c:
+        yield c
+
+
+def test_cluster_results_equal_single_process(client):
+    net = random_network(16, 5, seed=7)
+    target = Symmetric.named("majority", 16)
+    out = run(verify_campaign(net, target, chunks=6), client=client)
+    assert out.where.startswith("local Dask cluster")
+    assert _same(out.value, evaluate(net, target)[0])
+    count, whitney = run(count_campaign(4, "regions", chunks=4), client=client).value
+    assert count == 1882 and whitney == (1, 16, 120, 460, 820, 465)
+
+
+def test_a_worker_killed_mid_chunk_loses_nothing(client, tmp_path):
+    net = random_network(14, 4, seed=3)
+    target = Symmetric.named("parity", 14)
+    plan = verify_campaign(net, target, chunks=4)
+    marker = tmp_path / "marker"
+    marker.mkdir()
+    faulty = dataclasses.replace(plan, chunk=functools.partial(pause_once, str(marker), 2, plan.chunk))
+    killed: list[int] = []
+
+    def killer() -> None:
+        deadline = time.monotonic() + 60
+        while not (marker / "started").exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        pid = int((marker / "started").read_text())
+        os.kill(pid, signal.SIGKILL)  # the worker dies in the middle of chunk 2
+        killed.append(pid)
+        (marker / "released").touch()  # the retry runs through
+
+    t = threading.Thread(target=killer)
+    t.start()
+    out = run(faulty, client=client, results=tmp_path / "results")
+    t.join()
+    assert killed and killed[0] not in client.run(os.getpid).values()
+    attempts = (marker / "runs").read_text().split()
+    assert len(attempts) == 2 and attempts[0] == str(killed[0]) != attempts[1]  # retried in another process
+    assert _same(out.value, evaluate(net, target)[0])
+    assert len(list((tmp_path / "results" / "verify").glob("chunk-*.json"))) == 4
