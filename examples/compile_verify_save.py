@@ -1,7 +1,7 @@
 """Generate a gradient kernel, verify it against independent oracles, save it, and use the saved module.
 
 Run: ``python examples/compile_verify_save.py [--quick]``. The shell equivalent is
-``symnn compile mlp:4-8-1 -o kernel.py --verify``.
+``symnn compile mlp:4-8-1 -o kernel.py --verify`` then ``symnn check kernel.py``.
 """
 
 import importlib.util
@@ -24,9 +24,11 @@ report = gradcheck(graph, seed=0)
 print(report)
 assert report.ok, "the gradient disagrees with an oracle"
 
-# 2. save the module: it needs only numpy and numba, its docstring says how to call it
+# 2. save the module: it needs only numpy and numba, its docstring says how to call it. With model=,
+#    the saved file is run in a fresh process, checked against the executor and central differences,
+#    and a certificate (hashes of graph and source, oracles, errors, tolerances, versions) is embedded.
 path = Path(tempfile.mkdtemp()) / "mlp_kernel.py"
-kernel.save(path)
+kernel.save(path, model=graph)
 spec = importlib.util.spec_from_file_location("mlp_kernel", path)
 module = importlib.util.module_from_spec(spec)
 sys.modules["mlp_kernel"] = module
@@ -41,4 +43,12 @@ for name, g in grads.items():
     err = np.max(np.abs(saved[f"grad:{name}"] - g))
     print(f"grad:{name:5s} max |saved - executor| = {err:.2e}")
     assert err < 1e-10
+print(f"certificate: {len(module.CERTIFICATE['checks'])} checks, source sha256 {module.CERTIFICATE['source_sha256']}")
+
+# 3. re-check the certificate later (the library recomputes the hash and re-runs every check)
+from verify.certified import recheck  # noqa: E402
+
+verdict = recheck(path, model=graph)  # from the shell: symnn check FILE --model SPEC
+print(verdict.render())
+assert verdict.ok
 print("saved at", path)

@@ -152,6 +152,8 @@ def test_kernel_save_with_model_certifies_and_rejects_foreign_graphs(tmp_path: P
     _, cert = split(path.read_text())
     assert cert is not None and cert["mode"] == "grad" and cert["model"] is None
     assert recheck(path).verdict == "unverified"  # saved from Python: no model spec to rebuild
+    assert recheck(path, model=graph).verdict == "verified"
+    assert recheck(path, model=zoo.resolve("mlp:2-4-1").graph()).verdict == "unverified"
     with pytest.raises(GraphError, match="neither the given model"):
         kernel.save(tmp_path / "k2.py", model=zoo.resolve("mlp:2-4-1").graph())
 

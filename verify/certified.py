@@ -26,6 +26,7 @@ import numpy as np
 from symnn.certificate import CertificateError, point_hash, read, source_hash, versions
 from symnn.compile_cmd import Check, input_names, program, random_point, verify
 from symnn.errors import SymnnError
+from symnn.ir import Graph
 
 VERDICTS = ("verified", "refuted", "unverified")
 
@@ -71,8 +72,12 @@ def is_kernel_file(spec: str) -> bool:
     return spec.endswith(".py") and Path(spec).is_file()
 
 
-def recheck(path: str | Path, model: str | None = None) -> KernelVerdict:
-    """Re-run the checks of the certificate embedded in the kernel module at ``path``."""
+def recheck(path: str | Path, model: str | Graph | None = None) -> KernelVerdict:
+    """Re-run the checks of the certificate embedded in the kernel module at ``path``.
+
+    ``model`` rebuilds the certified model: a MODEL spec or the Graph itself (default: the spec the
+    certificate records, if it is a zoo name).
+    """
     from symnn.cli import load_graph
     from symnn.zoo import ZOO
 
@@ -97,6 +102,8 @@ def recheck(path: str | Path, model: str | None = None) -> KernelVerdict:
             f"{str(cert['source_sha256'])[:16]}...); it was not run. Recompile it with --verify"
         )
     spec = model if model is not None else cert["model"]
+    if isinstance(spec, Graph):
+        graph, spec = spec, "the given graph"
     if not spec:
         return unverified("the certificate names no model (saved from Python); pass --model SPEC to rebuild it")
     if model is None and str(spec).partition(":")[0] not in ZOO:
@@ -105,7 +112,8 @@ def recheck(path: str | Path, model: str | None = None) -> KernelVerdict:
             f"pass --model {spec}"
         )
     try:
-        graph = load_graph(str(spec))
+        if spec != "the given graph":
+            graph = load_graph(str(spec))
         prog = program(graph, str(cert["mode"]))
     except SymnnError as e:
         return unverified(f"cannot rebuild model {spec!r}: {e}")
