@@ -240,12 +240,12 @@ class Builder:
             if isinstance(node.op, Const) and len(node.op.values) == 1:
                 subs[s] = sp.sympify(node.op.values[0])
             elif t in keep:
-                subs[s] = _TMP[keep.index(t)]
+                subs[s] = _tmp(keep.index(t))
             else:
-                subs[s] = _TMP[len(keep)]
+                subs[s] = _tmp(len(keep))
                 keep.append(t)
         body = body.xreplace(subs)
-        body = body.xreplace(dict(zip(_TMP[: len(keep)], arg_symbols(len(keep)), strict=True)))
+        body = body.xreplace({_tmp(i): a for i, a in enumerate(arg_symbols(len(keep)))})
         if not keep:
             return self.const_node((_exact(body),), out_shape)
         if _broadcast([t.shape for t in keep]) != out_shape:
@@ -328,7 +328,14 @@ def load(builder: Builder, graph: Graph, env: dict[int, Tensor] | None = None) -
     return vals
 
 
-_TMP = [sp.Dummy(f"t{i}", real=True) for i in range(64)]
+_TMP: list[sp.Dummy] = []
+
+
+def _tmp(i: int) -> sp.Dummy:
+    """The i-th placeholder symbol of ``apply`` (created on demand: Elementwise arity is unbounded)."""
+    while len(_TMP) <= i:
+        _TMP.append(sp.Dummy(f"t{len(_TMP)}", real=True))
+    return _TMP[i]
 
 
 def _exact(value: sp.Expr) -> sp.Expr | float:

@@ -105,3 +105,28 @@ def test_fingerprint_tracks_content_and_names_are_data():
     assert graph("x").fingerprint() != graph("x; import os").fingerprint()
     g = graph("__import__('os').system('true')")
     assert list(g.inputs) == ["__import__('os').system('true')"]
+
+
+def test_elementwise_arity_is_not_capped() -> None:
+    """70 distinct arguments (beyond the 64 placeholders once preallocated): value and gradient by hand."""
+    import numpy as np
+    import sympy as sp
+
+    from symnn import grad
+    from symnn.executor import Executor
+    from symnn.ops import Elementwise
+
+    n = 70
+    b = Builder()
+    xs = [b.param(f"p{i}", (2,)) for i in range(n)]
+    a = sp.symbols(f"a0:{n}", real=True)
+    t = b.elementwise(sp.Lambda(a, sum(a[i] * a[(i + 1) % n] for i in range(n))), *xs)
+    g = b.build(t.sum())
+    assert max(len(nd.args) for nd in g.nodes if isinstance(nd.op, Elementwise)) == n
+    rng = np.random.default_rng(0)
+    vals = {f"p{i}": rng.standard_normal(2) for i in range(n)}
+    out = Executor(grad(g)).forward(vals)
+    assert np.isclose(float(out["out"]), sum(float(vals[f"p{i}"] @ vals[f"p{(i + 1) % n}"]) for i in range(n)))
+    for i in (0, 33, n - 1):
+        want = vals[f"p{(i + 1) % n}"] + vals[f"p{(i - 1) % n}"]  # d/dp_i of the cyclic sum of products
+        assert np.allclose(out[f"grad:p{i}"], want, rtol=1e-13, atol=1e-14)
