@@ -218,11 +218,19 @@ def _attribute(module: Any, attr: str, where: str) -> Any:
 
 
 def _from_object(spec: str, obj: Any) -> Model:
-    expected = "a Graph, a Model, or a function of no arguments returning one"
+    expected = "a Graph, a Model, an object with a .graph() method, or a function of no arguments returning one"
     if isinstance(obj, Model):
         return obj
     if isinstance(obj, Graph):
         return Model(spec, None, None, {}, fixed=obj)
+    if not isinstance(obj, type) and callable(getattr(obj, "graph", None)):  # e.g. a constructed SignNetwork
+        try:
+            inspect.signature(obj.graph).bind()
+        except TypeError:
+            raise ModelError(f"{spec!r}: its .graph() method needs arguments; expose {expected}") from None
+        except ValueError:
+            pass
+        return _from_object(spec, obj.graph())
     if callable(obj) and not isinstance(obj, type):
         try:
             inspect.signature(obj).bind()

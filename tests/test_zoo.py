@@ -161,3 +161,20 @@ def test_module_attr_loading(tmp_path, monkeypatch):
         assert resolve(f"{name}:graph").graph().leaves()[0].op == Input("x", "input")
     finally:
         sys.modules.pop(name, None)
+
+
+def test_objects_with_a_graph_method_load(tmp_path):
+    """A constructed sign network (verify.boolean) names itself by its .graph() method."""
+    path = tmp_path / "signnets.py"
+    path.write_text(
+        "from verify.boolean import boolean_function, construct\n"
+        "net = construct(boolean_function('parity:3'))\n"
+        "class NeedsBatch:\n"
+        "    def graph(self, batch):\n"
+        "        raise AssertionError('never called')\n"
+        "odd = NeedsBatch()\n"
+    )
+    g = resolve(f"{path}:net").graph()
+    assert isinstance(g, Graph) and {"W1", "b1", "W2", "b2"} <= set(g.params) and g.inputs["x"][1] == 3
+    with pytest.raises(ModelError, match=r"\.graph\(\) method needs arguments"):
+        resolve(f"{path}:odd")
