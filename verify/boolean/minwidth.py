@@ -564,11 +564,17 @@ def width_rows(
 
     Rows of consecutive ranges concatenate, and counts and checks add up, to the whole distribution.
     """
+    return _class_rows(d, list(npn_classes(d)[max(start, 0) : max(stop, 0)]), max_nodes)
+
+
+@functools.lru_cache(maxsize=4)
+def npn_classes(d: int) -> tuple[np.ndarray, ...]:
+    """``npn.canonical_classes(d)``, computed once per process (2 s for d = 4; chunks of a survey share it)."""
     from .npn import canonical_classes
 
     if d > 4:
         raise TooLargeError("the distribution covers all 2^(2^d) functions; d <= 4 (d = 5 has 616,126 NPN classes)")
-    return _class_rows(d, canonical_classes(d)[max(start, 0) : max(stop, 0)], max_nodes)
+    return tuple(canonical_classes(d))
 
 
 def _class_rows(
@@ -606,4 +612,12 @@ def _class_rows(
     return rows, counts, checked
 
 
-__all__ = ["Distribution", "MinWidthResult", "min_width", "search_width", "width_distribution", "width_rows"]
+__all__ = [
+    "Distribution",
+    "MinWidthResult",
+    "min_width",
+    "npn_classes",
+    "search_width",
+    "width_distribution",
+    "width_rows",
+]

@@ -199,11 +199,11 @@ def count_threshold(
 # -- minimum-width survey -------------------------------------------------------------------------------------
 def min_width_campaign(d: int, max_nodes: int = 10**8, chunks: int | None = None) -> Campaign:
     """``width_distribution(d)`` in chunks of consecutive NPN classes."""
-    from verify.boolean.npn import canonical_classes
+    from verify.boolean.minwidth import npn_classes
 
     if isinstance(d, bool) or not isinstance(d, int) or not 0 <= d <= 4:
         raise TooLargeError(f"the distribution covers all 2^(2^d) functions; 0 <= d <= 4, got {d}")
-    items = len(canonical_classes(d))
+    items = len(npn_classes(d))
     c = chunks if chunks is not None else min(items, SURVEY_CHUNKS)
     if isinstance(c, bool) or not isinstance(c, int) or not 1 <= c <= items:
         raise CampaignError(f"--chunks {c}: the {items} NPN classes of d = {d} split into 1 .. {items} chunks")
@@ -212,11 +212,10 @@ def min_width_campaign(d: int, max_nodes: int = 10**8, chunks: int | None = None
 
 
 def min_width_chunk(params: dict[str, Any], i: int, chunks: int) -> dict[str, Any]:
-    from verify.boolean.minwidth import width_rows
-    from verify.boolean.npn import canonical_classes
+    from verify.boolean.minwidth import npn_classes, width_rows
 
     d = params["d"]
-    part = split(len(canonical_classes(d)), chunks, i)
+    part = split(len(npn_classes(d)), chunks, i)
     rows, counts, checked = width_rows(d, part.start, part.stop, params["max_nodes"])
     return {"rows": rows, "counts": {str(w): c for w, c in counts.items()}, "checked": checked}
 

@@ -9,6 +9,7 @@ cores shared out as Numba threads.
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 from collections.abc import Iterator
@@ -56,6 +57,7 @@ def local_cluster(workers: int, threads: int | None = None) -> Any:
         processes=True,
         host="127.0.0.1",
         dashboard_address=None,
+        silence_logs=logging.ERROR,  # shutdown chatter; a lost worker still shows in the chunk's error
         env={"NUMBA_NUM_THREADS": str(numba_threads), "OMP_NUM_THREADS": "1"},
     )
 

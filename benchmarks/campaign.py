@@ -1,0 +1,120 @@
+"""Throughput of exhaustive verification as a campaign: single process vs 1 and 2 local Dask workers.
+
+Run: ``python benchmarks/campaign.py [--d 24 25 26] [-k 16] [--workers 1 2] [--repeat 3] [--chunks N] [--json]``.
+
+For each d, a random integer network (``random_network(d, k, seed=0)``) is checked against
+parity on all 2^d inputs by
+
+* ``single``: ``verify.boolean.evaluate`` in this process (Numba threads on every core);
+* ``in-process``: the same pass as a campaign (``verify.campaign.run``) without Dask: the cost of
+  chunking and merging alone;
+* ``N workers``: the campaign on a local Dask cluster of N worker processes on 127.0.0.1 (cores
+  shared out as Numba threads), timed after a warm-up run (workers load the Numba cache once).
+
+Every row prints the median wall seconds of ``--repeat`` runs, inputs per second and the time
+above ``single`` (overhead); every path must give the same Evaluation (checked). Cluster start-up
+and the warm-up run are reported apart, once per cluster.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import statistics
+import time
+from typing import Any
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+from verify.boolean.exhaustive import Symmetric, evaluate, random_network
+from verify.campaign import run, verify_campaign
+
+
+def _median(fn: Any, repeat: int) -> tuple[float, Any]:
+    times, out = [], None
+    for _ in range(repeat):
+        t = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times), out
+
+
+def _same(a: Any, b: Any) -> bool:
+    return dataclasses.replace(a, seconds=0.0) == dataclasses.replace(b, seconds=0.0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--d", type=int, nargs="+", default=[24, 25, 26], help="numbers of inputs (default 24 25 26)")
+    p.add_argument("-k", type=int, default=16, help="hidden units (default 16)")
+    p.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="local cluster sizes (default 1 2)")
+    p.add_argument("--repeat", type=int, default=3, help="timed runs per row (median; default 3)")
+    p.add_argument("--chunks", type=int, default=None, help="chunks per pass (default: 2^22 inputs each)")
+    p.add_argument("--json", action="store_true", help="machine-readable results")
+    args = p.parse_args(argv)
+
+    nets = {d: (random_network(d, args.k, seed=0), Symmetric.named("parity", d)) for d in args.d}
+    rows: list[dict[str, Any]] = []
+    clusters: list[dict[str, Any]] = []
+    single: dict[int, tuple[float, Any]] = {}
+    for d, (net, target) in nets.items():
+        evaluate(net, target)  # compile or load the kernel outside the timings
+        single[d] = _median(lambda: evaluate(net, target)[0], args.repeat)  # noqa: B023 - called right here
+        plan = verify_campaign(net, target, args.chunks)
+        secs, out = _median(lambda: run(plan).value, args.repeat)  # noqa: B023 - called right here
+        assert _same(out, single[d][1]), "the in-process campaign disagrees with evaluate"
+        rows.append(_row(d, "single", 1, single[d][0], single[d][0]))
+        rows.append(_row(d, "in-process", plan.chunks, secs, single[d][0]))
+    for w in args.workers:
+        import distributed
+
+        from verify.campaign.cluster import local_cluster
+
+        t0 = time.perf_counter()
+        with local_cluster(w) as cluster, distributed.Client(cluster) as client:
+            start = time.perf_counter() - t0
+            t1 = time.perf_counter()
+            first = min(nets)
+            run(verify_campaign(*nets[first], args.chunks), client=client)  # workers import and load the cache
+            clusters.append({"workers": w, "start_s": round(start, 2), "warm_up_s": round(time.perf_counter() - t1, 2)})
+            for d, (net, target) in nets.items():
+                plan = verify_campaign(net, target, args.chunks)
+                secs, out = _median(lambda: run(plan, client=client).value, args.repeat)  # noqa: B023
+                assert _same(out, single[d][1]), f"the campaign on {w} workers disagrees with evaluate"
+                rows.append(_row(d, f"{w} worker{'s' if w > 1 else ''}", plan.chunks, secs, single[d][0]))
+    if args.json:
+        print(json.dumps({"k": args.k, "cores": os.cpu_count(), "rows": rows, "clusters": clusters}, indent=2))
+        return 0
+    print(
+        f"exhaustive verification, random network k = {args.k} vs parity, {os.cpu_count()} cores; median of "
+        f"{args.repeat} runs; all paths give the same Evaluation"
+    )
+    print(f"{'d':>3} {'path':<11} {'chunks':>6} {'seconds':>9} {'M inputs/s':>11} {'overhead':>10} {'x single':>9}")
+    for r in rows:
+        print(
+            f"{r['d']:>3} {r['path']:<11} {r['chunks']:>6} {r['seconds']:>9.3f} {r['inputs_per_s'] / 1e6:>11.1f} "
+            f"{r['overhead_s']:>+9.3f}s {r['ratio']:>9.2f}"
+        )
+    for c in clusters:
+        print(
+            f"local cluster of {c['workers']} worker(s): start {c['start_s']} s, first (warm-up) run {c['warm_up_s']} s"
+        )
+    return 0
+
+
+def _row(d: int, path: str, chunks: int, seconds: float, single: float) -> dict[str, Any]:
+    return {
+        "d": d,
+        "path": path,
+        "chunks": chunks,
+        "seconds": round(seconds, 5),
+        "inputs_per_s": (1 << d) / seconds,
+        "overhead_s": round(seconds - single, 5),
+        "ratio": round(seconds / single, 3),
+    }
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
