@@ -204,6 +204,25 @@ def test_cluster_results_equal_single_process(client):
     assert count == 1882 and whitney == (1, 16, 120, 460, 820, 465)
 
 
+def test_cli_on_a_running_scheduler(client, tmp_path, capsys):
+    address = client.scheduler.address
+    argv = ["boolean", "count", "4", "--method", "regions", "--json"]
+    assert main([*argv, "--scheduler", address, "--chunks", "5", "--results", str(tmp_path)]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["results"][0]["counts"] == {"regions": 1882}
+    assert doc["campaign"]["where"].startswith(f"Dask scheduler {address}")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["count-regions-4"]
+
+
+def test_unreachable_scheduler_is_a_clear_error(monkeypatch):
+    pytest.importorskip("distributed")
+    from verify.campaign import cluster
+
+    monkeypatch.setattr(cluster, "CONNECT_TIMEOUT", "0.5s")
+    with pytest.raises(CampaignError, match=r"cannot reach the Dask scheduler at 'tcp://127\.0\.0\.1:9'"):
+        run(verify_campaign(random_network(10, 2)), scheduler="tcp://127.0.0.1:9")
+
+
 def test_a_worker_killed_mid_chunk_loses_nothing(client, tmp_path):
     net = random_network(14, 4, seed=3)
     target = Symmetric.named("parity", 14)

@@ -20,6 +20,9 @@ from symnn.errors import SymnnError
 
 from .core import Campaign, CampaignError, require_distributed, timed
 
+#: How long to keep trying to reach a scheduler.
+CONNECT_TIMEOUT = "20s"
+
 
 def worker_threads(workers: int) -> int:
     """Numba threads per local worker: the cores shared out, at least one."""
@@ -32,7 +35,7 @@ def connect(scheduler: str | None = None, workers: int | None = None) -> Iterato
     distributed = require_distributed()
     if scheduler is not None:
         try:
-            client = distributed.Client(scheduler, timeout="20s")
+            client = distributed.Client(scheduler, timeout=CONNECT_TIMEOUT)
         except (OSError, TimeoutError) as e:
             raise CampaignError(
                 f"cannot reach the Dask scheduler at {scheduler!r} ({type(e).__name__}: {e}); "
