@@ -728,3 +728,25 @@ def test_kernel_describes_itself(mlp_grad):
     assert mlp_grad.params == {"W1": (5, 4), "b1": (5,), "W2": (2, 5), "b2": (2,)}
     assert mlp_grad.inputs["x"] == (3, 4) and mlp_grad.outputs["grad:W1"] == (5, 4)
     assert "def compute(" in mlp_grad.source and "grad:W1" in repr(mlp_grad)
+
+
+def test_saved_module_loads_its_cached_code_under_any_import_name(tmp_path):
+    """Numba's cache records a module name; a saved kernel imported under two names must still load it."""
+    b = Builder()
+    w = b.param("w", (3,))
+    path = compile(b.build((w * w).sum())).save(tmp_path / "kern.py")
+    child = (
+        "import importlib.util, sys, numpy as np\n"
+        "spec = importlib.util.spec_from_file_location(sys.argv[2], sys.argv[1])\n"
+        "m = importlib.util.module_from_spec(spec)\n"
+        "spec.loader.exec_module(m)\n"
+        "print(float(m.run({'w': np.array([1.0, 2.0, 3.0])})['out']), sum(m.compute.stats.cache_hits.values()))\n"
+    )
+    runs = [
+        subprocess.run([sys.executable, "-c", child, str(path), name], capture_output=True, text=True)
+        for name in ("first_name", "another.name")
+    ]
+    assert [r.returncode for r in runs] == [0, 0], runs[-1].stderr[-2000:]
+    (v1, hits1), (v2, hits2) = (r.stdout.split() for r in runs)
+    assert float(v1) == float(v2) == 14.0
+    assert (int(hits1), int(hits2)) == (0, 1)  # the second process loaded the code the first one cached

@@ -14,7 +14,7 @@ from .runtime import helper_block
 from .scalar import safe_display
 
 #: Bump when the generated code changes: it is part of every cache key.
-CODEGEN_VERSION = 4
+CODEGEN_VERSION = 5
 
 _RUN = '''
 
@@ -86,6 +86,31 @@ def _shown(name: str, table: str, k: int) -> str:
     return name if safe_display(name) else f"{table}[{k}]"
 
 
+# Numba's disk cache pickles the module name of the code it compiled and imports that name when it
+# loads the machine code again. A saved kernel is imported under whatever name its user picks, so
+# the module pins one name (derived from its key) before anything is compiled.
+_PIN = """
+import sys as _sys
+
+# Numba's cache records the module name of compiled code: pin one, so that this file loads its
+# cached machine code whatever name it is imported under (import kernel, pkg.kernel, a spec loader).
+_PINNED = {name!r}
+
+
+class _Namespace:
+    \"\"\"Stands for this module in sys.modules when its loader did not register it.\"\"\"
+
+
+if _sys.modules.get(_PINNED) is None:
+    _self = _sys.modules.get(__name__)
+    if getattr(_self, "__dict__", None) is not globals():
+        _self = _Namespace()
+        _self.__dict__ = globals()
+    _sys.modules[_PINNED] = _self
+__name__ = _PINNED
+"""
+
+
 def generate(graph: Graph, dtype: str, key: str) -> tuple[str, set[str]]:
     """Python source of a standalone module computing ``graph`` in ``dtype``, and the helpers it defines."""
     leaves = graph.leaves()
@@ -127,6 +152,7 @@ def generate(graph: Graph, dtype: str, key: str) -> tuple[str, set[str]]:
     parts = [
         "\n".join(doc),
         "import math\n\nimport numpy as np\nfrom numba import njit, types",
+        _PIN.format(name=f"symnn_kernel_{key[:16]}").strip("\n"),
         "\n".join(
             [
                 f"DTYPE = np.dtype(np.{dtype})",
