@@ -250,3 +250,18 @@ def test_a_worker_killed_mid_chunk_loses_nothing(client, tmp_path):
     assert len(attempts) == 2 and attempts[0] == str(killed[0]) != attempts[1]  # retried in another process
     assert _same(out.value, evaluate(net, target)[0])
     assert len(list((tmp_path / "results" / "verify").glob("chunk-*.json"))) == 4
+
+
+def test_benchmark_script_smoke(capsys):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "campaign.py"
+    spec = importlib.util.spec_from_file_location("campaign_bench", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.main(["--d", "12", "--workers", "--repeat", "1", "--chunks", "2", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert [(r["path"], r["chunks"]) for r in doc["rows"]] == [("single", 1), ("in-process", 2)]
+    assert all(r["inputs_per_s"] > 0 for r in doc["rows"])
