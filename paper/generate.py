@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
 
 #: The generators, in the order they run (cheap first).
 GENERATORS = ("function_class", "sign_networks", "autodiff", "sgd", "double_descent", "verification", "performance")
@@ -27,12 +29,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="+", choices=GENERATORS, help="run only these generators")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
-    sys.path.insert(0, str(HERE))
+    # the library from this checkout, here and in every child process the generators start
+    sys.path[:0] = [str(HERE), str(ROOT)]
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
+    total = time.perf_counter()
     for name in args.only or GENERATORS:
         start = time.perf_counter()
         module = importlib.import_module(f"gen.{name}")
         module.generate(args.out, args.quick)
         print(f"{name}: {time.perf_counter() - start:.1f} s", flush=True)
+    print(f"total: {time.perf_counter() - total:.1f} s ({'quick' if args.quick else 'full'})", flush=True)
     return 0
 
 

@@ -8,11 +8,25 @@ whitespace-separated data file that pgfplots draws. Nothing in ``paper/sections`
 from __future__ import annotations
 
 import math
+import os
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 _NAME = re.compile(r"^[A-Za-z]+$")
+
+#: The repository root (generators run the library's scripts from here).
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class TeX(str):
+    """A table cell or macro value that is already LaTeX: written verbatim, never escaped."""
+
+
+def subprocess_env(**extra: str) -> dict[str, str]:
+    """The environment for a child Python process: the repository importable whatever the install."""
+    path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
+    return {**os.environ, "PYTHONPATH": path, **extra}
 
 
 def fmt(value: object, digits: int = 3) -> str:
@@ -30,7 +44,7 @@ def fmt(value: object, digits: int = 3) -> str:
     if value != 0 and (abs(value) < 1e-2 or abs(value) >= 1e5):
         mant, exp = f"{value:.{digits - 1}e}".split("e")
         return f"{mant}\\times 10^{{{int(exp)}}}"
-    return f"{value:.{max(digits - 1 - int(math.floor(math.log10(abs(value)))) if value else digits - 1, 0)}f}"
+    return f"{value:.{max(digits - 1 - math.floor(math.log10(abs(value))) if value else digits - 1, 0)}f}"
 
 
 def latex_escape(text: str) -> str:
@@ -51,21 +65,36 @@ def write_macros(out: Path, name: str, macros: Mapping[str, object], digits: int
     for key, value in macros.items():
         if not _NAME.match(key):
             raise ValueError(f"macro name {key!r} must be letters only (LaTeX command names)")
-        text = value if isinstance(value, str) and value[:1] in ("$", "\\") else fmt(value, digits)
+        verbatim = isinstance(value, TeX) or (isinstance(value, str) and value[:1] in ("$", "\\"))
+        text = value if verbatim else fmt(value, digits)
         lines.append(f"\\newcommand{{\\{key}}}{{{text}}}")
     path = out / f"{name}.tex"
     path.write_text("\n".join(lines) + "\n")
     return path
 
 
-def write_table(out: Path, fname: str, header: Sequence[str], rows: Sequence[Sequence[object]], digits: int = 3) -> Path:
-    """Write a complete ``tabular`` (booktabs rules) to ``out/<fname>.tex``; numbers in math mode."""
+def write_table(
+    out: Path,
+    fname: str,
+    header: Sequence[str],
+    rows: Sequence[Sequence[object]],
+    digits: int = 3,
+    spec: str | None = None,
+) -> Path:
+    """Write a complete ``tabular`` (booktabs rules) to ``out/<fname>.tex``; numbers in math mode.
+
+    ``spec`` is the column specification (default: ``l`` then ``r`` for every other column); cells
+    and headers that are :class:`TeX` are written verbatim, other strings escaped.
+    """
+
+    def text(v: object) -> str:
+        return v if isinstance(v, TeX) else latex_escape(str(v))
 
     def cell(v: object) -> str:
-        return f"${fmt(v, digits)}$" if isinstance(v, int | float) and not isinstance(v, bool) else latex_escape(str(v))
+        return f"${fmt(v, digits)}$" if isinstance(v, int | float) and not isinstance(v, bool) else text(v)
 
-    spec = "l" + "r" * (len(header) - 1)
-    lines = [f"\\begin{{tabular}}{{{spec}}}", "\\toprule", " & ".join(latex_escape(h) for h in header) + " \\\\"]
+    spec = spec or "l" + "r" * (len(header) - 1)
+    lines = [f"\\begin{{tabular}}{{{spec}}}", "\\toprule", " & ".join(text(h) for h in header) + " \\\\"]
     lines.append("\\midrule")
     lines += [" & ".join(cell(v) for v in row) + " \\\\" for row in rows]
     lines += ["\\bottomrule", "\\end{tabular}"]
