@@ -151,6 +151,15 @@ def test_cli_campaign_prints_the_single_process_answer(tmp_path, capsys):
     assert main(["boolean", "count", "3", "--chunks", "2", "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["results"][0]["counts"] == {"lp": 104, "regions": 104}
+    survey = ["boolean", "min-width", "--distribution", "3", "--json"]
+    assert main(survey) == 0
+    plain = json.loads(capsys.readouterr().out)
+    assert main([*survey, "--chunks", "5"]) == 0
+    chunked = json.loads(capsys.readouterr().out)
+    assert chunked.pop("campaign")["chunks"] == 5
+    plain.pop("seconds"), chunked.pop("seconds")
+    assert chunked == plain
+    assert main(["boolean", "min-width", "parity:3", "--chunks", "2"]) == 2  # one function is not a survey
 
 
 # -- without Dask ----------------------------------------------------------------------------------------------
