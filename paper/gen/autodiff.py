@@ -16,7 +16,7 @@ The two gradients must agree to rounding; the generator raises ``GradientMismatc
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,7 +27,7 @@ from symnn import MLP, trace
 from symnn.cost import cost
 from symnn.train import init_params
 
-from .common import write_dat, write_macros, write_table
+from .common import fmt, write_dat, write_macros, write_table
 
 #: input dimension and batch of the MLP d-h-1 whose loss is differentiated
 D_IN = 16
@@ -61,19 +61,24 @@ def n_params(width: int) -> int:
     return D_IN * width + width + width + 1
 
 
-def _median_seconds(fn: Callable[[], None], repeats: int) -> float:
-    """Median wall-clock seconds of ``fn()``; the call count per sample makes each sample >= 2 ms."""
-    start = time.perf_counter()
-    fn()  # warm-up; also sizes the inner loop
-    once = max(time.perf_counter() - start, 1e-7)
-    inner = max(1, int(2e-3 / once))
-    samples = []
-    for _ in range(repeats):
+def median_seconds(fns: Sequence[Callable[[], None]], repeats: int) -> list[float]:
+    """Median wall-clock seconds of each ``fn()``, sampled in turn so that all see the same machine load.
+
+    Each sample repeats its function enough times to last >= 2 ms (timer resolution, call overhead).
+    """
+    inner = []
+    for fn in fns:
         start = time.perf_counter()
-        for _ in range(inner):
-            fn()
-        samples.append((time.perf_counter() - start) / inner)
-    return float(np.median(samples))
+        fn()  # warm-up; also sizes the inner loop
+        inner.append(max(1, int(2e-3 / max(time.perf_counter() - start, 1e-7))))
+    samples: list[list[float]] = [[] for _ in fns]
+    for _ in range(repeats):
+        for fn, k, out in zip(fns, inner, samples, strict=True):
+            start = time.perf_counter()
+            for _ in range(k):
+                fn()
+            out.append((time.perf_counter() - start) / k)
+    return [float(np.median(x)) for x in samples]
 
 
 def measure(width: int, repeats: int, seed: int = 0) -> dict[str, float]:
@@ -126,9 +131,7 @@ def measure(width: int, repeats: int, seed: int = 0) -> dict[str, float]:
                 forward_grad[j] = o_jvp[jvp_out]
                 j += 1
 
-    t_fwd = _median_seconds(forward_pass, repeats)
-    t_rev = _median_seconds(reverse_mode, repeats)
-    t_jvp = _median_seconds(forward_mode, repeats)
+    t_fwd, t_rev, t_jvp = median_seconds([forward_pass, reverse_mode, forward_mode], repeats)
 
     rev = k_rev.run(arrays)
     reverse_grad = np.concatenate([rev[f"grad:{k}"].reshape(-1) for k in names])
@@ -162,6 +165,16 @@ def slope(x: np.ndarray, y: np.ndarray) -> float:
     1.0
     """
     return float(np.polyfit(np.log(x), np.log(y), 1)[0])
+
+
+def value_range(values: np.ndarray) -> str:
+    """``$a$ to $b$`` for min and max as LaTeX, or ``$a$`` alone when both print the same.
+
+    >>> value_range(np.array([2.0588, 2.0589])), value_range(np.array([1.0, 1.5]))
+    ('$2.06$', '$1.00$ to $1.50$')
+    """
+    lo, hi = fmt(float(values.min())), fmt(float(values.max()))
+    return f"${lo}$" if lo == hi else f"${lo}$ to ${hi}$"
 
 
 def generate(out: Path, quick: bool) -> None:
@@ -204,6 +217,8 @@ def generate(out: Path, quick: bool) -> None:
             "adRepeats": s.repeats,
             "adRevRatioMin": float(rev_ratio.min()),
             "adRevRatioMax": float(rev_ratio.max()),
+            "adRevRatioRange": value_range(rev_ratio),
+            "adRevTimeRatioRange": value_range(rev_time),
             "adRatioAtMaxN": float(fm_ratio[-1]),
             "adRatioPerParam": float((fm_ratio / col["n"]).mean()),
             "adFmSlope": slope(col["n"], fm_ratio),

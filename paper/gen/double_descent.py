@@ -142,6 +142,10 @@ def summarize(res: dict[str, np.ndarray], n_train: int) -> dict[str, object]:
         "last_err": float(res["test_err"][-1]),
         "max_train_mse_interp": float(res["train_mse"][interp].max()),
         "last_beats_under": bool(res["test_mse"][-1] < res["test_mse"][best_under]),
+        "thr_norm": float(res["norm"][thr]),
+        "last_norm": float(res["norm"][-1]),
+        "best_under_norm": float(res["norm"][best_under]),
+        "norm_decreasing": bool(np.all(np.diff(res["norm"][n >= n_train]) < 0)),
     }
 
 
@@ -193,6 +197,10 @@ def generate(out: Path, quick: bool) -> None:
             "ddLastErr": pct * s["last_err"],
             "ddMaxTrainMSEInterp": s["max_train_mse_interp"],
             "ddLastBeatsUnder": "lower" if s["last_beats_under"] else "not lower",
+            "ddThresholdNorm": s["thr_norm"],
+            "ddLastNorm": s["last_norm"],
+            "ddBestUnderNorm": s["best_under_norm"],
+            "ddNormTrend": "decreases" if s["norm_decreasing"] else "does not decrease monotonically",
             "ddSeconds": seconds,
         },
     )
