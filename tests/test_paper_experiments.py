@@ -122,8 +122,10 @@ def test_autodiff_costs(out: Path) -> None:
     assert np.array_equal(d["macs_fwd"], autodiff.BATCH * (autodiff.D_IN * widths + widths))
     assert np.array_equal(d["n"], (autodiff.D_IN + 2) * widths + 1)
     assert np.all(d["rev_ratio"] < 4) and np.all(d["rev_ratio"] >= 1)
+    assert np.all(d["us_fwd"] > 0)  # timings are reported, never compared (shared, noisy machine)
     assert np.all(np.diff(d["fm_ratio"]) > 0) and np.all(d["fm_ratio"] >= d["n"])
-    assert np.all(d["us_rev"] < d["us_fm"])
+    per_input = d["fm_ratio"] / d["n"]  # n JVPs, each a small constant times the forward pass
+    assert np.allclose(per_input, per_input[0], rtol=0.1)
     assert defined_macros(out / "autodiff.tex")["adAgree"] == "agree"
 
 

@@ -16,7 +16,7 @@ risk F from plain NumPy, never from the generated kernels:
 - strongly convex: ridge regression of a +-1 label (odd digit) on the images scaled to unit norm,
   F(theta) = (1/2n) ||X theta - y||^2 + (lam/2) ||theta||^2; theta* by np.linalg.lstsq of the
   stacked system; step 1/(mu t) with mu the smallest Hessian eigenvalue (np.linalg.eigvalsh).
-  With unit rows and lam = 1 every example's curvature stays below 2 mu, so the first steps of
+  With unit rows and lam = 1 every example's curvature is at most 2 mu, so the first steps of
   1/(mu t) do not overshoot.
 
 The rate is the least-squares slope of log(F(theta_t) - F*) against log t over the last decades
@@ -213,7 +213,7 @@ def generate(out: Path, quick: bool) -> None:
             "sgdSeeds": len(s.seeds),
             "sgdCSqrt": C_SQRT,
             "sgdLambda": LAM,
-            "sgdMu": strong.mu,
+            "sgdMu": round(strong.mu, 12),  # 1 - 6e-16 from eigvalsh would print as 1.000
             "sgdTol": SLOPE_TOL,
             "sgdSlopeConvexTheory": "$-1/2$",
             "sgdSlopeStrongTheory": "$-1$",
