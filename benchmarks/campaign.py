@@ -1,6 +1,7 @@
 """Throughput of exhaustive verification as a campaign: single process vs 1 and 2 local Dask workers.
 
-Run: ``python benchmarks/campaign.py [--d 24 25 26] [-k 16] [--workers 1 2] [--repeat 3] [--chunks N] [--json]``.
+Run: ``python benchmarks/campaign.py [--d 24 25 26] [-k 16] [--workers 1 2] [--repeat 3] [--chunks N] [--survey]
+[--json]``.
 
 For each d, a random integer network (``random_network(d, k, seed=0)``) is checked against
 parity on all 2^d inputs by
@@ -10,6 +11,9 @@ parity on all 2^d inputs by
   chunking and merging alone;
 * ``N workers``: the campaign on a local Dask cluster of N worker processes on 127.0.0.1 (cores
   shared out as Numba threads), timed after a warm-up run (workers load the Numba cache once).
+
+With ``--survey`` it also times the minimum-width survey of all functions of 4 variables
+(``width_distribution(4)``, 16 chunks of NPN classes): work that runs on one core in one process.
 
 Every row prints the median wall seconds of ``--repeat`` runs, inputs per second and the time
 above ``single`` (overhead); every path must give the same Evaluation (checked). Cluster start-up
@@ -52,8 +56,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=int, nargs="*", default=[1, 2], help="cluster sizes (default 1 2; empty: none)")
     p.add_argument("--repeat", type=int, default=3, help="timed runs per row (median; default 3)")
     p.add_argument("--chunks", type=int, default=None, help="chunks per pass (default: 2^22 inputs each)")
+    p.add_argument("--survey", action="store_true", help="also the minimum-width survey of d = 4 (24 s a run)")
     p.add_argument("--json", action="store_true", help="machine-readable results")
     args = p.parse_args(argv)
+    surveys: list[dict[str, Any]] = []
+    survey = _survey_single(surveys) if args.survey else None
 
     nets = {d: (random_network(d, args.k, seed=0), Symmetric.named("parity", d)) for d in args.d}
     rows: list[dict[str, Any]] = []
@@ -85,8 +92,11 @@ def main(argv: list[str] | None = None) -> int:
                 assert _same(out.value, single[d][1]), f"the campaign on {w} workers disagrees with evaluate"
                 name = f"{w} worker{'s' if w > 1 else ''}"
                 rows.append(_row(d, name, plan.chunks, secs, single[d][0], out.chunk_seconds))
+            if survey is not None:
+                _survey_run(surveys, survey, f"{w} worker{'s' if w > 1 else ''}", client)
     if args.json:
-        print(json.dumps({"k": args.k, "cores": os.cpu_count(), "rows": rows, "clusters": clusters}, indent=2))
+        doc = {"k": args.k, "cores": os.cpu_count(), "rows": rows, "clusters": clusters, "survey": surveys}
+        print(json.dumps(doc, indent=2))
         return 0
     print(
         f"exhaustive verification, random network k = {args.k} vs parity, {os.cpu_count()} cores; median of "
@@ -100,11 +110,40 @@ def main(argv: list[str] | None = None) -> int:
             f"{r['d']:>3} {r['path']:<11} {r['chunks']:>6} {r['seconds']:>9.3f} {r['inputs_per_s'] / 1e6:>11.1f} "
             f"{r['overhead_s']:>+9.3f}s {r['ratio']:>9.2f} {r['compute_s']:>8.3f}"
         )
+    for r in surveys:
+        print(
+            f"min-width survey d = 4 ({r['chunks']} chunks), {r['path']}: {r['seconds']:.2f} s, "
+            f"x {r['ratio']:.2f} of single"
+        )
     for c in clusters:
         print(
             f"local cluster of {c['workers']} worker(s): start {c['start_s']} s, first (warm-up) run {c['warm_up_s']} s"
         )
     return 0
+
+
+def _survey_single(surveys: list[dict[str, Any]]) -> Any:
+    """Time ``width_distribution(4)`` (uncached) and the same survey as an in-process campaign."""
+    from verify.boolean.minwidth import npn_classes, width_distribution
+    from verify.campaign import min_width_campaign
+
+    npn_classes(4)  # computed once per process in either path: not timed here
+    t = time.perf_counter()
+    ref = width_distribution.__wrapped__(4)
+    single = time.perf_counter() - t
+    surveys.append({"path": "single", "chunks": 1, "seconds": round(single, 3), "ratio": 1.0})
+    survey = (min_width_campaign(4), ref, single)
+    _survey_run(surveys, survey, "in-process", None)
+    return survey
+
+
+def _survey_run(surveys: list[dict[str, Any]], survey: Any, path: str, client: Any) -> None:
+    plan, ref, single = survey
+    t = time.perf_counter()
+    out = run(plan, client=client)
+    secs = time.perf_counter() - t
+    assert out.value.classes == ref.classes and out.value.counts == ref.counts, f"the survey on {path} disagrees"
+    surveys.append({"path": path, "chunks": plan.chunks, "seconds": round(secs, 3), "ratio": round(secs / single, 3)})
 
 
 def _row(d: int, path: str, chunks: int, seconds: float, single: float, compute: float) -> dict[str, Any]:
