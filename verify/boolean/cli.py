@@ -172,7 +172,12 @@ def _verify_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--random", nargs=2, type=int, metavar=("D", "K"), help="a random integer network (benchmark B1/B2)")
     p.add_argument("--seed", type=int, default=0, help="seed of --random")
-    p.add_argument("--max-seconds", type=float, default=600.0, help="refuse passes estimated to take longer")
+    p.add_argument(
+        "--max-seconds",
+        type=float,
+        default=600.0,
+        help="refuse passes (in a campaign: chunks) estimated to take longer (default 600)",
+    )
     _campaign_args(p)
 
 
