@@ -288,12 +288,22 @@ def _low_table(W1, b1, lbits):  # pragma: no cover - compiled
     return A
 
 
+_WARM: set[type] = set()  # lane types whose kernel this process has compiled or loaded
+
+
 def _warm_up(dt: type) -> None:
-    """Run the kernel once on a 1-input network so that ``seconds`` never includes compilation."""
+    """Run the kernel once on a 1-input network so that ``seconds`` never includes compilation.
+
+    Once per lane type and process: a parallel launch costs milliseconds, and a campaign calls
+    ``evaluate_range`` once per chunk.
+    """
+    if dt in _WARM:
+        return
     one: np.ndarray = np.ones((1, 1), dtype=dt)
     e = np.zeros(0, dtype=np.int8)
     A = _low_table(one, one[0], 1)
     _run_kernel(one, A, A, one[0], 1, 1, _NONE, e, e, e, np.zeros((1, _NSTATS), np.int64), np.zeros((1, 2)), 0, 1)
+    _WARM.add(dt)
 
 
 def _target(target: Any, d: int) -> tuple[int, np.ndarray, np.ndarray, str]:
