@@ -195,7 +195,8 @@ def _chunk(h0, h1, W1, A, S, W2, b2, lbits, kind, ttable, tsym, out):  # pragma:
     return pos, mism, first, hz, oz, hmin, omin
 
 
-@nb.njit(cache=True, parallel=True)
+# nogil: threads beside the pass keep running (a Dask worker's event loop, or its chunk took twice as long)
+@nb.njit(cache=True, parallel=True, nogil=True)
 def _kernel(
     W1s, As, Ss, W2s, b2s, W1d, Ad, Sd, W2d, b2d, single, lbits, kind, ttable, tsym, out, stats, margins, h0, h1
 ):  # pragma: no cover - compiled
