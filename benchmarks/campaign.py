@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("-k", type=int, default=16, help="hidden units (default 16)")
     p.add_argument("--workers", type=int, nargs="*", default=[1, 2], help="cluster sizes (default 1 2; empty: none)")
     p.add_argument("--repeat", type=int, default=3, help="timed runs per row (median; default 3)")
-    p.add_argument("--chunks", type=int, default=None, help="chunks per pass (default: 2^22 inputs each)")
+    p.add_argument("--chunks", type=int, default=None, help="chunks per pass (default: ~0.1 s of one core each)")
     p.add_argument("--survey", action="store_true", help="also the minimum-width survey of d = 4 (24 s a run)")
     p.add_argument("--json", action="store_true", help="machine-readable results")
     args = p.parse_args(argv)

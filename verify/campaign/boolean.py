@@ -25,8 +25,11 @@ from verify.boolean.errors import FunctionSpecError, TooLargeError, format_secon
 
 from .core import Campaign, CampaignError, split
 
-#: Inputs per chunk of an exhaustive pass when the number of chunks is not given.
-CHUNK_INPUTS = 1 << 22
+#: Estimated seconds of one chunk of an exhaustive pass on one core, when the number of chunks is not given:
+#: a Dask task costs ~10 ms of scheduler and client time, so chunks stay well above that.
+CHUNK_SECONDS = 0.1
+#: At most this many chunks by default (files in --results, tasks on the scheduler); d = 40 gives ~3 s chunks.
+MAX_CHUNKS = 4096
 #: Chunks of a survey (count, min-width) when not given.
 SURVEY_CHUNKS = 16
 
@@ -59,15 +62,19 @@ def _target(doc: dict[str, Any] | None) -> Any:
 
 
 def verify_campaign(net: Any, target: Any = None, chunks: int | None = None, max_seconds: float = 600.0) -> Campaign:
-    """``evaluate(net, target)`` in ``chunks`` ranges of whole blocks of inputs (default 2^22 inputs each).
+    """``evaluate(net, target)`` in ``chunks`` ranges of whole blocks of inputs.
 
-    ``max_seconds`` bounds the estimated time of one chunk on one machine.
+    The default is a power of two with about ``CHUNK_SECONDS`` of estimated work per chunk and core (it
+    depends on d and k only, so a restart elsewhere finds the same chunks). ``max_seconds`` bounds the
+    estimated time of one chunk on one machine.
     """
     from verify.boolean.exhaustive import block_size, estimate_seconds
 
     d = net.d
     blocks = (1 << d) // block_size(d)
-    n = chunks if chunks is not None else max(1, min(blocks, (1 << d) // CHUNK_INPUTS))
+    one_core = estimate_seconds(d, net.k, threads=1)
+    bits = max(0, math.ceil(math.log2(one_core / CHUNK_SECONDS)))
+    n = chunks if chunks is not None else min(blocks, MAX_CHUNKS, 1 << bits)
     if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= blocks:
         raise CampaignError(
             f"--chunks {n}: a pass over 2^{d} inputs splits into 1 .. {blocks} chunks "
@@ -239,7 +246,8 @@ def warm_min_width(params: dict[str, Any]) -> None:
 
 
 __all__ = [
-    "CHUNK_INPUTS",
+    "CHUNK_SECONDS",
+    "MAX_CHUNKS",
     "SURVEY_CHUNKS",
     "count_campaign",
     "count_chunk",

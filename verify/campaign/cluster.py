@@ -78,15 +78,20 @@ def submit_all(client: Any, campaign: Campaign, todo: list[int]) -> Iterator[tup
     """Submit every chunk in ``todo``; yield (i, result, seconds) as chunks finish, in any order."""
     distributed = require_distributed()
     run_id = uuid.uuid4().hex[:8]  # fresh keys: never a result the scheduler holds from another run
-    futures = {
-        client.submit(
-            timed, campaign.chunk, campaign.params, i, campaign.chunks, key=f"symnn-{campaign.kind}-{run_id}-{i}"
-        ): i
-        for i in todo
-    }
+    n = len(todo)
+    # one message for all chunks; the results come back with the completions (no request per chunk)
+    batch = client.map(
+        timed,
+        [campaign.chunk] * n,
+        [campaign.params] * n,
+        todo,
+        [campaign.chunks] * n,
+        key=[f"symnn-{campaign.kind}-{run_id}-{i}" for i in todo],
+    )
+    futures = dict(zip(batch, todo, strict=True))
     pending = set(futures)
     try:
-        for fut in distributed.as_completed(list(futures)):
+        for fut, value in distributed.as_completed(batch, with_results=True, raise_errors=False):
             i = futures[fut]
             pending.discard(fut)
             if fut.status != "finished":
@@ -97,7 +102,7 @@ def submit_all(client: Any, campaign: Campaign, todo: list[int]) -> Iterator[tup
                     f"chunk {i} of the {campaign.kind} campaign failed: {type(exc).__name__}: {exc} "
                     "(chunks finished so far are kept in --results; run again to resume)"
                 ) from exc
-            result, seconds = fut.result()
+            result, seconds = value
             fut.release()
             yield i, result, seconds
     finally:
