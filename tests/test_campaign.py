@@ -213,6 +213,11 @@ def test_cluster_results_equal_single_process(client):
     assert count == 1882 and whitney == (1, 16, 120, 460, 820, 465)
 
 
+def test_check_campaign_on_the_cluster_equals_in_process(client):
+    plan = check_campaign(2, oracles=("fd", "adjoint"), paths=("executor",), modes=("reverse",))
+    assert run(plan, client=client).value == run(plan).value
+
+
 def test_cli_on_a_running_scheduler(client, tmp_path, capsys):
     address = client.scheduler.address
     argv = ["boolean", "count", "4", "--method", "regions", "--json"]
