@@ -122,7 +122,7 @@ def run(
     say = progress or (lambda done, total: None)
     say(len(done), campaign.chunks)
     chunk_seconds = 0.0
-    where = "in-process"
+    where = "all chunks read back" if store is not None else "in-process"
     if todo:
         with _executor(campaign, workers, scheduler, client) as (where, execute):
             for i, result, seconds in execute(todo):
@@ -160,33 +160,25 @@ def _check_backend(workers: int | None, scheduler: str | None, client: Any) -> N
 Execute = Callable[[list[int]], Iterator[tuple[int, Any, float]]]
 
 
-class _executor:
-    """Context manager yielding (description, execute) for the chosen backend."""
+@contextmanager
+def _executor(
+    campaign: Campaign, workers: int | None, scheduler: str | None, client: Any
+) -> Iterator[tuple[str, Execute]]:
+    """(description, execute) for the chosen backend; a cluster started here is closed on leaving."""
+    _check_backend(workers, scheduler, client)
+    if workers is None and scheduler is None and client is None:
+        yield "in-process", lambda todo: _in_process(campaign, todo)
+        return
+    from contextlib import ExitStack
 
-    def __init__(self, campaign: Campaign, workers: int | None, scheduler: str | None, client: Any) -> None:
-        _check_backend(workers, scheduler, client)
-        self.campaign, self.workers, self.scheduler, self.client = campaign, workers, scheduler, client
-        self.stack: Any = None
+    from .cluster import connect, describe, submit_all
 
-    def __enter__(self) -> tuple[str, Execute]:
-        c = self.campaign
-        if self.workers is None and self.scheduler is None and self.client is None:
-            return "in-process", lambda todo: _in_process(c, todo)
-        from contextlib import ExitStack
-
-        from .cluster import connect, describe, submit_all
-
-        self.stack = ExitStack()
-        client = self.client
+    with ExitStack() as stack:
         if client is None:
-            client = self.stack.enter_context(connect(self.scheduler, self.workers))
-        if c.prepare is not None:
-            c.prepare(c.params)
-        return describe(client, self.scheduler, self.workers), lambda todo: submit_all(client, c, todo)
-
-    def __exit__(self, *exc: object) -> None:
-        if self.stack is not None:
-            self.stack.close()
+            client = stack.enter_context(connect(scheduler, workers))
+        if campaign.prepare is not None:
+            campaign.prepare(campaign.params)
+        yield describe(client, scheduler, workers), lambda todo: submit_all(client, campaign, todo)
 
 
 def _in_process(c: Campaign, todo: list[int]) -> Iterator[tuple[int, Any, float]]:
