@@ -175,7 +175,17 @@ def derive(args: argparse.Namespace) -> int:
 # -- check ----------------------------------------------------------------------------------------------
 def _check_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "models", nargs="*", metavar="MODEL", help="zoo names with optional sizes, or file.py:attr (default: the zoo)"
+        "models",
+        nargs="*",
+        metavar="MODEL",
+        help="zoo names with optional sizes, or file.py:attr (default: the zoo); or saved kernel files (kernel.py) "
+        "whose embedded certificates are re-checked",
+    )
+    p.add_argument(
+        "--model",
+        metavar="SPEC",
+        help="with kernel files: rebuild the certified model from SPEC (needed when the certificate names a file or "
+        "module, which symnn check never imports on its own)",
     )
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--seed", type=int, default=0, help="seed of the points, directions and cotangents (default 0)")
@@ -225,8 +235,19 @@ def check(args: argparse.Namespace) -> int:
     campaign_options = (args.campaign, args.workers, args.scheduler, args.results, args.chunks)
     if any(v is not None for v in campaign_options):
         return _check_campaign(args)
+    from verify.certified import is_kernel_file
     from verify.check import run
 
+    kernels = [m for m in args.models if is_kernel_file(m)]
+    if kernels:
+        if len(kernels) != len(args.models):
+            others = [m for m in args.models if m not in kernels]
+            raise ModelError(f"check saved kernels {kernels} and models {others} in separate calls of symnn check")
+        from verify.certified import run as recheck
+
+        return recheck(kernels, model=args.model, as_json=args.json)
+    if args.model is not None:
+        raise ModelError("--model is for re-checking saved kernel files; name the models to check as arguments")
     return run(
         args.models,
         as_json=args.json,
