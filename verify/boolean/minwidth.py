@@ -558,13 +558,16 @@ def width_distribution(d: int, max_nodes: int = 10**8) -> Distribution:
 
 
 def width_rows(
-    d: int, start: int, stop: int, max_nodes: int = 10**8
+    d: int, start: int, stop: int, max_nodes: int = 10**8, step: int = 1
 ) -> tuple[list[tuple[int, int, int, bool]], dict[int, int], int]:
-    """``width_distribution`` on NPN classes start <= c < stop only: (rows, counts by width, functions checked).
+    """``width_distribution`` on the NPN classes ``range(start, stop, step)`` only: (rows, counts by width,
+    functions checked).
 
-    Rows of consecutive ranges concatenate, and counts and checks add up, to the whole distribution.
+    Over a partition of the classes the rows (put back in class order) are the distribution's, and
+    counts and checks add up.
     """
-    return _class_rows(d, list(npn_classes(d)[max(start, 0) : max(stop, 0)]), max_nodes)
+    classes = npn_classes(d)
+    return _class_rows(d, [classes[c] for c in range(max(start, 0), min(stop, len(classes)), step)], max_nodes)
 
 
 @functools.lru_cache(maxsize=4)

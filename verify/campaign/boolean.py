@@ -205,7 +205,8 @@ def count_threshold(
 
 # -- minimum-width survey -------------------------------------------------------------------------------------
 def min_width_campaign(d: int, max_nodes: int = 10**8, chunks: int | None = None) -> Campaign:
-    """``width_distribution(d)`` in chunks of consecutive NPN classes."""
+    """``width_distribution(d)`` in chunks of NPN classes: chunk i takes classes i, i + chunks, ... (hard
+    classes spread over the chunks)."""
     from verify.boolean.minwidth import npn_classes
 
     if isinstance(d, bool) or not isinstance(d, int) or not 0 <= d <= 4:
@@ -222,8 +223,7 @@ def min_width_chunk(params: dict[str, Any], i: int, chunks: int) -> dict[str, An
     from verify.boolean.minwidth import npn_classes, width_rows
 
     d = params["d"]
-    part = split(len(npn_classes(d)), chunks, i)
-    rows, counts, checked = width_rows(d, part.start, part.stop, params["max_nodes"])
+    rows, counts, checked = width_rows(d, i, len(npn_classes(d)), params["max_nodes"], step=chunks)
     return {"rows": rows, "counts": {str(w): c for w, c in counts.items()}, "checked": checked}
 
 
@@ -231,7 +231,9 @@ def merge_min_width(params: dict[str, Any], parts: list[dict[str, Any]]) -> Any:
     """The ``Distribution``: rows in class order, counts and checks added; seconds = compute time."""
     from verify.boolean.minwidth import Distribution
 
-    rows = [(int(v), int(n), int(w), bool(x)) for p in parts for v, n, w, x in p["rows"]]
+    rows: list[Any] = [None] * sum(len(p["rows"]) for p in parts)
+    for i, p in enumerate(parts):  # chunk i holds classes i, i + chunks, ...
+        rows[i :: len(parts)] = [(int(v), int(n), int(w), bool(x)) for v, n, w, x in p["rows"]]
     counts: dict[int, int] = {}
     for p in parts:
         for w, c in p["counts"].items():
