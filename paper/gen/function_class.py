@@ -192,7 +192,7 @@ def generate(out: Path, quick: bool) -> None:
         "fc_ops",
         ["op", "meaning", "JVP rule", "JVP built from", "VJP built from", "rows"],
         ops,
-        spec="l" + "".join(f"{RAGGED}p{{{w}\\linewidth}}" for w in (0.21, 0.19, 0.12, 0.12)) + "r",
+        spec="l" + "".join(f"{RAGGED}p{{{w}\\linewidth}}" for w in (0.2, 0.18, 0.12, 0.12)) + "r",
     )
     write_table(
         out,

@@ -164,7 +164,10 @@ def minwidth_rows(cfg: dict) -> tuple[list[list[object]], dict[str, object]]:
         nodes = sum(r.nodes.values())
         rows.append([d, r.width, "yes" if r.exact else "no", nodes, r.seconds])
         facts[f"sgnParityWidth{word(d)}"] = r.width
+    from verify.boolean.minwidth import MAX_D
+
     facts["sgnParityMaxD"] = max(cfg["minwidth_parity"])
+    facts["sgnMinWidthLimitD"] = MAX_D
     facts["sgnParityWidthIsD"] = "yes" if all(r[1] == r[0] and r[2] == "yes" for r in rows) else "no"
     return rows, facts
 

@@ -111,19 +111,21 @@ def run_mutation(quick: bool):
 
 
 def mutant_rows(result) -> list[list[object]]:
+    """One row per mutant: its fault, the cases it ran on, how many it was caught on, and by which oracles."""
     from verify.mutation import MUTANTS
 
-    faults = {m.name: m.fault for m in MUTANTS}
     rows = []
-    for o in result.outcomes:
-        oracles = sorted({c.split("/")[-1] for c in o.caught_by})
+    for m in MUTANTS:
+        runs = [o for o in result.outcomes if o.mutant == m.name]
+        if not runs:
+            continue
+        oracles = sorted({c.split("/")[-1] for o in runs for c in o.caught_by})
         rows.append(
             [
-                TeX(f"\\texttt{{{o.mutant}}}"),
-                faults[o.mutant],
-                o.case,
-                "caught" if o.caught else "SURVIVED",
-                len(o.caught_by),
+                TeX(f"\\texttt{{{m.name}}}"),
+                m.fault,
+                ", ".join(o.case for o in runs),
+                TeX(f"{sum(o.caught for o in runs)}/{len(runs)}"),
                 ", ".join(oracles) or "--",
             ]
         )
@@ -170,9 +172,9 @@ def generate(out: Path, quick: bool) -> None:
     write_table(
         out,
         "ver_mutants",
-        ["mutant", "fault injected", "case", "verdict", "pairs", "oracles that caught it"],
+        ["mutant", "fault injected", "cases", "caught", "oracles that caught it"],
         mutant_rows(mutation),
-        spec=f"l{RAGGED}p{{0.25\\linewidth}}{RAGGED}p{{0.13\\linewidth}}lr{RAGGED}p{{0.18\\linewidth}}",
+        spec=f"l{RAGGED}p{{0.27\\linewidth}}{RAGGED}p{{0.17\\linewidth}}r{RAGGED}p{{0.2\\linewidth}}",
     )
 
     all_rows = [r for _, rep in results for r in rep.rows]
