@@ -13,6 +13,9 @@ float64 below 2^53, int64 beyond. Other float weights are evaluated in float64 a
 
 Targets checked inside the kernel: none, a truth table (2^d bytes), or a symmetric function given
 by its value per number of +1 coordinates (parity, majority, AND, OR, ... at any d).
+
+``evaluate_range`` runs the same pass on a range of input indices (whole blocks of 2^lb): the
+chunks of a campaign (``verify.campaign``) merge to exactly what ``evaluate`` returns.
 """
 
 from __future__ import annotations

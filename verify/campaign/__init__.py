@@ -7,7 +7,12 @@ skips finished chunks. Dask (``pip install "symnn[dask]"``) is imported only whe
 
 Campaigns: ``verify_campaign`` (an exhaustive pass of a sign network), ``count_campaign`` and
 ``count_threshold`` (threshold counts), ``min_width_campaign`` (the minimum-width survey) and
-``check_campaign`` (random networks against every oracle).
+``check_campaign`` (random networks against every oracle). On the command line::
+
+    symnn boolean verify parity:30 --random 30 24 --workers 2 --results runs/
+    symnn boolean count 6 --method regions --scheduler tcp://10.0.0.5:8786 --results runs/
+    symnn boolean min-width --distribution 4 --workers 2
+    symnn check --campaign 200 --workers 2 --results runs/    # rerun the same line to resume
 """
 
 from __future__ import annotations
