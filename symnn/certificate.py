@@ -16,8 +16,8 @@ longer matches (``unverified``: modified code is never run), rebuilds the model'
 compares its hashes, then re-runs every check on the module: ``verified`` only if all pass again,
 ``refuted`` otherwise.
 
->>> text = embed("x = 1\\n", {"format": FORMAT, "source_sha256": source_hash("x = 1\\n")})
->>> body, cert = split(text)
+>>> cert = dict.fromkeys(KEYS, None) | {"format": FORMAT, "source_sha256": source_hash("x = 1\\n")}
+>>> body, cert = split(embed("x = 1\\n", cert))
 >>> body == "x = 1\\n" and cert["source_sha256"] == source_hash(body)
 True
 """
