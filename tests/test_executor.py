@@ -610,3 +610,26 @@ def test_executor_runs_with_symbolic_differentiation_disabled():
     res = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr
     assert res.stdout.strip() == "ok"
+
+
+def test_affine_bodies_take_the_constant_partials_path():
+    """Linear bodies skip the per-element sweep; their tangents and adjoints are checked by hand."""
+    from symnn.executor.scalar import affine_coefficients
+
+    a0, a1, a2 = sp.symbols("_a0 _a1 _a2", real=True)
+    assert affine_coefficients(sp.Lambda((a0, a1, a2), 2 * a0 - a1 / 4 + 3 - (a2 - a0))) == (3.0, -0.25, -1.0)
+    assert affine_coefficients(sp.Lambda((a0, a1), a0 * a1)) is None
+    assert affine_coefficients(sp.Lambda((a0,), sp.tanh(a0))) is None
+    b = Builder()
+    x, bias, w = b.input("x", (5, 3)), b.param("bias", (3,)), b.param("w", (5, 3))
+    h = b.apply(2 * a0 - a1 / 4 - a2, [x, bias, w])  # bias broadcast over the batch
+    g = b.build((h * h).sum())
+    rng = np.random.default_rng(1)
+    vals = {"x": rng.standard_normal((5, 3)), "bias": rng.standard_normal(3), "w": rng.standard_normal((5, 3))}
+    _, grads = Executor(g).grad(vals)
+    hv = 2 * vals["x"] - vals["bias"] / 4 - vals["w"]
+    np.testing.assert_allclose(grads["bias"], (2 * hv * -0.25).sum(axis=0), rtol=1e-14)
+    np.testing.assert_allclose(grads["w"], -2 * hv, rtol=1e-14)
+    t = {"bias": rng.standard_normal(3), "w": rng.standard_normal((5, 3))}
+    _, tans = Executor(g).jvp(vals, t)
+    np.testing.assert_allclose(tans["out"], (2 * hv * (-t["bias"] / 4 - t["w"])).sum(), rtol=1e-13)

@@ -27,7 +27,7 @@ import numpy as np
 from ..ops import BroadcastTo, Concat, Einsum, Elementwise, Fold, LogSumExp, Op, Pad, Reshape, Slice, Window
 from . import kernels as K
 from .contract import einsum
-from .scalar import compile_lambda
+from .scalar import affine_coefficients, compile_lambda
 
 Array = np.ndarray
 Maybe = Array | None
@@ -104,8 +104,19 @@ def _eval_elementwise(op: Elementwise, xs: list[Array], shape: tuple[int, ...], 
     return V[prog.root].reshape(shape), V
 
 
+def _scaled(a: float, t: Array) -> Array:
+    return t if a == 1.0 else -t if a == -1.0 else a * t
+
+
 def _jvp_elementwise(op: Elementwise, xs: list[Array], y: Array, V: Array, ts: list[Maybe]) -> Maybe:
     # d f(x_1..x_n) = sum_i (df/dx_i) dx_i, swept through the scalar program
+    coefs = affine_coefficients(op.fn)
+    if coefs is not None:  # constant partials: no per-element sweep
+        terms = [_scaled(a, t) for a, t in zip(coefs, ts, strict=True) if t is not None and a != 0.0]
+        out = np.zeros(y.shape, dtype=y.dtype)
+        for t in terms:
+            out += t
+        return out
     prog = compile_lambda(op.fn)
     T = _stack(prog, [t if t is not None else 0.0 for t in ts], y.shape, V.dtype)
     active = np.zeros(prog.nslots, dtype=np.bool_)
@@ -116,6 +127,12 @@ def _jvp_elementwise(op: Elementwise, xs: list[Array], y: Array, V: Array, ts: l
 
 def _vjp_elementwise(op: Elementwise, xs: list[Array], y: Array, V: Array, ct: Array, needs: list[bool]) -> list[Maybe]:
     # x_i_bar = unbroadcast((df/dx_i) y_bar), swept backwards through the scalar program
+    coefs = affine_coefficients(op.fn)
+    if coefs is not None:  # constant partials: scale and reduce the cotangent, no per-element sweep
+        return [
+            unbroadcast(np.broadcast_to(_scaled(a, ct), y.shape), x.shape).astype(y.dtype, copy=True) if need else None
+            for a, x, need in zip(coefs, xs, needs, strict=True)
+        ]
     prog = compile_lambda(op.fn)
     G = np.zeros(V.shape, dtype=V.dtype)
     G[prog.root].reshape(y.shape)[...] = ct

@@ -188,3 +188,31 @@ def compile_lambda(fn: sp.Lambda) -> Program:
         nargs=em.nargs,
         root=root,
     )
+
+
+_AFFINE = frozenset({K.CONST, K.ADD, K.SUB, K.NEG, K.ADDC, K.MULC})
+
+
+@lru_cache(maxsize=4096)
+def affine_coefficients(fn: sp.Lambda) -> tuple[float, ...] | None:
+    """``(a_1, ..., a_n)`` with ``fn(x) = sum_i a_i x_i + c`` when its program only adds, subtracts,
+    negates and scales by constants; ``None`` otherwise.
+
+    The partials of such a program are the same everywhere, so one adjoint sweep of the program
+    itself (at a single element) reads them off; linear nodes (bias adds, means, differences) then
+    skip the per-element interpreter in tangent and adjoint sweeps.
+
+    >>> x, y = sp.symbols("_a0 _a1", real=True)
+    >>> affine_coefficients(sp.Lambda((x, y), x - y / 4 + 3)), affine_coefficients(sp.Lambda((x, y), x * y))
+    ((1.0, -0.25), None)
+    """
+    prog = compile_lambda(fn)
+    if prog.nargs == 0 or not set(prog.code.tolist()) <= _AFFINE:
+        return None
+    V = np.zeros((prog.nslots, 1))
+    K.program_forward(prog.code, prog.ia, prog.ib, prog.constants(V.dtype), prog.nargs, V)
+    G = np.zeros_like(V)
+    G[prog.root] = 1.0
+    active = np.ones(prog.nslots, dtype=np.bool_)
+    K.program_vjp(prog.code, prog.ia, prog.ib, prog.constants(V.dtype), prog.nargs, V, G, active)
+    return tuple(float(a) for a in G[: prog.nargs, 0])
