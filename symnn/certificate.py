@@ -117,10 +117,9 @@ def split(text: str) -> tuple[str, dict[str, Any] | None]:
     start, stop = text.index(BEGIN), text.index(END) + len(END)
     inner = text[start + len(BEGIN) : stop - len(END)].strip()
     try:
-        tree = ast.parse(inner, mode="exec")
-        ok = len(tree.body) == 1 and isinstance(tree.body[0], ast.Assign)
-        assign = tree.body[0]
-        if not ok or not isinstance(assign, ast.Assign) or [ast.unparse(t) for t in assign.targets] != ["CERTIFICATE"]:
+        body_nodes = ast.parse(inner, mode="exec").body
+        assign = body_nodes[0] if len(body_nodes) == 1 else None
+        if not isinstance(assign, ast.Assign) or [ast.unparse(t) for t in assign.targets] != ["CERTIFICATE"]:
             raise ValueError("not a single CERTIFICATE = {...} assignment")
         cert = ast.literal_eval(assign.value)
     except (SyntaxError, ValueError) as e:

@@ -141,6 +141,8 @@ def test_malformed_blocks_are_errors(certified: Path) -> None:
         split(text + text[text.index(BEGIN) :])
     with pytest.raises(CertificateError, match="cannot be read"):
         split(f"x = 1\n{BEGIN}\nCERTIFICATE = __import__('os').getcwd()\n{END}\n")
+    with pytest.raises(CertificateError, match="cannot be read"):
+        split(f"x = 1\n{BEGIN}\n{END}\n")
     with pytest.raises(CertificateError, match="lacks"):
         split(f"x = 1\n{BEGIN}\nCERTIFICATE = {{'format': 'symnn-certificate/1'}}\n{END}\n")
 

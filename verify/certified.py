@@ -128,7 +128,8 @@ def recheck(path: str | Path, model: str | Graph | None = None) -> KernelVerdict
     names = list(input_names(Path(path)) or {**prog.inputs, **prog.params})
     if point_hash(random_point(prog, seed), names) != cert["point"]["sha256"]:
         notes.append(f"the point drawn from seed {seed} differs from the certified one (numpy's generator changed)")
-    changed = {k: (v, versions().get(k)) for k, v in cert["versions"].items() if versions().get(k) != v}
+    now = versions()
+    changed = {k: (v, now.get(k)) for k, v in cert["versions"].items() if now.get(k) != v}
     if changed:
         notes.append("versions differ: " + ", ".join(f"{k} {a} -> {b}" for k, (a, b) in changed.items()))
     try:

@@ -108,17 +108,18 @@ class Kernel:
         if model is None:
             atomic_write(path, self.source.encode("utf-8"))
             return path
-        from ..compile_cmd import MODES, program, save_verified
+        from ..compile_cmd import save_verified
 
         if not isinstance(model, Graph):
             raise errors.GraphError(f"model= needs the symnn Graph the kernel was compiled from, got {model!r}")
-        modes = [m for m in MODES if (m == "forward" or model.params) and _computes(self, model, m)]
-        if not modes:
+        found = _program_of(self, model)
+        if found is None:
             raise errors.GraphError(
                 "this kernel computes neither the given model nor its grad/jvp/hvp program; pass the graph it "
                 "was compiled from (compile(g) or compile(symnn.grad(g)) -> save(path, model=g))"
             )
-        checks, cert = save_verified(model, program(model, modes[0]), self, path, modes[0], seed)
+        mode, prog = found
+        checks, cert = save_verified(model, prog, self, path, mode, seed)
         if cert is None:
             bad = "; ".join(c.line().strip() for c in checks if not c.ok)
             raise errors.VerificationError(f"{path} disagrees with its oracles, no certificate written: {bad}")
@@ -162,14 +163,20 @@ def compile(graph: Graph, dtype: Any = np.float64) -> Kernel:
     return Kernel(text, standalone, key, _load(key, path, text, meta), helpers.values(), False, fingerprint)
 
 
-def _computes(kernel: Kernel, model: Graph, mode: str) -> bool:
-    """Whether ``kernel`` was compiled from the ``mode`` program of ``model`` (by content hash)."""
-    from ..compile_cmd import program
+def _program_of(kernel: Kernel, model: Graph) -> tuple[str, Graph] | None:
+    """The mode and program of ``model`` that ``kernel`` was compiled from (by content hash), if any."""
+    from ..compile_cmd import MODES, program
 
-    try:
-        return program(model, mode).fingerprint() == kernel.graph_fingerprint
-    except errors.GraphError:  # e.g. grad of a model whose output is not a scalar
-        return False
+    for mode in MODES:
+        if mode != "forward" and not model.params:
+            continue
+        try:
+            prog = program(model, mode)
+        except errors.GraphError:  # e.g. grad of a model whose output is not a scalar
+            continue
+        if prog.fingerprint() == kernel.graph_fingerprint:
+            return mode, prog
+    return None
 
 
 def _load(key: str, path: Path, text: str, meta: dict[str, str]) -> types.ModuleType:

@@ -104,6 +104,11 @@ def _eval_elementwise(op: Elementwise, xs: list[Array], shape: tuple[int, ...], 
     return V[prog.root].reshape(shape), V
 
 
+def _owned(t: Array, ct: Array) -> Array:
+    """``t``, copied if it is the cotangent ``ct`` itself or a view (never hand out an alias of ``ct``)."""
+    return t.copy() if t is ct or not t.flags.owndata else t
+
+
 def _scaled(a: float, t: Array) -> Array:
     return t if a == 1.0 else -t if a == -1.0 else a * t
 
@@ -130,7 +135,7 @@ def _vjp_elementwise(op: Elementwise, xs: list[Array], y: Array, V: Array, ct: A
     coefs = affine_coefficients(op.fn)
     if coefs is not None:  # constant partials: scale and reduce the cotangent, no per-element sweep
         return [
-            unbroadcast(np.broadcast_to(_scaled(a, ct), y.shape), x.shape).astype(y.dtype, copy=True) if need else None
+            _owned(unbroadcast(_scaled(a, ct), x.shape), ct) if need else None
             for a, x, need in zip(coefs, xs, needs, strict=True)
         ]
     prog = compile_lambda(op.fn)
