@@ -11,16 +11,24 @@ overflows to NaN at ``x = -800``. The functions here fix one convention for ever
 * ``sigmoid`` and ``softplus`` differentiate to themselves (``sigmoid' = s (1 - s)``,
   ``softplus' = sigmoid``), never to a quotient of exponentials.
 
+``FUNCTIONS`` is the one table of supported scalar functions. Each has ONE canonical name, used
+by every backend (code generator, executor, oracles, spec rows, tests): the name of its SymPy
+head in lower case -- ``atan`` (``sympy.atan``, not numpy's ``arctan``), ``sgn`` (this module's
+class, not ``sign``), ``abs`` (``sympy.Abs``, which Python's ``abs`` builds), ``maximum``.
+
 >>> import sympy
 >>> x = sympy.Symbol("x", real=True)
 >>> sympy.diff(sigmoid(x), x)
 (1 - sigmoid(x))*sigmoid(x)
 >>> canonicalize(1 / (1 + sympy.exp(-x)))
 sigmoid(x)
+>>> canonical_name(sympy.atan), FUNCTIONS["sgn"].kink, FUNCTIONS["maximum"].arity
+('atan', True, 2)
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import sympy as sp
@@ -190,26 +198,70 @@ class maximum(sp.Function):
         return fuzzy_and(arg.is_real for arg in self.args)
 
 
-#: Every function class an elementwise body may contain, and the name the code generators use.
-SUPPORTED: dict[type, str] = {
-    sp.exp: "exp",
-    sp.log: "log",
-    sp.tanh: "tanh",
-    sp.sinh: "sinh",
-    sp.cosh: "cosh",
-    sp.sin: "sin",
-    sp.cos: "cos",
-    sp.tan: "tan",
-    sp.atan: "arctan",
-    sp.erf: "erf",
-    sp.Abs: "abs",
-    sigmoid: "sigmoid",
-    softplus: "softplus",
-    relu: "relu",
-    step: "step",
-    sgn: "sign",
-    maximum: "maximum",
+@dataclass(frozen=True)
+class ScalarFunction:
+    """A supported scalar function: its canonical name, SymPy head, arity, and whether it has a kink."""
+
+    name: str
+    head: type
+    arity: int = 1
+    kink: bool = False  # not differentiable somewhere: oracles report steps that straddle the kink
+
+
+#: The supported scalar functions by canonical name (the order is the paper's table order).
+FUNCTIONS: dict[str, ScalarFunction] = {
+    f.name: f
+    for f in (
+        ScalarFunction("exp", sp.exp),
+        ScalarFunction("log", sp.log),
+        ScalarFunction("tanh", sp.tanh),
+        ScalarFunction("sinh", sp.sinh),
+        ScalarFunction("cosh", sp.cosh),
+        ScalarFunction("sin", sp.sin),
+        ScalarFunction("cos", sp.cos),
+        ScalarFunction("tan", sp.tan),
+        ScalarFunction("atan", sp.atan),
+        ScalarFunction("erf", sp.erf),
+        ScalarFunction("abs", sp.Abs, kink=True),
+        ScalarFunction("sigmoid", sigmoid),
+        ScalarFunction("softplus", softplus),
+        ScalarFunction("relu", relu, kink=True),
+        ScalarFunction("step", step, kink=True),
+        ScalarFunction("sgn", sgn, kink=True),
+        ScalarFunction("maximum", maximum, arity=2, kink=True),
+    )
 }
+
+#: Each supported head and its canonical name.
+SUPPORTED: dict[type, str] = {f.head: f.name for f in FUNCTIONS.values()}
+
+
+def _unsupported(head: type, where: str = "") -> UnsupportedFunctionError:
+    names = ", ".join(sorted(FUNCTIONS))
+    return UnsupportedFunctionError(
+        f"the function {head.__name__}{where} has no code generator; "
+        f"write it with the supported functions ({names}), with +, -, *, / and powers"
+    )
+
+
+def canonical_name(head: type | sp.Basic) -> str:
+    """The canonical name of a supported function head (or of an application of one): ``sympy.atan`` -> ``"atan"``."""
+    cls = head if isinstance(head, type) else type(head)
+    if cls not in SUPPORTED:
+        raise _unsupported(cls)
+    return SUPPORTED[cls]
+
+
+def named_heads(expr: sp.Expr, prefix: str = "_") -> sp.Expr:
+    """``expr`` with each supported function replaced by an undefined one named ``prefix + name``.
+
+    For ``sympy.lambdify`` with a namespace keyed by canonical names: the prefixed names are in no
+    printer's table, so every call goes to the namespace (``relu(x)`` prints as ``_relu(x)``).
+    """
+    return expr.replace(
+        lambda e: type(e) in SUPPORTED,
+        lambda e: sp.Function(prefix + SUPPORTED[type(e)])(*e.args),
+    )
 
 
 def _max_to_maximum(*args: sp.Expr) -> sp.Expr:
@@ -272,12 +324,7 @@ def check_supported(expr: sp.Expr) -> None:
         )
     for f in expr.atoms(sp.Function):
         if type(f) not in SUPPORTED:
-            names = ", ".join(sorted(SUPPORTED.values()))
-            raise UnsupportedFunctionError(
-                f"the function {type(f).__name__!s} in {f} has no code generator; "
-                f"write it with the supported functions ({names}), "
-                "with +, -, *, / and powers"
-            )
+            raise _unsupported(type(f), f" in {f}")
     for bad in (sp.zoo, sp.nan, sp.oo, -sp.oo, sp.I):
         if expr.has(bad):
             raise UnsupportedFunctionError(

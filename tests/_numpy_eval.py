@@ -2,12 +2,13 @@
 
 It shares nothing with symnn's evaluators: each op is a few lines of NumPy written from the op's
 documented meaning, and Elementwise bodies go through ``sympy.lambdify`` with this file's own
-definitions of the project's kink functions.
+definitions of every supported function (keyed by canonical name, as in ``symnn.functions``).
 """
 
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Mapping
 from functools import cache
 from typing import Any
@@ -16,6 +17,7 @@ import numpy as np
 import sympy as sp
 
 from symnn import ops
+from symnn.functions import named_heads
 from symnn.ir import Graph
 
 
@@ -23,7 +25,19 @@ def _sigmoid(x: Any) -> Any:
     return np.exp(-np.logaddexp(0.0, -x))
 
 
+#: Every supported function, keyed by its canonical name (symnn.functions.FUNCTIONS).
 _FUNCS = {
+    "exp": np.exp,
+    "log": np.log,
+    "tanh": np.tanh,
+    "sinh": np.sinh,
+    "cosh": np.cosh,
+    "sin": np.sin,
+    "cos": np.cos,
+    "tan": np.tan,
+    "atan": np.arctan,
+    "erf": np.vectorize(math.erf, otypes=[float]),
+    "abs": np.abs,
     "sigmoid": _sigmoid,
     "softplus": lambda x: np.logaddexp(0.0, x),
     "relu": lambda x: np.where(x > 0, x, 0.0),
@@ -31,11 +45,12 @@ _FUNCS = {
     "sgn": np.sign,
     "maximum": lambda a, b: np.where(a >= b, a, b),
 }
+_NAMESPACE = {f"_{name}": f for name, f in _FUNCS.items()}  # named_heads prints relu(x) as _relu(x)
 
 
 @cache
 def _compile(fn: sp.Lambda) -> Any:
-    return sp.lambdify(fn.variables, fn.expr, modules=[_FUNCS, "numpy"])
+    return sp.lambdify(fn.variables, named_heads(fn.expr), modules=[_NAMESPACE, "numpy"])
 
 
 def _window(x: np.ndarray, op: ops.Window) -> np.ndarray:

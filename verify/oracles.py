@@ -42,7 +42,7 @@ import mpmath
 import numpy as np
 import sympy as sp
 
-from symnn.functions import maximum, relu, sgn, sigmoid, softplus, step
+from symnn.functions import FUNCTIONS, maximum, named_heads
 from symnn.ir import Graph
 from symnn.ops import (
     BroadcastTo,
@@ -60,7 +60,7 @@ from symnn.ops import (
 )
 
 Array = np.ndarray
-KINKS = (relu, step, sgn, sp.Abs, maximum)
+KINKS = tuple(f.head for f in FUNCTIONS.values() if f.kink)  # relu, step, sgn, Abs, maximum
 
 
 # -- scalar functions per arithmetic ------------------------------------------------------------------
@@ -95,55 +95,66 @@ def _mp_sgn(x: Any) -> Any:
     return (x > 0) - (x < 0)
 
 
+#: Each kind's own implementation of every supported function, keyed by canonical name.
 _FUNCS: dict[str, dict[str, Callable[..., Any]]] = {
     "float": {
-        "_sigmoid": _f_sigmoid,
-        "_softplus": lambda x: np.logaddexp(0.0, x),
-        "_relu": lambda x: np.where(x > 0, x, 0.0),
-        "_step": lambda x: np.where(x > 0, 1.0, 0.0),
-        "_sgn": np.sign,
-        "_abs": np.abs,
-        "_maximum": lambda a, b: np.where(a >= b, a, b),
-        "_erf": np.vectorize(math.erf, otypes=[np.float64]),
+        "exp": np.exp,
+        "log": np.log,
+        "tanh": np.tanh,
+        "sinh": np.sinh,
+        "cosh": np.cosh,
+        "sin": np.sin,
+        "cos": np.cos,
+        "tan": np.tan,
+        "atan": np.arctan,
+        "erf": np.vectorize(math.erf, otypes=[np.float64]),
+        "abs": np.abs,
+        "sigmoid": _f_sigmoid,
+        "softplus": lambda x: np.logaddexp(0.0, x),
+        "relu": lambda x: np.where(x > 0, x, 0.0),
+        "step": lambda x: np.where(x > 0, 1.0, 0.0),
+        "sgn": np.sign,
+        "maximum": lambda a, b: np.where(a >= b, a, b),
     },
     "complex": {
-        "_sigmoid": _c_sigmoid,
-        "_softplus": _c_softplus,
-        "_relu": lambda z: np.where(np.real(z) > 0, z, 0.0),
-        "_step": lambda z: np.where(np.real(z) > 0, 1.0, 0.0),
-        "_sgn": lambda z: np.sign(np.real(z)),
-        "_abs": lambda z: np.where(np.real(z) > 0, z, np.where(np.real(z) < 0, -z, 0.0)),
-        "_maximum": lambda a, b: np.where(np.real(a) >= np.real(b), a, b),
-        "_erf": _c_erf,
+        "exp": np.exp,
+        "log": np.log,
+        "tanh": np.tanh,
+        "sinh": np.sinh,
+        "cosh": np.cosh,
+        "sin": np.sin,
+        "cos": np.cos,
+        "tan": np.tan,
+        "atan": np.arctan,
+        "erf": _c_erf,
+        "abs": lambda z: np.where(np.real(z) > 0, z, np.where(np.real(z) < 0, -z, 0.0)),
+        "sigmoid": _c_sigmoid,
+        "softplus": _c_softplus,
+        "relu": lambda z: np.where(np.real(z) > 0, z, 0.0),
+        "step": lambda z: np.where(np.real(z) > 0, 1.0, 0.0),
+        "sgn": lambda z: np.sign(np.real(z)),
+        "maximum": lambda a, b: np.where(np.real(a) >= np.real(b), a, b),
     },
     "mpmath": {
-        "_sigmoid": lambda x: 1 / (1 + mpmath.exp(-x)),
-        "_softplus": lambda x: mpmath.log1p(mpmath.exp(x)),
-        "_relu": _mp_relu,
-        "_step": lambda x: mpmath.mpf(1) if x > 0 else mpmath.mpf(0),
-        "_sgn": _mp_sgn,
-        "_abs": mpmath.fabs,
-        "_maximum": _mp_maximum,
-        "_erf": mpmath.erf,
+        "exp": mpmath.exp,
+        "log": mpmath.log,
+        "tanh": mpmath.tanh,
+        "sinh": mpmath.sinh,
+        "cosh": mpmath.cosh,
+        "sin": mpmath.sin,
+        "cos": mpmath.cos,
+        "tan": mpmath.tan,
+        "atan": mpmath.atan,
+        "erf": mpmath.erf,
+        "abs": mpmath.fabs,
+        "sigmoid": lambda x: 1 / (1 + mpmath.exp(-x)),
+        "softplus": lambda x: mpmath.log1p(mpmath.exp(x)),
+        "relu": _mp_relu,
+        "step": lambda x: mpmath.mpf(1) if x > 0 else mpmath.mpf(0),
+        "sgn": _mp_sgn,
+        "maximum": _mp_maximum,
     },
 }
-_RENAME = {
-    sigmoid: "_sigmoid",
-    softplus: "_softplus",
-    relu: "_relu",
-    step: "_step",
-    sgn: "_sgn",
-    sp.Abs: "_abs",
-    maximum: "_maximum",
-    sp.erf: "_erf",
-}
-
-
-def _renamed(expr: sp.Expr) -> sp.Expr:
-    """``expr`` with symnn's functions replaced by plain names that only this module defines."""
-    for cls, name in _RENAME.items():
-        expr = expr.replace(cls, sp.Function(name))
-    return expr
 
 
 def _kink_arguments(expr: sp.Expr) -> list[sp.Expr]:
@@ -157,11 +168,12 @@ def _kink_arguments(expr: sp.Expr) -> list[sp.Expr]:
 @lru_cache(maxsize=2048)
 def _compiled(fn: sp.Lambda, kind: str) -> tuple[Callable[..., Any], list[Callable[..., Any]]]:
     """The body and the kink arguments of ``fn`` as functions of ``kind``'s arithmetic."""
+    # every function call goes to this module's table: named_heads prints relu(x) as _relu(x)
     module = "mpmath" if kind == "mpmath" else "numpy"
-    mods = [_FUNCS[kind], module]
+    mods = [{f"_{name}": f for name, f in _FUNCS[kind].items()}, module]
     variables = list(fn.variables)
-    body = sp.lambdify(variables, _renamed(fn.expr), modules=mods)
-    kinks = [sp.lambdify(variables, _renamed(k), modules=mods) for k in _kink_arguments(fn.expr)]
+    body = sp.lambdify(variables, named_heads(fn.expr), modules=mods)
+    kinks = [sp.lambdify(variables, named_heads(k), modules=mods) for k in _kink_arguments(fn.expr)]
     if kind == "mpmath":
         n = len(variables)
         body = np.frompyfunc(body, n, 1) if n else body

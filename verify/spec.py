@@ -89,7 +89,7 @@ OP_ROWS: list[OpSpec] = [
     OpSpec("Elementwise:softplus", _unary(softplus)),
     OpSpec("Elementwise:relu", _unary(relu), kinks="relu at 0: derivative 0"),
     OpSpec("Elementwise:step", _unary(lambda a: step(a) * a), kinks="step at 0: value 0, derivative 0"),
-    OpSpec("Elementwise:sign", _unary(lambda a: sgn(a) * a * a), kinks="sign at 0: value 0, derivative 0"),
+    OpSpec("Elementwise:sgn", _unary(lambda a: sgn(a) * a * a), kinks="sign at 0: value 0, derivative 0"),
     OpSpec("Elementwise:maximum", _binary(maximum), kinks="ties: the first argument"),
     OpSpec("Einsum", lambda b: einsum("bi,oi->bo", b.param("x", (2, 3)), b.param("W", (4, 3)))),
     OpSpec("Einsum:reduce", lambda b: einsum("abc->b", b.param("x", (2, 3, 2)))),

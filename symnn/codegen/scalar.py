@@ -1,8 +1,9 @@
 """Scalar sympy expressions to Numba source: one name table, stable helpers, typed literals.
 
 Elementwise bodies are printed as straight-line Python over scalar locals. Every function of
-``symnn.functions.SUPPORTED`` maps through ``FUNCTIONS`` to a ``math`` call or to one of the
-small ``@njit`` helpers in ``HELPERS`` that the generated module defines when it uses them.
+``symnn.functions.FUNCTIONS`` maps, by its canonical name, through ``FUNCTIONS`` here to a ``math``
+call or to one of the small ``@njit`` helpers in ``HELPERS`` that the generated module defines
+when it uses them.
 
 >>> import sympy as sp
 >>> x, y = sp.symbols("x y", real=True)
@@ -17,9 +18,9 @@ import re
 import sympy as sp
 
 from ..errors import UnsupportedFunctionError
-from ..functions import SUPPORTED, sigmoid, softplus
+from ..functions import canonical_name, sigmoid, softplus
 
-#: SUPPORTED name -> the callable the generated code uses.
+#: Canonical function name (``symnn.functions.FUNCTIONS``) -> the callable the generated code uses.
 FUNCTIONS: dict[str, str] = {
     "exp": "math.exp",
     "log": "math.log",
@@ -29,14 +30,14 @@ FUNCTIONS: dict[str, str] = {
     "sin": "math.sin",
     "cos": "math.cos",
     "tan": "math.tan",
-    "arctan": "math.atan",
+    "atan": "math.atan",
     "erf": "math.erf",
     "abs": "abs",
     "sigmoid": "_sigmoid",
     "softplus": "_softplus",
     "relu": "_relu",
     "step": "_step",
-    "sign": "_sign",
+    "sgn": "_sgn",
     "maximum": "_maximum",
 }
 
@@ -72,9 +73,9 @@ def _step(x):
         return {{zero}}
     return x
 ''',
-    "_sign": f'''{_JIT}
-def _sign(x):
-    """sign(x) with sign(0) = 0 and sign(NaN) = NaN."""
+    "_sgn": f'''{_JIT}
+def _sgn(x):
+    """sign(x) with sgn(0) = 0 and sgn(NaN) = NaN."""
     if x > 0:
         return {{one}}
     if x < 0:
@@ -149,8 +150,8 @@ class ScalarPrinter:
             return self._print_mul(e)
         if isinstance(e, sp.Pow):
             return self._print_pow(e)
-        if isinstance(e, sp.Function) and type(e) in SUPPORTED:
-            name = FUNCTIONS[SUPPORTED[type(e)]]
+        if isinstance(e, sp.Function):
+            name = FUNCTIONS[canonical_name(e)]
             if name in HELPERS:
                 self.helpers.add(name)
             return f"{name}({', '.join(self._print(a)[0] for a in e.args)})", _ATOM

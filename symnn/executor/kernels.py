@@ -41,18 +41,20 @@ TAN = 17
 ATAN = 18
 ERF = 19
 ABS = 20
-SIGN = 21  # sign with sign(0) = 0
+SGN = 21  # sign(x) with sgn(0) = 0
 STEP = 22  # 1 if x > 0 else 0
 RELU = 23  # max(x, 0)
-MAX = 24  # x if x >= y else y (first argument on ties)
+MAXIMUM = 24  # x if x >= y else y (first argument on ties)
 SIGMOID = 25
 SOFTPLUS = 26
 
+#: The name of each opcode; a primitive that computes a scalar function has the function's canonical
+#: name (``symnn.functions.FUNCTIONS``), which is how the scalar compiler finds it.
 NAMES = (
     "const add sub mul div neg addc mulc powc pow exp log tanh sinh cosh sin cos tan atan erf "
-    "abs sign step relu max sigmoid softplus"
+    "abs sgn step relu maximum sigmoid softplus"
 ).split()
-BINARY = frozenset({ADD, SUB, MUL, DIV, POW, MAX})
+BINARY = frozenset({ADD, SUB, MUL, DIV, POW, MAXIMUM})
 
 _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
 _NAN = math.nan
@@ -112,7 +114,7 @@ def apply(op, x, y, c):
         return math.erf(x)
     if op == ABS:
         return math.fabs(x)
-    if op == SIGN:  # sign(0) = 0
+    if op == SGN:  # sgn(0) = 0
         if x > 0.0:
             return 1.0
         if x < 0.0:
@@ -126,7 +128,7 @@ def apply(op, x, y, c):
         if x > 0.0:
             return x
         return 0.0 if x <= 0.0 else x
-    if op == MAX:
+    if op == MAXIMUM:
         if x >= y:
             return x
         if y > x:
@@ -184,12 +186,12 @@ def partials(op, x, y, c, v):
     if op == ERF:  # d erf x = 2/sqrt(pi) e^(-x^2) dx
         return _TWO_OVER_SQRT_PI * math.exp(-x * x), 0.0
     if op == ABS:  # d |x| = sign(x) dx, with |x|'(0) = 0
-        return apply(SIGN, x, x, c), 0.0
-    if op == SIGN or op == STEP:  # d sign(x) = d step(x) = 0
+        return apply(SGN, x, x, c), 0.0
+    if op == SGN or op == STEP:  # d sgn(x) = d step(x) = 0
         return 0.0, 0.0
     if op == RELU:  # d relu(x) = step(x) dx, relu'(0) = 0
         return apply(STEP, x, x, c), 0.0
-    if op == MAX:  # d max(x, y) = [x >= y] dx + [y > x] dy
+    if op == MAXIMUM:  # d max(x, y) = [x >= y] dx + [y > x] dy
         if x >= y:
             return 1.0, 0.0
         if y > x:

@@ -20,28 +20,11 @@ import numpy as np
 import sympy as sp
 
 from ..errors import UnsupportedFunctionError
-from ..functions import maximum, relu, sgn, sigmoid, softplus, step
+from ..functions import FUNCTIONS, SUPPORTED
 from . import kernels as K
 
-#: One-argument sympy function classes and their primitive.
-UNARY: dict[type, int] = {
-    sp.exp: K.EXP,
-    sp.log: K.LOG,
-    sp.tanh: K.TANH,
-    sp.sinh: K.SINH,
-    sp.cosh: K.COSH,
-    sp.sin: K.SIN,
-    sp.cos: K.COS,
-    sp.tan: K.TAN,
-    sp.atan: K.ATAN,
-    sp.erf: K.ERF,
-    sp.Abs: K.ABS,
-    sigmoid: K.SIGMOID,
-    softplus: K.SOFTPLUS,
-    relu: K.RELU,
-    step: K.STEP,
-    sgn: K.SIGN,
-}
+#: Canonical function name -> its primitive: the opcode that ``kernels.NAMES`` names the same way.
+PRIMITIVES: dict[str, int] = {name: op for op, name in enumerate(K.NAMES) if name in FUNCTIONS}
 
 
 @dataclass(frozen=True)
@@ -113,10 +96,9 @@ class _Emitter:
             return self._mul(e)
         if isinstance(e, sp.Pow):
             return self._pow(e.base, e.exp)
-        if type(e) in UNARY:
-            return self.emit(UNARY[type(e)], self.row(e.args[0]))
-        if isinstance(e, maximum):
-            return self.emit(K.MAX, self.row(e.args[0]), self.row(e.args[1]))
+        op = PRIMITIVES.get(SUPPORTED.get(type(e), ""))
+        if op is not None:
+            return self.emit(op, *(self.row(a) for a in e.args))
         raise UnsupportedFunctionError(
             f"the numeric executor has no primitive for {type(e).__name__} in {e}; "
             "canonicalize the body (symnn.functions.canonicalize) or write it with supported functions"
