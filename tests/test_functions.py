@@ -31,7 +31,7 @@ from verify.spec import OP_SPECS
 try:
     from tests import _numpy_eval
 except ImportError:  # tests/ is not a package: pytest puts it on sys.path
-    import _numpy_eval  # type: ignore[no-redef]
+    import _numpy_eval
 
 x = sp.Symbol("x", real=True)
 y = sp.Symbol("y", real=True)
