@@ -120,8 +120,7 @@ def function_rows() -> list[list[object]]:
     x, y = sp.symbols("x y", real=True)
     rows = []
     for fn, name in SUPPORTED.items():
-        row_name = {"arctan": "atan"}.get(name, name)
-        spec = OP_SPECS[f"Elementwise:{row_name}"]
+        spec = OP_SPECS[f"Elementwise:{name}"]
         if name == "maximum":
             e = fn(x, y)
             d = sp.diff(e, x)
