@@ -356,7 +356,7 @@ def test_options_are_checked_when_made_and_name_the_fix():
 def test_options_go_through_json_and_give_each_oracle_its_tolerance():
     opts = CheckOptions(dtype="float32", rtol=1e-3, tolerances={"fd": (1e-4, 1e-9)}, oracles=("fd", "mpmath"))
     doc = json.loads(json.dumps(opts.to_mapping()))
-    assert CheckOptions.from_mapping(doc) == opts
+    assert CheckOptions.from_mapping(doc) == opts and len({opts, CheckOptions.from_mapping(doc)}) == 1  # hashable too
     assert opts.tolerance("fd") == Tolerance(1e-3, 1e-9)  # the one oracle's pair, then the global rtol
     assert opts.tolerance("mpmath") == Tolerance(1e-3, TOLERANCES["mpmath", "float32"].atol)
     assert CheckOptions.from_mapping({"seed": 2}, MODEL_CHECK) == MODEL_CHECK.replace(seed=2)

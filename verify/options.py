@@ -123,6 +123,11 @@ class CheckOptions:
         put("exact_max_scalars", _count(self.exact_max_scalars, "exact_max_scalars", 0))
         put("mp_max_scalars", _count(self.mp_max_scalars, "mp_max_scalars", 0))
 
+    def __hash__(self) -> int:  # the tolerances are a dict: hash its items
+        return hash(
+            tuple(tuple(sorted(self.tolerances.items())) if f == "tolerances" else getattr(self, f) for f in FIELDS)
+        )
+
     @property
     def int_seed(self) -> int:
         """The seed that reports record (and the exact reference uses): the int, or 0 for a Generator."""
@@ -170,7 +175,10 @@ def make_options(
 ) -> CheckOptions:
     """``options`` (or ``default``, or the defaults) with ``overrides``: what every entry point takes."""
     if options is not None and not isinstance(options, CheckOptions):
-        raise GradcheckError(f"options must be a verify.CheckOptions, got {type(options).__name__}")
+        raise GradcheckError(
+            f"options must be a verify.CheckOptions, got {type(options).__name__}; "
+            "pass CheckOptions(...) or single options as keyword arguments"
+        )
     base = options if options is not None else default if default is not None else CheckOptions()
     return base.replace(**(overrides or {}))
 

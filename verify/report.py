@@ -11,6 +11,8 @@ A row's verdict is one of
 
 A report is ``ok`` when no row fails or errs, something was compared, and every checked
 path was compared at least once (a path whose rows are all ``kink`` is unverified).
+Each compared value is one ``Comparison`` (gradient checks and kernel certificates alike), and
+``VerificationError`` is the one exception for something that disagrees with its oracles.
 
 >>> r = Report("demo", (Row("executor reverse", "fd", "pass", 3, 1e-12, 1e-6),))
 >>> r.ok, r.compared
