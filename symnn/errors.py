@@ -25,7 +25,3 @@ class SizeError(SymnnError, ValueError):
 
 class ModelError(SymnnError, LookupError):
     """An unknown zoo model or a model path that cannot be loaded."""
-
-
-class VerificationError(SymnnError, AssertionError):
-    """A kernel or derivative that disagrees with its oracles."""

@@ -8,12 +8,15 @@ exactly the set of functions of width <= 2.
 from __future__ import annotations
 
 import itertools
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
+import verify.boolean.minwidth as minwidth
+from symnn.errors import SymnnError
 from verify.boolean import boolean_function, cube
-from verify.boolean.errors import TooLargeError
+from verify.boolean.errors import TooLargeError, WitnessError
 from verify.boolean.minwidth import min_width, symmetric_network, width_distribution
 from verify.boolean.npn import apply_table, canonical_classes, group, transform_network
 from verify.boolean.shatter import cube_unit_vc, network_vc, radon_dichotomy, shatter_simplex
@@ -93,6 +96,15 @@ def test_single_functions():
 def test_budget_gives_bounds_not_answers():
     r = min_width("parity:4", max_width=2)
     assert not r.exact and r.lower == 3 and r.width == 4
+
+
+def test_a_witness_that_fails_its_recheck_is_a_witness_error(monkeypatch):
+    # the exhaustive re-check of every witness network is what makes a min-width answer a certificate
+    monkeypatch.setattr(minwidth, "verify", lambda net, f: SimpleNamespace(ok=False, first_mismatch=(1, -1)))
+    with pytest.raises(WitnessError, match="witness network fails on input") as err:
+        min_width("majority:3")
+    assert isinstance(err.value, SymnnError) and isinstance(err.value, RuntimeError)
+    assert type(err.value).__name__ == "WitnessError"  # not the kernel certificate's CertificateError
 
 
 def test_min_width_too_large():

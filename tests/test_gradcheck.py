@@ -1,7 +1,8 @@
-"""gradcheck: oracles against hand-derived derivatives, injected faults caught and located, kinks, bad input."""
+"""gradcheck: oracles vs hand-derived derivatives, faults caught and located, kinks, bad input, options."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -18,15 +19,22 @@ from symnn.ir import Builder
 from symnn.ops import Einsum
 from verify import (
     TOLERANCES,
+    CheckOptions,
+    Comparison,
     GradcheckFailure,
     NonFiniteError,
     NoParametersError,
+    Tolerance,
     ToleranceError,
+    VerificationError,
     assert_gradients,
     check_jvp,
     check_vjp,
     gradcheck,
 )
+from verify.campaign.gradients import check_campaign
+from verify.check import check_models
+from verify.options import MODEL_CHECK, GradcheckError
 from verify.oracles import complex_step, finite_differences, kink_distance, mp_reference
 from verify.tolerance import ORACLES
 
@@ -129,23 +137,11 @@ def test_check_jvp_and_check_vjp_select_the_mode():
 
 
 def test_generated_kernel_path():
-    available, _ = gc.kernel_available()
-    if not available:
-        pytest.skip("symnn.codegen is not importable")
     b = Builder()
     w = b.param("w", (3,))
     report = gradcheck(b.build((w * w).map(sp.tanh).sum()), paths=("kernel",))
     assert report.ok, report.table()
     assert {r.path for r in report.rows} == {"kernel forward", "kernel reverse"}
-
-
-def test_missing_kernel_is_an_explicit_skip_row(monkeypatch):
-    monkeypatch.setattr(gc, "kernel_available", lambda: (False, "not available: symnn.codegen cannot be imported"))
-    report = gradcheck(tanh_graph(), POINT, paths=("kernel", "executor"))
-    kernel_rows = [r for r in report.rows if r.path.startswith("kernel")]
-    assert [r.verdict for r in kernel_rows] == ["skip", "skip"]
-    assert all("not available" in r.note for r in kernel_rows)
-    assert report.ok  # the executor rows compared; the kernel rows say they did not
 
 
 # -- injected faults ---------------------------------------------------------------------------------------
@@ -200,9 +196,11 @@ def test_a_wrong_executor_rule_is_caught(monkeypatch):
     assert ("executor reverse", "fd") in bad and ("executor reverse", "mpmath") in bad
     # the symbolic paths disagree only with the executor itself, never with an independent oracle
     assert {oracle for path, oracle in bad if path.startswith("symbolic")} == {"executor"}
-    with pytest.raises(GradcheckFailure) as err:
+    with pytest.raises(VerificationError) as err:
         assert_gradients(tanh_graph(), POINT, paths=NUMERIC)
     assert isinstance(err.value, AssertionError) and "executor reverse" in str(err.value)
+    assert err.value.report is not None and not err.value.report.ok
+    assert GradcheckFailure is VerificationError  # the former name of the one "disagrees with its oracles" error
 
 
 def test_a_crashing_path_is_an_error_row_not_a_pass(monkeypatch):
@@ -313,11 +311,77 @@ def test_bad_tolerances_are_errors(kwargs):
         ({"low": 1.0, "high": -1.0}, gc.GradcheckError),
         ({"seed": "zero"}, gc.GradcheckError),
         ({"dtype": "float16"}, ToleranceError),
+        ({"max_locate": 0}, gc.GradcheckError),
+        ({"exact_max_scalars": -1}, gc.GradcheckError),
+        ({"locate": "yes"}, gc.GradcheckError),
+        ({"direction": 3}, gc.GradcheckError),  # a misspelt option names the options there are
+        ({"options": {"seed": 1}}, gc.GradcheckError),
     ],
 )
 def test_bad_arguments_are_errors(kwargs, error):
     with pytest.raises(error):
         gradcheck(tanh_graph(), **kwargs)
+
+
+# -- the options -----------------------------------------------------------------------------------------------------
+def test_options_and_keyword_overrides_run_the_same_check():
+    fast = CheckOptions(paths=("executor",), oracles=("fd", "adjoint"), directions=2, seed=5)
+    by_options = gradcheck(tanh_graph(), POINT, fast, name="t")
+    by_keywords = gradcheck(tanh_graph(), POINT, paths=("executor",), oracles=("fd", "adjoint"), directions=2, seed=5)
+    same = [(r.path, r.oracle, r.verdict, r.compared, r.max_error) for r in by_options.rows]
+    assert same == [(r.path, r.oracle, r.verdict, r.compared, r.max_error) for r in by_keywords.rows]
+    assert by_options.info["seed"] == 5 and by_options.info["directions"] == 2
+    # a keyword overrides one option of the object, which stays as it was (frozen)
+    reverse = gradcheck(tanh_graph(), POINT, fast, modes=("reverse",))
+    assert {r.path for r in reverse.rows} == {"executor reverse"} and fast.modes == ("forward", "reverse")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        fast.seed = 1  # type: ignore[misc]
+
+
+def test_options_are_checked_when_made_and_name_the_fix():
+    with pytest.raises(GradcheckError, match=r"paths must be a non-empty selection of \['symbolic', 'kernel'"):
+        CheckOptions(paths=("magic",))
+    with pytest.raises(GradcheckError, match="low < high"):
+        CheckOptions().replace(low=2.0)
+    with pytest.raises(GradcheckError, match="unknown option 'seeds'; the options are paths, modes"):
+        CheckOptions().replace(seeds=1)
+    with pytest.raises(ToleranceError, match="unknown oracles"):
+        CheckOptions(tolerances={"nonsense": (1e-6, 0.0)})
+    with pytest.raises(GradcheckError, match="Generator"):
+        CheckOptions(seed=np.random.default_rng(0)).to_mapping()
+    assert CheckOptions(paths="executor").paths == ("executor",)  # one name or a selection
+    assert CheckOptions(dtype=np.float32).dtype == "float32"
+
+
+def test_options_go_through_json_and_give_each_oracle_its_tolerance():
+    opts = CheckOptions(dtype="float32", rtol=1e-3, tolerances={"fd": (1e-4, 1e-9)}, oracles=("fd", "mpmath"))
+    doc = json.loads(json.dumps(opts.to_mapping()))
+    assert CheckOptions.from_mapping(doc) == opts and len({opts, CheckOptions.from_mapping(doc)}) == 1  # hashable too
+    assert opts.tolerance("fd") == Tolerance(1e-3, 1e-9)  # the one oracle's pair, then the global rtol
+    assert opts.tolerance("mpmath") == Tolerance(1e-3, TOLERANCES["mpmath", "float32"].atol)
+    assert CheckOptions.from_mapping({"seed": 2}, MODEL_CHECK) == MODEL_CHECK.replace(seed=2)
+    assert "exact" in MODEL_CHECK.oracles and "exact" not in CheckOptions().oracles  # symnn check runs every oracle
+
+
+def test_check_models_and_campaigns_take_the_same_options():
+    fast = CheckOptions(paths=("executor",), oracles=("fd", "adjoint"), modes=("reverse",), seed=3)
+    ((name, by_options),) = check_models(["mlp:2-2-1"], fast, jobs=0)
+    ((_, by_keywords),) = check_models(
+        ["mlp:2-2-1"], paths=("executor",), oracles=("fd", "adjoint"), modes=("reverse",), seed=3, jobs=0
+    )
+    assert name == "mlp:2-2-1" and by_options.ok
+    assert [r.to_json() for r in by_options.rows] == [r.to_json() for r in by_keywords.rows]
+    plan = check_campaign(2, fast, chunks=1)
+    assert CheckOptions.from_mapping(plan.params["options"]) == fast
+    assert check_campaign(2, **fast.to_mapping()).params == plan.params
+
+
+def test_comparison_is_one_record_for_every_check():
+    c = Comparison.relative("grad:w vs executor", np.array([1.0, 2.0]), np.array([1.0, 2.0 + 1e-12]), 1e-9, "executor")
+    assert c.ok and c.oracle == "executor" and c.error == pytest.approx(5e-13, rel=1e-3)
+    assert not Comparison.relative("y", np.zeros(2), np.zeros(3), 1e-9).ok  # shapes differ: error inf
+    assert not Comparison.relative("y", np.array([np.nan]), np.array([1.0]), 1e-9).ok  # NaN fails
+    assert json.loads(json.dumps(Comparison("d", 1.0, math.inf, math.inf, 1e-6, "fd").to_json()))["error"] == "inf"
 
 
 def test_tolerance_model_covers_every_oracle_and_dtype():

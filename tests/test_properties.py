@@ -7,19 +7,20 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from verify import gradcheck, spec
+from verify import CheckOptions, gradcheck, spec
 from verify import strategies as vs
 from verify.gradients import Implementation, make_problem, random_directions
 from verify.spec import OP_ROWS
 
 PATHS = ("symbolic", "executor")  # the generated kernel compiles per graph: see test_gradcheck and symnn check
 ORACLES = ("fd", "complex-step", "mpmath", "adjoint")
+OPTIONS = CheckOptions(paths=PATHS, oracles=ORACLES)
 
 
 @settings(max_examples=12, deadline=None)
 @given(vs.networks(), st.integers(0, 2**16))
 def test_every_oracle_agrees_on_random_networks(model, seed):
-    report = gradcheck(model.graph(), paths=PATHS, oracles=ORACLES, seed=seed, name=model.name)
+    report = gradcheck(model.graph(), None, OPTIONS, seed=seed, name=model.name)
     assert report.ok, report.table()
 
 
@@ -47,13 +48,13 @@ def test_hypothesis_points_on_a_fixed_network(data):
     # points drawn by Hypothesis include zeros and bounds, i.e. kinks: they must be reported, never fail
     graph = _FIXED
     point = data.draw(vs.points(graph))
-    report = gradcheck(graph, point, paths=PATHS, oracles=ORACLES)
+    report = gradcheck(graph, point, OPTIONS)
     assert report.ok, report.table()
 
 
 @pytest.mark.parametrize("row", OP_ROWS, ids=lambda r: r.name)
 def test_every_op_row_passes_gradcheck(row):
-    report = gradcheck(row.graph(), paths=PATHS, oracles=ORACLES, low=row.low, high=row.high, name=row.name)
+    report = gradcheck(row.graph(), None, OPTIONS.replace(low=row.low, high=row.high), name=row.name)
     assert report.ok, report.table()
     assert report.compared > 0
 
@@ -63,7 +64,7 @@ LAYER_ROWS = spec.layer_rows() if hasattr(spec, "layer_rows") else []  # the lay
 
 @pytest.mark.parametrize("row", LAYER_ROWS, ids=lambda r: r.name)
 def test_every_layer_row_passes_gradcheck(row):
-    report = gradcheck(row.make(), paths=PATHS, oracles=ORACLES, name=row.name)
+    report = gradcheck(row.make(), None, OPTIONS, name=row.name)
     assert report.ok, report.table()
 
 

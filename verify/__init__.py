@@ -10,16 +10,22 @@ step, mpmath at 50 digits, the dot-product identity, exact sympy differentiation
 >>> gradcheck(b.build((w * w).sum()), paths=("symbolic", "executor")).ok
 True
 
+The options of a check are one ``CheckOptions`` record (keyword arguments override single ones):
+
+>>> fast = CheckOptions(paths=("executor",), oracles=("fd", "adjoint"))
+>>> gradcheck(b.build((w * w).sum()), None, fast, seed=1).ok
+True
+
 ``verify.strategies`` (Hypothesis strategies for layers, networks and points) is imported on
 first use, so that ``import verify`` does not import Hypothesis.
 """
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 from .gradients import (
-    GradcheckError,
     GradcheckFailure,
     NonFiniteError,
     NoParametersError,
@@ -28,11 +34,13 @@ from .gradients import (
     check_vjp,
     gradcheck,
 )
-from .report import Comparison, Report, Row
+from .options import CheckOptions, GradcheckError
+from .report import Comparison, Report, Row, VerificationError
 from .tolerance import TOLERANCES, Tolerance, ToleranceError
 
 __all__ = [
     "TOLERANCES",
+    "CheckOptions",
     "Comparison",
     "GradcheckError",
     "GradcheckFailure",
@@ -42,6 +50,7 @@ __all__ = [
     "Row",
     "Tolerance",
     "ToleranceError",
+    "VerificationError",
     "assert_gradients",
     "check_jvp",
     "check_vjp",
@@ -52,7 +61,5 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     if name == "strategies":
-        import importlib
-
         return importlib.import_module(".strategies", __name__)
     raise AttributeError(f"module 'verify' has no attribute {name!r}")

@@ -24,12 +24,11 @@ from symnn.errors import ModelError
 from symnn.expand import scalar_count
 from symnn.ir import Graph
 
-from .gradients import IMPLEMENTATIONS, MODES, NoParametersError, exact_rows, gradcheck
+from .gradients import NoParametersError, exact_rows, gradcheck, with_exact_rows
+from .options import EXACT_MAX_SCALARS, IMPLEMENTATIONS, MODEL_CHECK, MODES, CheckOptions, make_options
 from .report import FAILING, Report, Row, render
 from .tolerance import ORACLES
 
-#: The exact reference runs for graphs up to this many scalars (the zoo's mlp and signnet).
-EXACT_MAX_SCALARS = 120
 #: Seconds after the start of a check when exact-reference workers still running are stopped.
 EXACT_TIMEOUT = 45.0
 
@@ -58,11 +57,11 @@ def resolve(spec: str) -> Graph:
     return graph
 
 
-def _exact_worker(conn: Any, spec: str, modes: tuple[str, ...], max_scalars: int, seed: int) -> None:
+def _exact_worker(conn: Any, spec: str, options: CheckOptions) -> None:
     """Worker process: the exact rows of one model, sent back through ``conn``."""
     t = time.perf_counter()
     try:
-        rows = exact_rows(resolve(spec), ("symbolic",), modes, max_scalars, seed=seed)
+        rows = exact_rows(resolve(spec), options)
         conn.send(("ok", rows, time.perf_counter() - t))
     except Exception as e:  # reported as an error row by the parent
         conn.send(("error", f"{type(e).__name__}: {e}", time.perf_counter() - t))
@@ -76,12 +75,10 @@ class ExactJobs:
     A job still running at the deadline is terminated and its rows say so (verdict ``skip``).
     """
 
-    def __init__(
-        self, specs: Sequence[str], modes: tuple[str, ...], max_scalars: int, seed: int, jobs: int, timeout: float
-    ) -> None:
+    def __init__(self, specs: Sequence[str], options: CheckOptions, jobs: int, timeout: float) -> None:
         self.ctx = multiprocessing.get_context("spawn")
-        self.args = (modes, max_scalars, seed)
-        self.modes, self.jobs, self.timeout = modes, max(jobs, 1), timeout
+        self.options = options
+        self.modes, self.jobs, self.timeout = options.modes, max(jobs, 1), timeout
         self.pending = list(specs)
         self.running: dict[str, tuple[Any, Any, float]] = {}
         self.results: dict[str, tuple[dict[str, Row], float | None]] = {}
@@ -92,7 +89,7 @@ class ExactJobs:
         while self.pending and len(self.running) < self.jobs:
             spec = self.pending.pop(0)
             parent, child = self.ctx.Pipe(duplex=False)
-            proc = self.ctx.Process(target=_exact_worker, args=(child, spec, *self.args), daemon=True)
+            proc = self.ctx.Process(target=_exact_worker, args=(child, spec, self.options), daemon=True)
             proc.start()
             child.close()
             self.running[spec] = (proc, parent, time.perf_counter())
@@ -140,68 +137,45 @@ class ExactJobs:
         self.pending.clear()
 
 
-def _merge(report: Report, extra: dict[str, Any], seconds: float | None) -> Report:
-    """``report`` with the exact rows put after each symbolic path's other rows."""
-    rows = list(report.rows)
-    for path, row in extra.items():
-        at = max((i for i, r in enumerate(rows) if r.path == path), default=len(rows) - 1)
-        rows.insert(at + 1, row)
-    info = dict(report.info)
-    if seconds is not None:
-        info["seconds"] = {**info.get("seconds", {}), "exact": round(seconds, 4)}
-    return Report(report.name, tuple(rows), info)
-
-
 def _prefixed(say: Progress, spec: str) -> Progress:
     return lambda stage: say(f"{spec}: {stage}")
 
 
 def check_models(
     specs: Sequence[str] | None = None,
+    options: CheckOptions | None = None,
     *,
-    oracles: Sequence[str] = ORACLES,
-    paths: Sequence[str] = IMPLEMENTATIONS,
-    modes: Sequence[str] = MODES,
-    directions: int = 3,
-    seed: int = 0,
-    exact_max_scalars: int = EXACT_MAX_SCALARS,
-    exact_timeout: float = EXACT_TIMEOUT,
     jobs: int = 2,
+    exact_timeout: float = EXACT_TIMEOUT,
     progress: Progress | None = None,
+    **overrides: Any,
 ) -> list[tuple[str, Report]]:
-    """Check every model (default: the whole zoo).
+    """Check every model (default: the whole zoo) with ``options`` (default: ``MODEL_CHECK``, every oracle).
 
-    The exact reference runs in ``jobs`` worker processes while the numeric checks run here
-    (``jobs=0``: in this process, without a deadline); jobs still running ``exact_timeout``
-    seconds after the start are stopped and reported as skipped.
+    Keyword ``overrides`` change single options. The exact reference runs in ``jobs`` worker
+    processes while the numeric checks run here (``jobs=0``: in this process, without a
+    deadline); jobs still running ``exact_timeout`` seconds after the start are stopped and
+    reported as skipped.
     """
+    opts = make_options(options, overrides, MODEL_CHECK)
     specs = list(specs) if specs else default_models()
     say = progress or (lambda msg: None)
     graphs = {}
     for spec in specs:  # resolve all first: bad input fails before any work
         say(f"loading {spec}")
         graphs[spec] = resolve(spec)
-    modes = tuple(modes)
-    numeric = tuple(o for o in oracles if o != "exact")
-    want_exact = "exact" in oracles and "symbolic" in paths
-    small = [s for s in specs if scalar_count(graphs[s]) <= exact_max_scalars] if want_exact else []
-    workers = ExactJobs(small, modes, exact_max_scalars, seed, jobs, exact_timeout) if small and jobs > 0 else None
+    numeric = tuple(o for o in opts.oracles if o != "exact")
+    want_exact = "exact" in opts.oracles and "symbolic" in opts.paths
+    exact_opts = opts.replace(paths=("symbolic",))
+    small = [s for s in specs if scalar_count(graphs[s]) <= opts.exact_max_scalars] if want_exact else []
+    workers = ExactJobs(small, exact_opts, jobs, exact_timeout) if small and jobs > 0 else None
     results = []
     try:
         for spec in specs:
             report = (
-                Report(spec, (), {"seed": seed})
-                if not numeric
-                else gradcheck(
-                    graphs[spec],
-                    paths=paths,
-                    modes=modes,
-                    oracles=numeric,
-                    directions=directions,
-                    seed=seed,
-                    name=spec,
-                    progress=_prefixed(say, spec),
-                )
+                gradcheck(graphs[spec], None, opts.replace(oracles=numeric), name=spec, progress=_prefixed(say, spec))
+                if numeric
+                else Report(spec, (), {"seed": opts.int_seed})
             )
             if want_exact:
                 say(f"{spec}: exact reference")
@@ -209,9 +183,9 @@ def check_models(
                     rows, seconds = workers.result(spec)
                 else:
                     t = time.perf_counter()
-                    rows = exact_rows(graphs[spec], ("symbolic",), modes, exact_max_scalars, seed=seed)
+                    rows = exact_rows(graphs[spec], exact_opts)
                     seconds = time.perf_counter() - t
-                report = _merge(report, rows, seconds)
+                report = with_exact_rows(report, rows, seconds)
             results.append((spec, report))
             say(f"{spec}: done")
     finally:

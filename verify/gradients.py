@@ -9,7 +9,7 @@ reverse mode (``J^T c``):
 * ``symbolic`` -- the graphs of ``symnn.diff.jvp``/``grad``/``vjp``, evaluated by the
   executor's *forward* sweep (which knows nothing of the symbolic rules);
 * ``kernel`` -- the same derivative graphs through the generated Numba kernel
-  (``symnn.codegen.compile``); a "not available" row when the code generator is missing;
+  (``symnn.codegen.compile``);
 * ``executor`` -- the numeric executor's own forward and reverse mode (its hand-written rules).
 
 The *oracles* (``verify.oracles``) estimate directional derivatives d/dt phi(x + t v) in a
@@ -19,7 +19,8 @@ differences (``fd``), the complex step (``complex-step``), central differences a
 the same implementation, ``executor`` the numeric executor as the reference of the symbolic
 and kernel paths (it still compares on a kink, where the conventions must agree), and
 ``exact`` is ``verify.exact.check_exact`` (``sympy.diff`` of the expanded graph, at small
-sizes) for the symbolic paths. Tolerances: ``verify.tolerance``.
+sizes) for the symbolic paths. Tolerances: ``verify.tolerance``; every option of a check:
+``verify.options.CheckOptions``.
 When a comparison fails, the check walks the coordinates one by one (``locate``) and reports
 the parameter name and index where the path and the oracle disagree.
 
@@ -35,28 +36,26 @@ from __future__ import annotations
 
 import math
 import time
+import traceback
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import sympy as sp
 
-from symnn.errors import GraphError, ShapeError, SymnnError
+from symnn import codegen
+from symnn.diff import grad, jvp, vjp
+from symnn.errors import GraphError, ShapeError
+from symnn.executor import Executor
 from symnn.expand import scalar_count
 from symnn.ir import Graph
 
+from .exact import check_exact
+from .options import DEFAULT_ORACLES, IMPLEMENTATIONS, MODES, CheckOptions, GradcheckError, check_finite, make_options
 from .oracles import ORACLE_FUNCTIONS, Estimate, Evaluator
-from .report import Comparison, Report, Row
-from .tolerance import ORACLES, Tolerance, check_overrides, check_tolerance, dtype_name, tolerance
-
-IMPLEMENTATIONS = ("symbolic", "kernel", "executor")
-MODES = ("forward", "reverse")
-#: The oracles ``gradcheck`` runs unless told otherwise (``exact`` is slow: opt in).
-DEFAULT_ORACLES = ("fd", "complex-step", "mpmath", "adjoint", "executor")
-
-
-class GradcheckError(SymnnError, ValueError):
-    """Bad input to a gradient check."""
+from .report import Comparison, Report, Row, VerificationError
+from .tolerance import Tolerance, dtype_name
 
 
 class NoParametersError(GradcheckError):
@@ -67,12 +66,8 @@ class NonFiniteError(GradcheckError):
     """The point, or the function's value there, is not finite."""
 
 
-class GradcheckFailure(SymnnError, AssertionError):
-    """Raised by ``assert_gradients``: some path disagrees with some oracle (the message is the table)."""
-
-    def __init__(self, report: Report) -> None:
-        super().__init__(report.table())
-        self.report = report
+#: The name of ``VerificationError`` before there was one exception for "disagrees with its oracles".
+GradcheckFailure = VerificationError
 
 
 # -- the problem --------------------------------------------------------------------------------------
@@ -128,26 +123,12 @@ def _check_point(graph: Graph, point: Any) -> dict[str, np.ndarray]:
     return out
 
 
-def _finite(x: Any, what: str) -> float:
-    if isinstance(x, bool) or not isinstance(x, (int, float, np.integer, np.floating)) or not math.isfinite(x):
-        raise GradcheckError(f"{what} must be a finite number, got {x!r}")
-    return float(x)
-
-
 def _first_bad(arr: np.ndarray) -> str:
     """`` at index (i, j) (nan)`` for the first non-finite entry (`` (nan)`` for a scalar)."""
     if arr.ndim == 0:
         return f" ({arr[()]})"
     idx = tuple(int(i) for i in np.argwhere(~np.isfinite(arr))[0])
     return f" at index {idx} ({arr[idx]})"
-
-
-def _rng(seed: Any) -> np.random.Generator:
-    if isinstance(seed, np.random.Generator):
-        return seed
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise GradcheckError(f"seed must be an int or a numpy Generator, got {seed!r}")
-    return np.random.default_rng(int(seed))
 
 
 def make_problem(
@@ -165,7 +146,7 @@ def make_problem(
         raise GradcheckError(f"gradcheck needs a symnn Graph, got {type(graph).__name__}")
     rng = rng if rng is not None else np.random.default_rng(0)
     dt = dtype_name(dtype)
-    low, high = _finite(low, "low"), _finite(high, "high")
+    low, high = check_finite(low, "low"), check_finite(high, "high")
     if not low < high:
         raise GradcheckError(f"need low < high for the generated point, got low={low}, high={high}")
     leaves = _leaves(graph)
@@ -215,15 +196,6 @@ def random_directions(problem: Problem, count: int, rng: np.random.Generator) ->
 
 
 # -- the paths -----------------------------------------------------------------------------------------
-def kernel_available() -> tuple[bool, str]:
-    """Whether ``symnn.codegen.compile`` can be imported (and why not)."""
-    try:
-        from symnn.codegen import compile  # noqa: F401
-    except Exception as e:  # the code generator is optional for the verifier
-        return False, f"not available: symnn.codegen cannot be imported ({type(e).__name__}: {e})"
-    return True, ""
-
-
 class Implementation:
     """One implementation's forward-mode values and reverse-mode gradient at a problem, cached."""
 
@@ -234,12 +206,8 @@ class Implementation:
     # how each implementation runs a graph: symbolic (executor forward) and kernel
     def _runner(self, graph: Graph) -> Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]:
         if self.name == "kernel":
-            from symnn.codegen import compile
-
-            kernel = compile(graph, dtype=np.dtype(self.p.dtype))
+            kernel = codegen.compile(graph, dtype=np.dtype(self.p.dtype))
             return lambda values: kernel(values)
-        from symnn.executor import Executor
-
         return Executor(graph, dtype=self.p.dtype).forward
 
     def _feed(self, graph: Graph, extra: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -255,15 +223,11 @@ class Implementation:
     def _gradient(self) -> dict[str, np.ndarray]:
         p, wrt = self.p, list(self.p.wrt)
         if self.name == "executor":
-            from symnn.executor import Executor
-
             ex = Executor(p.graph, dtype=p.dtype)
             if p.cotangent is None:
                 return ex.grad(p.values(), p.output, wrt)[1]
             cts = ex.vjp(p.values(), {p.output: p.cotangent.astype(p.dtype)})[1]
             return {k: cts[k] for k in wrt}
-        from symnn.diff import grad, vjp
-
         if p.cotangent is None:
             g = grad(p.graph, wrt, p.output)
             extra: dict[str, np.ndarray] = {}
@@ -282,12 +246,8 @@ class Implementation:
         p = self.p
         full = [{k: np.asarray(v.get(k, np.zeros_like(p.point[k])), dtype=p.dtype) for k in p.wrt} for v in directions]
         if self.name == "executor":
-            from symnn.executor import Executor
-
             ex = Executor(p.graph, dtype=p.dtype)
             return [p.contract(ex.jvp(p.values(), v)[1][p.output]) for v in full]
-        from symnn.diff import jvp
-
         g = jvp(p.graph, list(p.wrt))
         run = self._runner(g)
         return [
@@ -302,11 +262,11 @@ def dot(grad: Mapping[str, np.ndarray], v: Mapping[str, np.ndarray]) -> float:
 
 
 # -- comparing ------------------------------------------------------------------------------------------
-def _compare_one(where: str, got: float, expected: float, tol: Tolerance, magnitude: float) -> Comparison:
+def _compare_one(where: str, oracle: str, got: float, expected: float, tol: Tolerance, magnitude: float) -> Comparison:
     if not math.isfinite(got):
-        return Comparison(where, got, expected, math.inf, tol.bound(max(abs(expected), magnitude)))
+        return Comparison(where, got, expected, math.inf, tol.bound(max(abs(expected), magnitude)), oracle)
     scale = max(abs(got), abs(expected), magnitude)
-    return Comparison(where, got, expected, abs(got - expected), tol.bound(scale))
+    return Comparison(where, got, expected, abs(got - expected), tol.bound(scale), oracle)
 
 
 def _summarize(path: str, oracle: str, comps: list[Comparison], estimates: Sequence[Estimate]) -> Row:
@@ -316,7 +276,7 @@ def _summarize(path: str, oracle: str, comps: list[Comparison], estimates: Seque
         note = (kinks or [e for e in estimates if e.note] or [Estimate(None, "skip", "nothing to compare")])[0].note
         return Row(path, oracle, verdict, 0, note=note)
     worst = max(comps, key=lambda c: c.error / c.tolerance if c.tolerance > 0 else (math.inf if c.error else 0))
-    failed = tuple(c for c in comps if not c.passed)
+    failed = tuple(c for c in comps if not c.ok)
     kinked = sum(e.status == "kink" for e in estimates)
     note = f"{kinked} of {len(estimates)} directions straddle kinks" if kinked else ""
     return Row(path, oracle, "FAIL" if failed else "pass", len(comps), worst.error, worst.tolerance, note, failed)
@@ -349,10 +309,8 @@ class _Check:
 
     problem: Problem
     directions: list[dict[str, np.ndarray]]
-    tolerances: dict[str, Tolerance]
+    options: CheckOptions
     rng: np.random.Generator
-    locate: bool
-    max_locate: int
     impls: dict[str, Implementation] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
 
@@ -407,18 +365,18 @@ def _pair(
     mags: list[float],
 ) -> Row:
     path = f"{impl} {mode}"
-    tol = check.tolerances[oracle]
+    tol = check.options.tolerance(oracle)
     try:
         est = base[oracle] if oracle in base else check.oracle_values(oracle, impl, mode, check.directions)
     except Exception as e:
         return Row(path, oracle, "error", note=f"the reference failed: {_failure(e)}")
     comps = [
-        _compare_one(f"direction {k}", g, e.value, tol, m)
+        _compare_one(f"direction {k}", oracle, g, e.value, tol, m)
         for k, (g, e, m) in enumerate(zip(got, est, mags, strict=True))
         if e.status == "ok" and e.value is not None
     ]
     row = _summarize(path, oracle, comps, est)
-    if row.verdict == "FAIL" and check.locate:
+    if row.verdict == "FAIL" and check.options.locate:
         located, note = _locate(check, impl, mode, oracle, tol)
         row = Row(
             row.path,
@@ -435,8 +393,6 @@ def _pair(
 
 def _failure(e: Exception) -> str:
     """``Type: message (at file:line)`` of the innermost frame, to find a crashing path quickly."""
-    import traceback
-
     frames = traceback.extract_tb(e.__traceback__)
     where = f" (at {frames[-1].filename.rsplit('/', 2)[-1]}:{frames[-1].lineno})" if frames else ""
     return f"{type(e).__name__}: {e}{where}"
@@ -449,7 +405,7 @@ def _join(*notes: str) -> str:
 def _locate(check: _Check, impl: str, mode: str, oracle: str, tol: Tolerance) -> tuple[tuple[Comparison, ...], str]:
     """Per-coordinate comparison after a failure: the worst coordinates, by parameter name and index."""
     p = check.problem
-    coords, total = _coordinates(p, check.max_locate, check.rng)
+    coords, total = _coordinates(p, check.options.max_locate, check.rng)
     units = [_unit(p, k, idx) for k, idx in coords]
     try:
         got = check.path_values(impl, mode, units)
@@ -457,11 +413,11 @@ def _locate(check: _Check, impl: str, mode: str, oracle: str, tol: Tolerance) ->
     except Exception as e:
         return (), f"locating failed: {type(e).__name__}: {e}"
     comps = [
-        _compare_one(_label(k, idx), g, e.value, tol, 0.0)
+        _compare_one(_label(k, idx), oracle, g, e.value, tol, 0.0)
         for (k, idx), g, e in zip(coords, got, est, strict=True)
         if e.status == "ok" and e.value is not None
     ]
-    bad = sorted((c for c in comps if not c.passed), key=lambda c: -c.error)
+    bad = sorted((c for c in comps if not c.ok), key=lambda c: -c.error)
     scope = f"{len(coords)} of {total}" if len(coords) < total else f"all {total}"
     note = f"located: {len(bad)} of {scope} coordinates disagree"
     return tuple(bad[:10]), note
@@ -469,30 +425,22 @@ def _locate(check: _Check, impl: str, mode: str, oracle: str, tol: Tolerance) ->
 
 def exact_rows(
     graph: Graph,
-    impls: Sequence[str] = ("symbolic",),
-    modes: Sequence[str] = MODES,
-    max_scalars: int = 400,
-    seed: int = 0,
-    low: float = -1.0,
-    high: float = 1.0,
+    options: CheckOptions | None = None,
     wrt: Sequence[str] | None = None,
     output: str | None = None,
-    tol: Tolerance | None = None,
 ) -> dict[str, Row]:
-    """Rows for the symbolic paths from ``verify.exact.check_exact``, if the graph is small enough.
+    """Rows for the symbolic paths of ``options`` from ``verify.exact.check_exact``, if the graph is small enough.
 
     The exact reference differentiates the first output with respect to the parameters at its
-    own rational point (drawn from ``seed`` in [low, high]); it compares the expanded symbolic
-    derivative graphs with ``sympy.diff`` exactly, so it applies to the symbolic paths only.
+    own rational point (drawn from the options' int seed in [low, high]); it compares the
+    expanded symbolic derivative graphs with ``sympy.diff`` exactly, so it applies to the
+    symbolic paths only, and only up to ``exact_max_scalars`` scalars.
     """
-    from symnn.expand import scalar_count
-
-    from .exact import check_exact
-
-    paths = [f"symbolic {m}" for m in modes] if "symbolic" in impls else []
+    opts = make_options(options)
+    paths = [f"symbolic {m}" for m in opts.modes] if "symbolic" in opts.paths else []
     if not paths:
         return {}
-    n = scalar_count(graph)
+    n, max_scalars = scalar_count(graph), opts.exact_max_scalars
     if n > max_scalars:
         note = f"the graph holds {n} scalars, above exact_max_scalars={max_scalars} (sympy.diff is slow)"
         return {path: Row(path, "exact", "skip", note=note) for path in paths}
@@ -500,15 +448,16 @@ def exact_rows(
     if (wrt is not None and set(wrt) != default_wrt) or (output is not None and output != graph.output_names[0]):
         note = "the exact reference differentiates the first output with respect to the parameters only"
         return {path: Row(path, "exact", "skip", note=note) for path in paths}
+    seed = opts.int_seed
     try:
-        rep = check_exact(graph, seed=seed, low=low, high=high)
+        rep = check_exact(graph, seed=seed, low=opts.low, high=opts.high)
     except Exception as e:
         return {
             path: Row(path, "exact", "error", note=f"the reference failed: {type(e).__name__}: {e}") for path in paths
         }
-    tol = tol or tolerance("exact")
+    tol = opts.tolerance("exact")
     rows = {}
-    for mode in modes:
+    for mode in opts.modes:
         mism = [m for m in rep.mismatches if m.path == mode]
         count = (rep.compared - 1) if mode == "reverse" else 1
         fails = tuple(_exact_comparison(m, tol) for m in mism)
@@ -519,73 +468,59 @@ def exact_rows(
     return rows
 
 
-def _exact_comparison(m: Any, tol: Tolerance) -> Comparison:
-    import sympy as sp
+def with_exact_rows(report: Report, rows: Mapping[str, Row], seconds: float | None = None) -> Report:
+    """``report`` with the exact ``rows`` put after each symbolic path's other rows (and their ``seconds``)."""
+    out = list(report.rows)
+    for path, row in rows.items():
+        at = max((i for i, r in enumerate(out) if r.path == path), default=len(out) - 1)
+        out.insert(at + 1, row)
+    info = dict(report.info)
+    if seconds is not None:
+        info["seconds"] = {**info.get("seconds", {}), "exact": round(seconds, 4)}
+    return Report(report.name, tuple(out), info)
 
+
+def _exact_comparison(m: Any, tol: Tolerance) -> Comparison:
     try:
         e, g = float(sp.sympify(m.expected)), float(sp.sympify(m.got))
     except (TypeError, ValueError, sp.SympifyError):
         e, g = math.nan, math.nan
     err = abs(e - g) if math.isfinite(e) and math.isfinite(g) else math.inf
-    return Comparison(m.where, g, e, err, tol.bound(max(abs(e), abs(g)) if math.isfinite(err) else 0.0))
+    return Comparison(m.where, g, e, err, tol.bound(max(abs(e), abs(g)) if math.isfinite(err) else 0.0), "exact")
 
 
 # -- the entry points ------------------------------------------------------------------------------------
 def gradcheck(
     graph: Graph,
     point: Mapping[str, Any] | None = None,
+    options: CheckOptions | None = None,
     *,
     wrt: Sequence[str] | None = None,
     output: str | None = None,
-    paths: Sequence[str] = IMPLEMENTATIONS,
-    modes: Sequence[str] = MODES,
-    oracles: Sequence[str] = DEFAULT_ORACLES,
-    directions: int = 3,
-    seed: int | np.random.Generator = 0,
-    low: float = -1.0,
-    high: float = 1.0,
-    dtype: Any = "float64",
-    rtol: float | None = None,
-    atol: float | None = None,
-    tolerances: Mapping[str, Any] | None = None,
-    locate: bool = True,
-    max_locate: int = 256,
-    exact_max_scalars: int = 400,
-    mp_max_scalars: int = 50_000,
     name: str | None = None,
     progress: Callable[[str], None] | None = None,
+    **overrides: Any,
 ) -> Report:
-    """Check ``paths`` x ``modes`` against ``oracles`` at ``point`` (missing leaves drawn uniform in [low, high]).
+    """Check the options' paths x modes against its oracles at ``point`` (missing leaves drawn uniform in [low, high]).
 
-    ``wrt`` defaults to the parameters, ``output`` to the first output (a non-scalar output is
-    contracted with a random cotangent). ``rtol``/``atol`` override every oracle's tolerance,
-    ``tolerances={"fd": (rtol, atol)}`` one oracle's. The mpmath reference is skipped (with a
-    reason) above ``mp_max_scalars`` scalars, the exact one above ``exact_max_scalars``.
-    Returns a ``Report`` (``report.ok``,
-    ``print(report)``, ``report.to_json()``); ``assert_gradients`` raises instead.
-    ``progress(stage)`` is called before each oracle and path.
+    ``options`` is a ``verify.CheckOptions`` (default: the defaults); keyword ``overrides`` change
+    single options (``gradcheck(g, seed=1, oracles=("fd",))``). ``wrt`` defaults to the
+    parameters, ``output`` to the first output (a non-scalar output is contracted with a random
+    cotangent). Returns a ``Report`` (``report.ok``, ``print(report)``, ``report.to_json()``);
+    ``assert_gradients`` raises instead. ``progress(stage)`` is called before each oracle and path.
     """
     say = progress or (lambda stage: None)
-    rng = _rng(seed)
-    problem = make_problem(graph, point, wrt, output, rng, low, high, dtype)
-    over = check_overrides(tolerances)
-    for what, val in (("rtol", rtol), ("atol", atol)):
-        if val is not None:
-            check_tolerance(val, what)
-    impls = _names(paths, IMPLEMENTATIONS, "paths")
-    modes = _names(modes, MODES, "modes")
-    oracles = _names(oracles, ORACLES, "oracles")
-    if isinstance(max_locate, bool) or not isinstance(max_locate, int) or max_locate < 1:
-        raise GradcheckError(f"max_locate must be a positive int, got {max_locate!r}")
-    dirs = random_directions(problem, directions, rng)
-    tols = {o: tolerance(o, problem.dtype, rtol, atol, over) for o in ORACLES}
-    check = _Check(problem, dirs, tols, rng, locate, max_locate)
+    opts = make_options(options, overrides)
+    rng = opts.seed if isinstance(opts.seed, np.random.Generator) else np.random.default_rng(opts.seed)
+    problem = make_problem(graph, point, wrt, output, rng, opts.low, opts.high, opts.dtype)
+    dirs = random_directions(problem, opts.directions, rng)
+    check = _Check(problem, dirs, opts, rng)
     scalars = scalar_count(problem.graph)
     base: dict[str, list[Estimate]] = {}
     errors: dict[str, str] = {}
-    for o in oracles:
-        if o == "mpmath" and scalars > mp_max_scalars:
-            note = f"the graph holds {scalars} scalars, above mp_max_scalars={mp_max_scalars} (mpmath is slow)"
+    for o in opts.oracles:
+        if o == "mpmath" and scalars > opts.mp_max_scalars:
+            note = f"the graph holds {scalars} scalars, above mp_max_scalars={opts.mp_max_scalars} (mpmath is slow)"
             base[o] = [Estimate(None, "skip", note)] * len(dirs)
         elif o in ORACLE_FUNCTIONS:
             say(o)
@@ -593,32 +528,22 @@ def gradcheck(
                 base[o] = check.oracle_values(o, "", "", dirs)
             except Exception as e:
                 errors[o] = f"the reference failed: {_failure(e)}"
-    seed_int = int(seed) if not isinstance(seed, np.random.Generator) else 0
     exact: dict[str, Row] = {}
-    if "exact" in oracles:
+    if "exact" in opts.oracles:
         say("exact reference")
-        exact = check.timed(
-            "exact",
-            lambda: exact_rows(
-                graph, impls, modes, exact_max_scalars, seed_int, low, high, problem.wrt, problem.output, tols["exact"]
-            ),
-        )
+        exact = check.timed("exact", lambda: exact_rows(graph, opts, problem.wrt, problem.output))
     mags = _magnitudes(check)
-    available, why = kernel_available()
     rows: list[Row] = []
-    for impl in impls:
-        for mode in modes:
+    for impl in opts.paths:
+        for mode in opts.modes:
             path = f"{impl} {mode}"
             say(path)
-            if impl == "kernel" and not available:
-                rows.append(Row(path, "-", "skip", note=why))
-                continue
             try:
                 got = check.path_values(impl, mode, dirs)
             except Exception as e:
                 rows.append(Row(path, "-", "error", note=_failure(e)))
                 continue
-            for o in oracles:
+            for o in opts.oracles:
                 if o == "executor" and impl == "executor":
                     continue  # the reference itself
                 if o in errors:
@@ -628,7 +553,7 @@ def gradcheck(
                 else:
                     rows.append(_pair(check, impl, mode, o, got, base, mags))
     info = {
-        "seed": seed_int,
+        "seed": opts.int_seed,
         "dtype": problem.dtype,
         "directions": len(dirs),
         "wrt": list(problem.wrt),
@@ -643,29 +568,27 @@ def _graph_name(graph: Graph) -> str:
     return f"graph {graph.fingerprint()[:8]}"
 
 
-def _names(given: Sequence[str], known: Sequence[str], what: str) -> tuple[str, ...]:
-    names = (given,) if isinstance(given, str) else tuple(given)
-    unknown = [n for n in names if n not in known]
-    if unknown or not names:
-        raise GradcheckError(f"{what} must be a non-empty selection of {list(known)}, got {list(names)}")
-    return names
-
-
-def check_jvp(graph: Graph, point: Mapping[str, Any] | None = None, **kwargs: Any) -> Report:
+def check_jvp(
+    graph: Graph, point: Mapping[str, Any] | None = None, options: CheckOptions | None = None, **kwargs: Any
+) -> Report:
     """``gradcheck`` of the forward mode (JVP) of every path; same arguments."""
-    return gradcheck(graph, point, modes=("forward",), **kwargs)
+    return gradcheck(graph, point, options, modes=("forward",), **kwargs)
 
 
-def check_vjp(graph: Graph, point: Mapping[str, Any] | None = None, **kwargs: Any) -> Report:
+def check_vjp(
+    graph: Graph, point: Mapping[str, Any] | None = None, options: CheckOptions | None = None, **kwargs: Any
+) -> Report:
     """``gradcheck`` of the reverse mode (VJP, gradients) of every path; same arguments."""
-    return gradcheck(graph, point, modes=("reverse",), **kwargs)
+    return gradcheck(graph, point, options, modes=("reverse",), **kwargs)
 
 
-def assert_gradients(graph: Graph, point: Mapping[str, Any] | None = None, **kwargs: Any) -> Report:
-    """``gradcheck``, raising ``GradcheckFailure`` (an AssertionError) with the table unless the report is ok."""
-    report = gradcheck(graph, point, **kwargs)
+def assert_gradients(
+    graph: Graph, point: Mapping[str, Any] | None = None, options: CheckOptions | None = None, **kwargs: Any
+) -> Report:
+    """``gradcheck``, raising ``VerificationError`` (an AssertionError) with the table unless the report is ok."""
+    report = gradcheck(graph, point, options, **kwargs)
     if not report.ok:
-        raise GradcheckFailure(report)
+        raise VerificationError(report.table(), report)
     return report
 
 
@@ -673,19 +596,21 @@ __all__ = [
     "DEFAULT_ORACLES",
     "IMPLEMENTATIONS",
     "MODES",
+    "CheckOptions",
     "GradcheckError",
     "GradcheckFailure",
     "Implementation",
     "NoParametersError",
     "NonFiniteError",
     "Problem",
+    "VerificationError",
     "assert_gradients",
     "check_jvp",
     "check_vjp",
     "dot",
     "exact_rows",
     "gradcheck",
-    "kernel_available",
     "make_problem",
     "random_directions",
+    "with_exact_rows",
 ]

@@ -8,11 +8,13 @@ Installed with symnn (entry point ``pytest11``), so in any project::
     def test_my_model_gradients(check_gradients):
         check_gradients(trace(MLP((3, 5, 1), "tanh"), "mse", {"x": (4, 3)}))
 
-``check_gradients(model, point=None, **kwargs)`` takes a Graph or anything with ``.graph()``
-(a zoo ``Model``), runs ``verify.gradcheck`` with ``kwargs`` and fails the test with the
-report table unless every path agrees with every oracle; it returns the report. Command-line
-options: ``--symnn-seed N`` (the seed of points and directions, default 0) and
-``--symnn-paths symbolic,executor`` (leave out the generated kernel to skip its compilation).
+``check_gradients(model, point=None, options=None, **overrides)`` takes a Graph or anything
+with ``.graph()`` (a zoo ``Model``), runs ``verify.gradcheck`` with ``options`` (a
+``verify.CheckOptions``; default: the defaults with the command-line options below) changed by
+``overrides`` and fails the test with the report table unless every path agrees with every
+oracle; it returns the report. Command-line options: ``--symnn-seed N`` (the seed of points and
+directions, default 0) and ``--symnn-paths symbolic,executor`` (leave out the generated kernel
+to skip its compilation).
 """
 
 from __future__ import annotations
@@ -21,6 +23,9 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+
+from verify.gradients import gradcheck
+from verify.options import CheckOptions
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -35,19 +40,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 @pytest.fixture
 def check_gradients(request: pytest.FixtureRequest) -> Callable[..., Any]:
-    """``check_gradients(graph_or_model, point=None, **gradcheck_kwargs)``: fail the test unless all oracles agree."""
-    from verify.gradients import gradcheck
-
-    seed = request.config.getoption("symnn_seed")
+    """``check_gradients(graph_or_model, point=None, options=None, **overrides)``: fail unless all oracles agree."""
+    defaults = CheckOptions(seed=request.config.getoption("symnn_seed"))
     paths = request.config.getoption("symnn_paths")
+    if paths:
+        defaults = defaults.replace(paths=tuple(p.strip() for p in paths.split(",") if p.strip()))
 
-    def check(model: Any, point: Any = None, **kwargs: Any) -> Any:
+    def check(model: Any, point: Any = None, options: CheckOptions | None = None, **overrides: Any) -> Any:
         graph = model.graph() if callable(getattr(model, "graph", None)) else model
-        kwargs.setdefault("seed", seed)
-        kwargs.setdefault("name", request.node.name)
-        if paths:
-            kwargs.setdefault("paths", tuple(p.strip() for p in paths.split(",") if p.strip()))
-        report = gradcheck(graph, point, **kwargs)
+        overrides.setdefault("name", request.node.name)
+        report = gradcheck(graph, point, options if options is not None else defaults, **overrides)
         if not report.ok:
             pytest.fail(report.table(), pytrace=False)
         return report

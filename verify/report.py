@@ -7,10 +7,12 @@ A row's verdict is one of
   parameter name and index once located, with both values, the error and the tolerance);
 * ``error`` -- the path or the oracle raised (the note has the message); counts as a failure;
 * ``kink`` -- nothing compared: every step of the oracle straddled a kink;
-* ``skip`` -- the pair does not apply (the note says why, e.g. "not available").
+* ``skip`` -- the pair does not apply (the note says why, e.g. a graph too large for a reference).
 
 A report is ``ok`` when no row fails or errs, something was compared, and every checked
 path was compared at least once (a path whose rows are all ``kink`` is unverified).
+Each compared value is one ``Comparison`` (gradient checks and kernel certificates alike), and
+``VerificationError`` is the one exception for something that disagrees with its oracles.
 
 >>> r = Report("demo", (Row("executor reverse", "fd", "pass", 3, 1e-12, 1e-6),))
 >>> r.ok, r.compared
@@ -28,6 +30,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import numpy as np
+
+from symnn.errors import SymnnError
+
 FAILING = ("FAIL", "error")
 #: Disagreements shown per row in the text table (the JSON has all of them).
 SHOWN = 3
@@ -35,24 +41,55 @@ SHOWN = 3
 
 @dataclass(frozen=True)
 class Comparison:
-    """One compared value: ``where`` is ``"direction k"`` or ``"name[i,j]"``."""
+    """One compared value: ``got`` from the thing checked, ``expected`` from ``oracle``; ok when error <= tolerance.
+
+    ``where`` is ``"direction k"``, ``"name[i,j]"`` or what a certificate compared (``"grad:w vs executor"``).
+
+    >>> c = Comparison.relative("grad:w", [1.0, 2.0], [1.0, 2.000001], 1e-9, "executor")
+    >>> c.ok, c.expected, f"{c.error:.1e}"
+    (False, 2.000001, '5.0e-07')
+    """
 
     where: str
     got: float
     expected: float
     error: float
     tolerance: float
+    oracle: str = ""
 
     @property
-    def passed(self) -> bool:
-        return self.error <= self.tolerance
+    def ok(self) -> bool:
+        return bool(self.error <= self.tolerance)  # NaN fails
+
+    @classmethod
+    def relative(cls, where: str, got: Any, expected: Any, tolerance: float, oracle: str = "") -> Comparison:
+        """Arrays compared by max |got - expected| / max(max |expected|, 1e-12); the values at the worst entry.
+
+        Arrays of different shapes have error inf.
+        """
+        g, e = np.asarray(got, dtype=np.float64), np.asarray(expected, dtype=np.float64)
+        if g.shape != e.shape:
+            return cls(where, math.nan, math.nan, math.inf, tolerance, oracle)
+        if g.size == 0:
+            return cls(where, 0.0, 0.0, 0.0, tolerance, oracle)
+        diff = np.abs(g - e)
+        worst = int(np.argmax(np.where(np.isnan(diff), np.inf, diff)))
+        scale = max(float(np.max(np.abs(e))), 1e-12)
+        error = float(np.max(diff) / scale)
+        return cls(where, float(g.flat[worst]), float(e.flat[worst]), error, tolerance, oracle)
 
     def describe(self) -> str:
-        rel = "<=" if self.passed else ">"
+        rel = "<=" if self.ok else ">"
         return (
             f"at {self.where}: got {self.got:.9g}, expected {self.expected:.9g}, "
             f"error {_num(self.error)} {rel} tolerance {_num(self.tolerance)}"
         )
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        for key in ("got", "expected", "error", "tolerance"):
+            d[key] = _json_float(d[key])
+        return d
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
@@ -78,12 +115,9 @@ class Row:
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
-        d["failures"] = [asdict(c) for c in self.failures]
+        d["failures"] = [c.to_json() for c in self.failures]
         for key in ("max_error", "tolerance"):
             d[key] = _json_float(d[key])
-        for c in d["failures"]:
-            for key in ("got", "expected", "error", "tolerance"):
-                c[key] = _json_float(c[key])
         return d
 
 
@@ -151,6 +185,14 @@ class Report:
         return self.table()
 
 
+class VerificationError(SymnnError, AssertionError):
+    """A derivative or a kernel that disagrees with its oracles; ``report`` is the check's report, when there is one."""
+
+    def __init__(self, message: str, report: Report | None = None) -> None:
+        super().__init__(message)
+        self.report = report
+
+
 def _num(x: float | None) -> str:
     if x is None:
         return "-"
@@ -200,4 +242,4 @@ def render(reports: Iterable[tuple[str, Report]], with_model: bool = True) -> st
     return "\n".join(out)
 
 
-__all__ = ["FAILING", "Comparison", "Report", "Row", "render"]
+__all__ = ["FAILING", "Comparison", "Report", "Row", "VerificationError", "render"]

@@ -25,8 +25,13 @@ class TooLargeError(SizeError):
     """A request above what one machine does in reasonable time; the message gives the estimate."""
 
 
-class CertificateError(SymnnError, RuntimeError):
-    """A certificate failed its exact re-check: a bug in symnn, never a property of the input."""
+class WitnessError(SymnnError, RuntimeError):
+    """A witness (a network, separator, Radon partition or count) failed its exact re-check: a bug, not the input."""
+
+
+#: The old name, until the boolean modules that still raise it say ``WitnessError`` (not the kernel
+#: certificate's ``CertificateError``, which is a different thing).
+CertificateError = WitnessError
 
 
 def format_seconds(s: float) -> str:

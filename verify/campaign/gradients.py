@@ -2,13 +2,24 @@
 
 Network j is drawn by Hypothesis from a seed derived from (seed, j) alone, so chunk i (networks
 ``split(N, chunks, i)``) always checks the same networks, wherever it runs. The draw depends on the
-Hypothesis version, which is therefore part of the campaign's parameters.
+Hypothesis version, which is therefore part of the campaign's parameters; the options of the
+checks (``verify.options.CheckOptions``, default ``MODEL_CHECK``) travel as JSON in them.
 """
 
 from __future__ import annotations
 
 import hashlib
 from typing import Any
+
+import hypothesis
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import seed as hseed
+
+from symnn.expand import scalar_count
+from verify.gradients import exact_rows, gradcheck, with_exact_rows
+from verify.options import MODEL_CHECK, CheckOptions, make_options
+from verify.report import Report
+from verify.strategies import networks as network_strategy
 
 from .core import Campaign, CampaignError, split
 
@@ -27,11 +38,6 @@ def draw_network(seed: int, j: int, max_blocks: int = 3) -> Any:
 
     Hypothesis tries the simplest example first, whatever the seed: the second one is the random draw.
     """
-    from hypothesis import HealthCheck, Phase, given, settings
-    from hypothesis import seed as hseed
-
-    from verify.strategies import networks
-
     drawn: list[Any] = []
 
     @hseed(network_seed(seed, j))
@@ -43,7 +49,7 @@ def draw_network(seed: int, j: int, max_blocks: int = 3) -> Any:
         derandomize=False,
         suppress_health_check=list(HealthCheck),
     )
-    @given(networks(max_blocks=max_blocks))
+    @given(network_strategy(max_blocks=max_blocks))
     def grab(model: Any) -> None:
         drawn.append(model)
 
@@ -53,36 +59,28 @@ def draw_network(seed: int, j: int, max_blocks: int = 3) -> Any:
 
 def check_campaign(
     networks: int,
+    options: CheckOptions | None = None,
     *,
-    seed: int = 0,
     chunks: int | None = None,
-    oracles: tuple[str, ...] | None = None,
-    paths: tuple[str, ...] | None = None,
-    modes: tuple[str, ...] | None = None,
-    directions: int = 3,
-    exact_max_scalars: int | None = None,
     max_blocks: int = 3,
+    **overrides: Any,
 ) -> Campaign:
-    """Check ``networks`` random networks (all paths, modes and oracles by default), one chunk per few."""
-    import hypothesis
+    """Check ``networks`` random networks with ``options`` (default: ``MODEL_CHECK``), one chunk per few.
 
-    from verify.check import EXACT_MAX_SCALARS
-    from verify.gradients import IMPLEMENTATIONS, MODES
-    from verify.tolerance import ORACLES
-
+    Keyword ``overrides`` change single options; ``seed`` (an int) is the campaign's seed, from
+    which each network and its point are drawn.
+    """
+    opts = make_options(options, overrides, MODEL_CHECK)
     if isinstance(networks, bool) or not isinstance(networks, int) or networks < 1:
         raise CampaignError(f"--campaign needs at least 1 network, got {networks!r}")
+    if not isinstance(opts.seed, int):
+        raise CampaignError("a campaign's seed must be an int (every network's seed derives from it), not a Generator")
     c = chunks if chunks is not None else networks
     if isinstance(c, bool) or not isinstance(c, int) or not 1 <= c <= networks:
         raise CampaignError(f"--chunks {c}: a campaign of {networks} networks splits into 1 .. {networks} chunks")
     params = {
         "networks": networks,
-        "seed": seed,
-        "oracles": list(oracles or ORACLES),
-        "paths": list(paths or IMPLEMENTATIONS),
-        "modes": list(modes or MODES),
-        "directions": directions,
-        "exact_max_scalars": EXACT_MAX_SCALARS if exact_max_scalars is None else exact_max_scalars,
+        "options": opts.to_mapping(),
         "max_blocks": max_blocks,
         "hypothesis": hypothesis.__version__,
     }
@@ -91,34 +89,19 @@ def check_campaign(
 
 def check_one(params: dict[str, Any], j: int) -> dict[str, Any]:
     """Network j against every oracle: its report as JSON, without timings (they differ run to run)."""
-    from symnn.expand import scalar_count
-    from verify.check import _merge
-    from verify.gradients import exact_rows, gradcheck
-    from verify.report import Report
-
-    model = draw_network(params["seed"], j, params["max_blocks"])
+    base = CheckOptions.from_mapping(params["options"])
+    model = draw_network(base.int_seed, j, params["max_blocks"])
     name = f"#{j} {model.name}"
     graph = model.graph()
-    modes = tuple(params["modes"])
-    numeric = tuple(o for o in params["oracles"] if o != "exact")
-    point_seed = network_seed(params["seed"], j)
+    opts = base.replace(seed=network_seed(base.int_seed, j))
+    numeric = tuple(o for o in opts.oracles if o != "exact")
     report = (
-        gradcheck(
-            graph,
-            paths=params["paths"],
-            modes=modes,
-            oracles=numeric,
-            directions=params["directions"],
-            seed=point_seed,
-            name=name,
-        )
+        gradcheck(graph, None, opts.replace(oracles=numeric), name=name)
         if numeric
-        else Report(name, (), {"seed": point_seed})
+        else Report(name, (), {"seed": opts.int_seed})
     )
-    if "exact" in params["oracles"] and "symbolic" in params["paths"]:
-        if scalar_count(graph) <= params["exact_max_scalars"]:
-            rows = exact_rows(graph, ("symbolic",), modes, params["exact_max_scalars"], seed=point_seed)
-            report = _merge(report, rows, None)
+    if "exact" in opts.oracles and "symbolic" in opts.paths and scalar_count(graph) <= opts.exact_max_scalars:
+        report = with_exact_rows(report, exact_rows(graph, opts.replace(paths=("symbolic",))))
     doc = report.to_json()
     doc["info"] = {k: v for k, v in doc["info"].items() if k != "seconds"}
     return {"index": j, "network": model.name, "report": doc}
