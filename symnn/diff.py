@@ -268,7 +268,7 @@ def derivative_rule(op: type[Op], mode: str) -> Callable[..., Any]:
         raise GraphError(f"mode must be 'jvp' or 'vjp', got {mode!r}")
     if op.linear:
         return _jvp_linear if mode == "jvp" else _vjp_linear
-    return lookup(op, mode)  # type: ignore[no-any-return]
+    return lookup(op, mode)
 
 
 # -- drivers -----------------------------------------------------------------------------------------

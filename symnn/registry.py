@@ -25,6 +25,10 @@ oracle      the independent evaluator (float, complex step, mpmath)             
 spec        the op's rows in the spec table that drives the property tests          verify.spec
 ========== ======================================================================== ====================
 
+The leaves need only the parts that name them: Input ``expand`` and ``emit``, Const also
+``print``. ``lookup`` walks the op's class hierarchy (like SymPy's ``_print_<Class>``), so a
+subclass of an op inherits its parts; ``missing()`` lists every required pair not registered.
+
 >>> from symnn.ops import Reshape
 >>> sorted(required_parts(Reshape))[:3]
 ['emit', 'exec.jvp', 'exec.value']
