@@ -1,11 +1,13 @@
 """Symbolic differentiation, Graph to Graph: ``jvp`` (forward mode), ``vjp``/``grad`` (reverse
 mode) and ``hvp`` (forward over reverse).
 
-Every rule sits in one of two tables, ``JVP_RULES`` and ``VJP_RULES``, keyed by op class.
-Elementwise partial derivatives come from ``sympy.diff`` of the op's lambda; linear ops get
-their JVP from themselves and their VJP from their transpose. Tangents and cotangents that
-are identically zero are ``None`` and cost nothing; reverse mode only propagates through
-nodes that depend on a differentiated leaf, so data inputs get no gradient.
+Every rule is registered in ``symnn.registry`` right above its function: ``@rule(Op, "jvp")``
+and ``@rule(Op, "vjp")`` for the ops that are not linear, and for a linear op (``Op.linear``)
+only its ``"transpose"``, from which ``derivative_rule`` derives both modes (as JAX's
+``deflinear`` does). Elementwise partial derivatives come from ``sympy.diff`` of the op's
+lambda. Tangents and cotangents that are identically zero are ``None`` and cost nothing;
+reverse mode only propagates through nodes that depend on a differentiated leaf, so data
+inputs get no gradient.
 
 >>> from symnn.ir import Builder
 >>> b = Builder()
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from functools import lru_cache
+from typing import Any
 
 import sympy as sp
 
@@ -39,10 +42,12 @@ from .ops import (
     Slice,
     Window,
 )
+from .registry import lookup, rule
 
 MaybeTensor = Tensor | None
 JvpRule = Callable[[Op, list[Tensor], Tensor, list[MaybeTensor]], MaybeTensor]
 VjpRule = Callable[[Op, list[Tensor], Tensor, Tensor, list[bool]], list[MaybeTensor]]
+TransposeRule = Callable[[Op, list[Tensor], Tensor], list[Tensor]]
 
 _Y = sp.Symbol("_y", real=True)  # stands for the op's own output inside a partial derivative
 
@@ -97,7 +102,8 @@ def _apply_with_output(b: Builder, expr: sp.Expr, args: list[Tensor], out: Tenso
     return b.apply(expr, [*args, out, *extra])
 
 
-# -- forward mode: one rule per op -----------------------------------------------------------------
+# -- forward mode: one rule per op that is not linear ---------------------------------------------------
+@rule(Elementwise, "jvp")
 def _jvp_elementwise(op: Elementwise, primals: list[Tensor], out: Tensor, tangents: list[MaybeTensor]) -> MaybeTensor:
     # d f(x_1..x_n) = sum_i (df/dx_i) dx_i
     b = out.builder
@@ -110,6 +116,7 @@ def _jvp_elementwise(op: Elementwise, primals: list[Tensor], out: Tensor, tangen
     return _apply_with_output(b, expr, primals, out, [t for _, t in live])
 
 
+@rule(Einsum, "jvp")
 def _jvp_einsum(op: Einsum, primals: list[Tensor], out: Tensor, tangents: list[MaybeTensor]) -> MaybeTensor:
     # d (A . B) = dA . B + A . dB
     return add_all(
@@ -117,19 +124,12 @@ def _jvp_einsum(op: Einsum, primals: list[Tensor], out: Tensor, tangents: list[M
     )
 
 
-def _jvp_linear(op: Op, primals: list[Tensor], out: Tensor, tangents: list[MaybeTensor]) -> MaybeTensor:
-    # d L(x) = L(dx) for a linear op L
-    if all(t is None for t in tangents):
-        return None
-    b = out.builder
-    return b.add(op, *(t if t is not None else zeros(b, p.shape) for p, t in zip(primals, tangents, strict=True)))
-
-
 def _softmax(x: Tensor, lse: Tensor, axis: int) -> Tensor:
     keep = lse.reshape(x.shape[:axis] + (1,) + x.shape[axis + 1 :])
     return x.builder.elementwise(lambda a, m: sp.exp(a - m), x, keep)
 
 
+@rule(LogSumExp, "jvp")
 def _jvp_logsumexp(op: LogSumExp, primals: list[Tensor], out: Tensor, tangents: list[MaybeTensor]) -> MaybeTensor:
     # d lse(x) = sum_axis softmax(x) dx, softmax(x) = exp(x - lse(x)) (stable)
     (t,) = tangents
@@ -138,21 +138,8 @@ def _jvp_logsumexp(op: LogSumExp, primals: list[Tensor], out: Tensor, tangents: 
     return (_softmax(primals[0], out, op.axis) * t).sum(op.axis)
 
 
-JVP_RULES: dict[type[Op], JvpRule] = {
-    Elementwise: _jvp_elementwise,  # type: ignore[dict-item]
-    Einsum: _jvp_einsum,  # type: ignore[dict-item]
-    Window: _jvp_linear,
-    Fold: _jvp_linear,
-    Reshape: _jvp_linear,
-    Slice: _jvp_linear,
-    Pad: _jvp_linear,
-    Concat: _jvp_linear,
-    BroadcastTo: _jvp_linear,
-    LogSumExp: _jvp_logsumexp,  # type: ignore[dict-item]
-}
-
-
-# -- reverse mode: one rule per op ------------------------------------------------------------------
+# -- reverse mode: one rule per op that is not linear ---------------------------------------------------
+@rule(Elementwise, "vjp")
 def _vjp_elementwise(
     op: Elementwise, primals: list[Tensor], out: Tensor, cot: Tensor, needs: list[bool]
 ) -> list[MaybeTensor]:
@@ -170,6 +157,7 @@ def _vjp_elementwise(
     return res
 
 
+@rule(Einsum, "vjp")
 def _vjp_einsum(op: Einsum, primals: list[Tensor], out: Tensor, cot: Tensor, needs: list[bool]) -> list[MaybeTensor]:
     # A_bar = y_bar . B^T (the einsum with A's and y's subscripts swapped)
     ins, sub_out = op.terms
@@ -191,42 +179,7 @@ def _vjp_einsum(op: Einsum, primals: list[Tensor], out: Tensor, cot: Tensor, nee
     return res
 
 
-def _transpose(op: Op, primals: list[Tensor], cot: Tensor) -> list[Tensor]:
-    """The adjoint of a linear op applied to ``cot``, one entry per argument."""
-    b = cot.builder
-    if isinstance(op, Window):
-        # Window^T = Fold
-        return [b.add(Fold(primals[0].shape[2:], op.kernel, op.stride, op.padding), cot)]
-    if isinstance(op, Fold):
-        # Fold^T = Window
-        return [b.add(Window(op.kernel, op.stride, op.padding), cot)]
-    if isinstance(op, Reshape):
-        return [cot.reshape(primals[0].shape)]
-    if isinstance(op, Slice):
-        # Slice^T = zero padding back to the input's shape
-        shape = primals[0].shape
-        return [cot.pad(op.start, tuple(n - e for n, e in zip(shape, op.stop, strict=True)))]
-    if isinstance(op, Pad):
-        # Pad^T = the slice that drops the padding
-        return [cot.slice(op.before, tuple(a + n for a, n in zip(op.before, primals[0].shape, strict=True)))]
-    if isinstance(op, Concat):
-        # Concat^T = one slice per piece
-        parts, start = [], 0
-        for p in primals:
-            stop = start + p.shape[op.axis]
-            parts.append(cot.take(op.axis, start, stop))
-            start = stop
-        return parts
-    if isinstance(op, BroadcastTo):
-        # BroadcastTo^T = sum over the broadcast axes
-        return [unbroadcast(cot, primals[0].shape)]
-    raise GraphError(f"no transpose rule for {type(op).__name__}")  # pragma: no cover
-
-
-def _vjp_linear(op: Op, primals: list[Tensor], out: Tensor, cot: Tensor, needs: list[bool]) -> list[MaybeTensor]:
-    return [c if need else None for c, need in zip(_transpose(op, primals, cot), needs, strict=True)]
-
-
+@rule(LogSumExp, "vjp")
 def _vjp_logsumexp(
     op: LogSumExp, primals: list[Tensor], out: Tensor, cot: Tensor, needs: list[bool]
 ) -> list[MaybeTensor]:
@@ -236,18 +189,86 @@ def _vjp_logsumexp(
     return [_softmax(x, out, op.axis) * keep]
 
 
-VJP_RULES: dict[type[Op], VjpRule] = {
-    Elementwise: _vjp_elementwise,  # type: ignore[dict-item]
-    Einsum: _vjp_einsum,  # type: ignore[dict-item]
-    Window: _vjp_linear,
-    Fold: _vjp_linear,
-    Reshape: _vjp_linear,
-    Slice: _vjp_linear,
-    Pad: _vjp_linear,
-    Concat: _vjp_linear,
-    BroadcastTo: _vjp_linear,
-    LogSumExp: _vjp_logsumexp,  # type: ignore[dict-item]
-}
+# -- linear ops: one transpose each, ``transpose(op, primals, cot) -> [x_bar per argument]`` -------------
+@rule(Window, "transpose")
+def _transpose_window(op: Window, primals: list[Tensor], cot: Tensor) -> list[Tensor]:
+    # Window^T = Fold
+    return [cot.builder.add(Fold(primals[0].shape[2:], op.kernel, op.stride, op.padding), cot)]
+
+
+@rule(Fold, "transpose")
+def _transpose_fold(op: Fold, primals: list[Tensor], cot: Tensor) -> list[Tensor]:
+    # Fold^T = Window
+    return [cot.builder.add(Window(op.kernel, op.stride, op.padding), cot)]
+
+
+@rule(Reshape, "transpose")
+def _transpose_reshape(op: Reshape, primals: list[Tensor], cot: Tensor) -> list[Tensor]:
+    # Reshape^T = the reshape back to the input's shape
+    return [cot.reshape(primals[0].shape)]
+
+
+@rule(Slice, "transpose")
+def _transpose_slice(op: Slice, primals: list[Tensor], cot: Tensor) -> list[Tensor]:
+    # Slice^T = zero padding back to the input's shape
+    shape = primals[0].shape
+    return [cot.pad(op.start, tuple(n - e for n, e in zip(shape, op.stop, strict=True)))]
+
+
+@rule(Pad, "transpose")
+def _transpose_pad(op: Pad, primals: list[Tensor], cot: Tensor) -> list[Tensor]:
+    # Pad^T = the slice that drops the padding
+    return [cot.slice(op.before, tuple(a + n for a, n in zip(op.before, primals[0].shape, strict=True)))]
+
+
+@rule(Concat, "transpose")
+def _transpose_concat(op: Concat, primals: list[Tensor], cot: Tensor) -> list[Tensor]:
+    # Concat^T = one slice per piece
+    parts, start = [], 0
+    for p in primals:
+        stop = start + p.shape[op.axis]
+        parts.append(cot.take(op.axis, start, stop))
+        start = stop
+    return parts
+
+
+@rule(BroadcastTo, "transpose")
+def _transpose_broadcast_to(op: BroadcastTo, primals: list[Tensor], cot: Tensor) -> list[Tensor]:
+    # BroadcastTo^T = sum over the broadcast axes
+    return [unbroadcast(cot, primals[0].shape)]
+
+
+def _jvp_linear(op: Op, primals: list[Tensor], out: Tensor, tangents: list[MaybeTensor]) -> MaybeTensor:
+    # d L(x) = L(dx) for a linear op L
+    if all(t is None for t in tangents):
+        return None
+    b = out.builder
+    return b.add(op, *(t if t is not None else zeros(b, p.shape) for p, t in zip(primals, tangents, strict=True)))
+
+
+def _vjp_linear(op: Op, primals: list[Tensor], out: Tensor, cot: Tensor, needs: list[bool]) -> list[MaybeTensor]:
+    # x_bar = L^T(y_bar) for a linear op L, through its registered transpose
+    transpose: TransposeRule = lookup(type(op), "transpose")
+    return [c if need else None for c, need in zip(transpose(op, primals, cot), needs, strict=True)]
+
+
+def derivative_rule(op: type[Op], mode: str) -> Callable[..., Any]:
+    """The ``mode`` (``"jvp"`` or ``"vjp"``) rule of the op class ``op``.
+
+    An op that is not linear has its own registered rules. A linear op (``op.linear``) has only
+    a transpose, and both modes derive from it, as JAX's ``deflinear`` does: the JVP is the op
+    applied to the tangents (zeros where they are ``None``), the VJP the transpose applied to
+    the cotangent.
+
+    >>> from symnn.ops import Einsum, Reshape
+    >>> derivative_rule(Reshape, "vjp").__name__, derivative_rule(Einsum, "vjp").__name__
+    ('_vjp_linear', '_vjp_einsum')
+    """
+    if mode not in ("jvp", "vjp"):
+        raise GraphError(f"mode must be 'jvp' or 'vjp', got {mode!r}")
+    if op.linear:
+        return _jvp_linear if mode == "jvp" else _vjp_linear
+    return lookup(op, mode)
 
 
 # -- drivers -----------------------------------------------------------------------------------------
@@ -295,7 +316,7 @@ def jvp(graph: Graph, wrt: Sequence[str] | None = None) -> Graph:
         if isinstance(n.op, (Input, Const)) or all(tangents[a] is None for a in n.args):
             continue
         with b.scope(f"jvp of node %{i} ({type(n.op).__name__})"):
-            tangents[i] = JVP_RULES[type(n.op)](
+            tangents[i] = derivative_rule(type(n.op), "jvp")(
                 n.op, [primals[a] for a in n.args], primals[i], [tangents[a] for a in n.args]
             )
     outs = [primals[o] for o in graph.outputs]
@@ -316,7 +337,7 @@ def _reverse(graph: Graph, ids: list[int], b: Builder, primals: list[Tensor], se
             continue
         needs = [act[a] for a in n.args]
         with b.scope(f"vjp of node %{i} ({type(n.op).__name__})"):
-            contribs = VJP_RULES[type(n.op)](n.op, [primals[a] for a in n.args], primals[i], c, needs)
+            contribs = derivative_rule(type(n.op), "vjp")(n.op, [primals[a] for a in n.args], primals[i], c, needs)
         for a, ca in zip(n.args, contribs, strict=True):
             if ca is not None:
                 cots[a] = add_all([cots[a], ca])

@@ -4,7 +4,8 @@
 an array of explicit scalar expressions in the leaves' scalars, which tests differentiate with
 ``sympy.diff`` themselves. It is meant for small shapes only and refuses, with a ``SizeError``,
 graphs whose nodes hold more than ``max_scalars`` scalars in total. Each op is evaluated by one
-rule in ``EXPAND_RULES``, following the op's docstring in ``symnn.ops`` literally.
+rule registered as its ``"expand"`` part (``symnn.registry``), following the op's docstring in
+``symnn.ops`` literally.
 
 >>> from symnn.ir import Builder
 >>> b = Builder()
@@ -43,6 +44,7 @@ from .ops import (
     Slice,
     Window,
 )
+from .registry import has, lookup, rule
 
 #: Default bound on the total number of scalars over all nodes of an expanded graph.
 DEFAULT_MAX = 20_000
@@ -141,10 +143,10 @@ def expand(
     leaves = _leaf_values(graph, values)
     vals: list[np.ndarray] = []
     for node in graph.nodes:
-        rule = EXPAND_RULES.get(type(node.op))
-        if rule is None:
+        if not has(type(node.op), "expand"):
             raise GraphError(f"expand has no rule for the op {type(node.op).__name__}")
-        val = rule(node.op, [vals[a] for a in node.args], node.shape, leaves)
+        expand_rule: ExpandRule = lookup(type(node.op), "expand")
+        val = expand_rule(node.op, [vals[a] for a in node.args], node.shape, leaves)
         if digits is not None and not isinstance(node.op, Input):
             val = _evalf_array(val, digits)
         vals.append(val)
@@ -155,11 +157,13 @@ def _evalf_array(arr: np.ndarray, digits: int) -> np.ndarray:
     return _sym_array(arr.shape, lambda idx: sp.sympify(arr[idx]).evalf(digits))
 
 
-# -- one rule per op --------------------------------------------------------------------------------
+# -- one rule per op, leaves included: rule(op, argument arrays, result shape, leaf arrays) ---------
+@rule(Input, "expand")
 def _expand_input(op: Input, args: list[np.ndarray], shape: Shape, leaves: Leaves) -> np.ndarray:
     return leaves[op.name]
 
 
+@rule(Const, "expand")
 def _expand_const(op: Const, args: list[np.ndarray], shape: Shape, leaves: Leaves) -> np.ndarray:
     # one value: filled; otherwise all values in C order
     vals = [sp.sympify(v) for v in op.values]
@@ -170,6 +174,7 @@ def _expand_const(op: Const, args: list[np.ndarray], shape: Shape, leaves: Leave
     return np.array(vals, dtype=object).reshape(shape)
 
 
+@rule(Elementwise, "expand")
 def _expand_elementwise(op: Elementwise, args: list[np.ndarray], shape: Shape, leaves: Leaves) -> np.ndarray:
     # y[idx] = fn(a_1[idx], ..., a_n[idx]) after numpy broadcasting
     wide = [np.broadcast_to(a, shape) for a in args]
@@ -177,6 +182,7 @@ def _expand_elementwise(op: Elementwise, args: list[np.ndarray], shape: Shape, l
     return _sym_array(shape, lambda idx: body.xreplace({v: a[idx] for v, a in zip(variables, wide, strict=True)}))
 
 
+@rule(Einsum, "expand")
 def _expand_einsum(op: Einsum, args: list[np.ndarray], shape: Shape, leaves: Leaves) -> np.ndarray:
     # y[out] = sum over the other letters of the product of the operands (np.einsum's meaning);
     # each sum is one sympy Add of all its terms, since adding terms one by one is quadratic
@@ -203,6 +209,7 @@ def _positions(kernel: Shape, stride: Shape, outs: Shape, offset: tuple[int, ...
     return tuple(slice(k, k + st * (o - 1) + 1, st) for k, st, o in zip(offset, stride, outs, strict=True))
 
 
+@rule(Window, "expand")
 def _expand_window(op: Window, args: list[np.ndarray], shape: Shape, leaves: Leaves) -> np.ndarray:
     # y[n, c, *k, *o] = x_padded[n, c, *(o * stride + k)], zeros outside x
     (x,) = args
@@ -217,6 +224,7 @@ def _expand_window(op: Window, args: list[np.ndarray], shape: Shape, leaves: Lea
     return out
 
 
+@rule(Fold, "expand")
 def _expand_fold(op: Fold, args: list[np.ndarray], shape: Shape, leaves: Leaves) -> np.ndarray:
     # x[n, c, *s] = sum over (k, o) with o * stride + k - padding = s of w[n, c, *k, *o]
     (w,) = args
@@ -229,44 +237,33 @@ def _expand_fold(op: Fold, args: list[np.ndarray], shape: Shape, leaves: Leaves)
     return buf[(slice(None), slice(None), *crop)].copy()
 
 
+@rule(Reshape, "expand")
 def _expand_reshape(op: Reshape, args: list[np.ndarray], shape: Shape, leaves: Leaves) -> np.ndarray:
     return args[0].reshape(op.shape)  # C order, like numpy
 
 
+@rule(Slice, "expand")
 def _expand_slice(op: Slice, args: list[np.ndarray], shape: Shape, leaves: Leaves) -> np.ndarray:
     return args[0][tuple(slice(a, b) for a, b in zip(op.start, op.stop, strict=True))].copy()
 
 
+@rule(Pad, "expand")
 def _expand_pad(op: Pad, args: list[np.ndarray], shape: Shape, leaves: Leaves) -> np.ndarray:
     return np.pad(args[0], list(zip(op.before, op.after, strict=True)), constant_values=sp.S.Zero)
 
 
+@rule(Concat, "expand")
 def _expand_concat(op: Concat, args: list[np.ndarray], shape: Shape, leaves: Leaves) -> np.ndarray:
     return np.concatenate(args, axis=op.axis)
 
 
+@rule(BroadcastTo, "expand")
 def _expand_broadcast_to(op: BroadcastTo, args: list[np.ndarray], shape: Shape, leaves: Leaves) -> np.ndarray:
     return np.broadcast_to(args[0], op.shape).copy()
 
 
+@rule(LogSumExp, "expand")
 def _expand_logsumexp(op: LogSumExp, args: list[np.ndarray], shape: Shape, leaves: Leaves) -> np.ndarray:
     # y = log(sum_axis exp(x)): the exact value (the max shift is a numerical device only)
     rows = np.moveaxis(args[0], op.axis, -1)
     return _sym_array(shape, lambda idx: sp.log(sp.Add(*[sp.exp(v) for v in rows[idx]])))
-
-
-#: One rule per op class (leaves included): ``rule(op, argument arrays, result shape, leaf arrays)``.
-EXPAND_RULES: dict[type[Op], ExpandRule] = {
-    Input: _expand_input,  # type: ignore[dict-item]
-    Const: _expand_const,  # type: ignore[dict-item]
-    Elementwise: _expand_elementwise,  # type: ignore[dict-item]
-    Einsum: _expand_einsum,  # type: ignore[dict-item]
-    Window: _expand_window,  # type: ignore[dict-item]
-    Fold: _expand_fold,  # type: ignore[dict-item]
-    Reshape: _expand_reshape,  # type: ignore[dict-item]
-    Slice: _expand_slice,  # type: ignore[dict-item]
-    Pad: _expand_pad,  # type: ignore[dict-item]
-    Concat: _expand_concat,  # type: ignore[dict-item]
-    BroadcastTo: _expand_broadcast_to,  # type: ignore[dict-item]
-    LogSumExp: _expand_logsumexp,  # type: ignore[dict-item]
-}

@@ -4,8 +4,8 @@ One binding per node, so the printout grows linearly with the network: leaves pr
 names, intermediate values as ``v1, v2, ...``, outputs by their output names (``grad:W`` is
 ``\\bar{W}`` in LaTeX, ``tangent:out`` is ``\\dot{\\mathrm{out}}``). Ops render in index
 notation where that is clearest (``v1[i,j] = sum_k x[i,k] * W[j,k]``) and as named functions
-otherwise (``reshape``, ``concat``). Each op's rendering is one function registered on its
-class in ``RENDERERS``. ``scalar_equations`` instead expands a small graph to scalars and names
+otherwise (``reshape``, ``concat``). Each op's rendering is one function registered as its
+``"print"`` part (``symnn.registry``). ``scalar_equations`` instead expands a small graph to scalars and names
 its common subexpressions.
 
 >>> import sympy
@@ -49,9 +49,9 @@ from .ops import (
     Slice,
     Window,
 )
+from .registry import lookup, rule
 
 __all__ = [
-    "RENDERERS",
     "Binding",
     "equations",
     "latex_name",
@@ -215,15 +215,6 @@ class _Ctx:
 
 
 Renderer = Callable[[_Ctx], tuple[str, str]]
-RENDERERS: dict[type[Op], Renderer] = {}
-
-
-def _renders(cls: type[Op]) -> Callable[[Renderer], Renderer]:
-    def register(fn: Renderer) -> Renderer:
-        RENDERERS[cls] = fn
-        return fn
-
-    return register
 
 
 def _eq(lhs: tuple[str, str], rhs_text: str, rhs_latex: str) -> tuple[str, str]:
@@ -235,7 +226,7 @@ def _zero_note(ref: _Ref) -> tuple[str, str]:
     return f"  (0 outside {ref.text()})", r"\quad\text{(0 outside }%s\text{)}" % ref.latex()
 
 
-@_renders(Const)
+@rule(Const, "print")
 def _render_const(c: _Ctx) -> tuple[str, str]:
     values = [sp.sympify(v) for v in c.op.values]  # type: ignore[attr-defined]
     if len(values) == 1:
@@ -255,7 +246,7 @@ def _render_const(c: _Ctx) -> tuple[str, str]:
     return _eq(c.lhs(), text, tex)
 
 
-@_renders(Elementwise)
+@rule(Elementwise, "print")
 def _render_elementwise(c: _Ctx) -> tuple[str, str]:
     # the lambda body through sympy's printers, each argument renamed to its indexed binding
     fn: sp.Lambda = c.op.fn  # type: ignore[attr-defined]
@@ -282,7 +273,7 @@ def _sum_prefix(summed: list[sp.Symbol], condition: tuple[str, str] = ("", "")) 
     return text, r"\sum_{%s%s} " % (names, condition[1])
 
 
-@_renders(Einsum)
+@rule(Einsum, "print")
 def _render_einsum(c: _Ctx) -> tuple[str, str]:
     # y[out] = sum over the other letters of the product of the operands
     op: Einsum = c.op  # type: ignore[assignment]
@@ -306,7 +297,7 @@ def _window_index(stride: int, o: sp.Expr, k: sp.Expr, padding: int) -> sp.Expr:
     return stride * o + k - padding
 
 
-@_renders(Window)
+@rule(Window, "print")
 def _render_window(c: _Ctx) -> tuple[str, str]:
     # y[n, c, *k, *o] = x[n, c, *(stride*o + k - padding)], 0 outside x
     op: Window = c.op  # type: ignore[assignment]
@@ -322,7 +313,7 @@ def _render_window(c: _Ctx) -> tuple[str, str]:
     return _eq(c.lhs(idx), *rhs)
 
 
-@_renders(Fold)
+@rule(Fold, "print")
 def _render_fold(c: _Ctx) -> tuple[str, str]:
     # x[n, c, *s] = sum over (k, o) with stride*o + k - padding = s of w[n, c, *k, *o]
     op: Fold = c.op  # type: ignore[assignment]
@@ -341,7 +332,7 @@ def _render_fold(c: _Ctx) -> tuple[str, str]:
     return _eq(c.lhs(idx), pre_t + w.text(at), pre_l + w.latex(at))
 
 
-@_renders(Reshape)
+@rule(Reshape, "print")
 def _render_reshape(c: _Ctx) -> tuple[str, str]:
     (x,) = c.args
     shape = str(tuple(c.op.shape))  # type: ignore[attr-defined]
@@ -354,7 +345,7 @@ def _slice_text(start: Shape, stop: Shape, shape: Shape) -> str:
     return ",".join(":" if (a, b) == (0, n) else f"{a}:{b}" for a, b, n in zip(start, stop, shape, strict=True))
 
 
-@_renders(Slice)
+@rule(Slice, "print")
 def _render_slice(c: _Ctx) -> tuple[str, str]:
     # y[i] = x[i + start]; the text shows numpy's slice, which also gives the extent
     op: Slice = c.op  # type: ignore[assignment]
@@ -365,7 +356,7 @@ def _render_slice(c: _Ctx) -> tuple[str, str]:
     return text, f"{c.out.latex(idx)} = {x.latex(at)}"
 
 
-@_renders(Pad)
+@rule(Pad, "print")
 def _render_pad(c: _Ctx) -> tuple[str, str]:
     # y[i] = x[i - before], 0 outside x
     op: Pad = c.op  # type: ignore[assignment]
@@ -376,7 +367,7 @@ def _render_pad(c: _Ctx) -> tuple[str, str]:
     return text, f"{c.out.latex(idx)} = {x.latex(at)}{_zero_note(x)[1]}"
 
 
-@_renders(Concat)
+@rule(Concat, "print")
 def _render_concat(c: _Ctx) -> tuple[str, str]:
     axis = c.op.axis  # type: ignore[attr-defined]
     text = "concat({}; axis={})".format(", ".join(r.text() for r in c.args), axis)
@@ -384,7 +375,7 @@ def _render_concat(c: _Ctx) -> tuple[str, str]:
     return _eq(c.lhs(), text, tex)
 
 
-@_renders(BroadcastTo)
+@rule(BroadcastTo, "print")
 def _render_broadcast_to(c: _Ctx) -> tuple[str, str]:
     # y[i, j] = x[j] (leading axes added, axes of size 1 repeated)
     idx = _letters(len(c.shape))
@@ -393,7 +384,7 @@ def _render_broadcast_to(c: _Ctx) -> tuple[str, str]:
     return _eq(c.lhs(idx), x.text(at), x.latex(at))
 
 
-@_renders(LogSumExp)
+@rule(LogSumExp, "print")
 def _render_logsumexp(c: _Ctx) -> tuple[str, str]:
     # y = log sum_axis exp(x)
     axis = c.op.axis  # type: ignore[attr-defined]
@@ -449,7 +440,8 @@ def equations(graph: Graph) -> list[Binding]:
             continue
         arg_refs = tuple(refs[a] for a in n.args)
         ctx = _Ctx(n.op, ref, arg_refs, n.shape, tuple(graph.shape(a) for a in n.args))
-        text, tex = RENDERERS[type(n.op)](ctx)
+        render: Renderer = lookup(type(n.op), "print")
+        text, tex = render(ctx)
         out.append(Binding(ref.name, type(n.op).__name__, tuple(r.text() for r in arg_refs), n.shape, text, tex))
         named.add(ref.name)
     for o, name in zip(graph.outputs, graph.output_names, strict=True):

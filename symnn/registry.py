@@ -25,6 +25,10 @@ oracle      the independent evaluator (float, complex step, mpmath)             
 spec        the op's rows in the spec table that drives the property tests          verify.spec
 ========== ======================================================================== ====================
 
+The leaves need only the parts that name them: Input ``expand`` and ``emit``, Const also
+``print``. ``lookup`` walks the op's class hierarchy (like SymPy's ``_print_<Class>``), so a
+subclass of an op inherits its parts; ``missing()`` lists every required pair not registered.
+
 >>> from symnn.ops import Reshape
 >>> sorted(required_parts(Reshape))[:3]
 ['emit', 'exec.jvp', 'exec.value']
@@ -39,7 +43,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from .errors import SymnnError
-from .ops import ALL_OPS, Op
+from .ops import ALL_OPS, Const, Input, Op
 
 F = TypeVar("F")
 
@@ -58,6 +62,8 @@ PARTS: tuple[str, ...] = (
     "spec",
 )
 _SYMBOLIC = ("jvp", "vjp")  # replaced by "transpose" for linear ops
+#: The leaves are no computation: only the backends that name them need a part for them.
+_LEAF_PARTS: dict[type[Op], tuple[str, ...]] = {Input: ("expand", "emit"), Const: ("expand", "print", "emit")}
 
 
 class RegistryError(SymnnError, LookupError):
@@ -118,9 +124,18 @@ def register(ops: type[Op] | tuple[type[Op], ...], part: str, impl: Any) -> None
     _add(targets, part, impl, _where(frame.f_globals.get("__name__", "?"), frame.f_lineno))
 
 
+def _find(op: type[Op], part: str) -> Entry | None:
+    """The entry of ``op`` or of its nearest base class (dispatch along the class, like SymPy's printers)."""
+    for cls in op.__mro__:
+        entry = _ENTRIES.get((cls, part))
+        if entry is not None:
+            return entry
+    return None
+
+
 def lookup(op: type[Op], part: str) -> Any:
     """The implementation of ``part`` for the op class ``op``; a RegistryError names what is missing."""
-    entry = _ENTRIES.get((op, part))
+    entry = _find(op, part)
     if entry is None:
         _check_part(part)
         raise RegistryError(f"{op.__name__} has no {part!r} rule; register one with @rule({op.__name__}, {part!r})")
@@ -128,8 +143,8 @@ def lookup(op: type[Op], part: str) -> Any:
 
 
 def has(op: type[Op], part: str) -> bool:
-    """Whether ``op`` has a ``part`` registered."""
-    return (op, part) in _ENTRIES
+    """Whether ``op`` (or a base class of it) has a ``part`` registered."""
+    return _find(op, part) is not None
 
 
 def table(part: str) -> dict[type[Op], Any]:
@@ -145,14 +160,17 @@ def entries() -> list[Entry]:
 
 
 def required_parts(op: type[Op]) -> tuple[str, ...]:
-    """The parts ``op`` must have: a linear op gives ``transpose`` instead of ``jvp`` and ``vjp``."""
+    """The parts ``op`` must have: a linear op gives ``transpose`` instead of ``jvp`` and ``vjp``;
+    a leaf (Input, Const) only what names it (expansion, code, and printing for Const)."""
+    if op in _LEAF_PARTS:
+        return _LEAF_PARTS[op]
     drop = set(_SYMBOLIC) if op.linear else {"transpose"}
     return tuple(p for p in PARTS if p not in drop)
 
 
 def missing(ops: Sequence[type[Op]] = ALL_OPS) -> list[tuple[str, str]]:
     """Every (op name, part) pair that is required and not registered, in table order."""
-    return [(op.__name__, p) for op in ops for p in required_parts(op) if (op, p) not in _ENTRIES]
+    return [(op.__name__, p) for op in ops for p in required_parts(op) if not has(op, p)]
 
 
 @contextlib.contextmanager
@@ -167,3 +185,14 @@ def override(op: type[Op], part: str, make: Callable[[Any], Any]) -> Iterator[No
         yield
     finally:
         _ENTRIES[key] = original
+
+
+@contextlib.contextmanager
+def isolated() -> Iterator[None]:
+    """Registrations made inside a ``with`` block are dropped at its end (tests that plant an op)."""
+    saved = dict(_ENTRIES)
+    try:
+        yield
+    finally:
+        _ENTRIES.clear()
+        _ENTRIES.update(saved)

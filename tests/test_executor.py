@@ -17,11 +17,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from symnn.errors import GraphError, ShapeError, UnsupportedFunctionError
-from symnn.executor import IMPLEMENTED, KERNELS, Executor, compile_lambda, contract
+from symnn.executor import KERNELS, Executor, compile_lambda, contract
 from symnn.executor import kernels as K
 from symnn.functions import SUPPORTED, maximum, relu, sgn, sigmoid, softplus, step
 from symnn.ir import Builder, Graph, Node, concat, einsum
 from symnn.ops import ALL_OPS, Elementwise, Fold, Window
+from symnn.registry import has
 
 A0, A1 = sp.symbols("_a0 _a1", real=True)
 
@@ -534,7 +535,8 @@ def test_inputs_are_not_modified_and_outputs_are_fresh():
 
 # -- registry, compilation reuse, independence ----------------------------------------------------------
 def test_every_op_has_an_executor_rule():
-    assert IMPLEMENTED == frozenset(ALL_OPS)
+    parts = ("exec.value", "exec.jvp", "exec.vjp")
+    assert not [(op.__name__, part) for op in ALL_OPS for part in parts if not has(op, part)]
 
 
 def test_a_new_graph_compiles_nothing():
@@ -571,17 +573,23 @@ def test_executor_source_never_touches_symbolic_derivatives():
             elif isinstance(node, ast.Import):
                 assert all("diff" not in a.name for a in node.names), path
             elif isinstance(node, ast.Attribute):
-                assert node.attr not in ("diff", "fdiff", "Derivative", "JVP_RULES", "VJP_RULES"), (path, node.attr)
+                assert node.attr not in ("diff", "fdiff", "Derivative", "derivative_rule"), (path, node.attr)
+            elif isinstance(node, ast.Call) and getattr(node.func, "id", None) in ("lookup", "rule"):
+                # the registry is shared, the rules are not: only the executor's own parts are looked up
+                part = node.args[1]
+                assert isinstance(part, ast.Constant) and part.value.startswith("exec."), (path, ast.unparse(node))
             elif isinstance(node, ast.Name):
                 assert node.id not in ("diff", "fdiff"), (path, node.id)
 
 
 def test_executor_runs_with_symbolic_differentiation_disabled():
-    """In a fresh process, poison sympy.diff, every fdiff and symnn.diff's tables; the executor still works."""
+    """In a fresh process, poison sympy.diff, every fdiff and symnn.diff's rules; the executor still works."""
     script = textwrap.dedent(
         """
+        import contextlib
         import numpy as np, sympy as sp
         import symnn.diff, symnn.functions
+        from symnn import registry
         from symnn.executor import Executor
         from symnn.ir import Builder
 
@@ -596,9 +604,11 @@ def test_executor_runs_with_symbolic_differentiation_disabled():
         sp.diff = sp.Expr.diff = sp.Function.fdiff = poisoned
         for fn in symnn.functions.SUPPORTED:
             fn.fdiff = poisoned
-        symnn.diff.JVP_RULES.clear()
-        symnn.diff.VJP_RULES.clear()
-        symnn.diff.partials = poisoned
+        poison = contextlib.ExitStack()
+        for entry in registry.entries():
+            if entry.part in ("jvp", "vjp", "transpose"):
+                poison.enter_context(registry.override(entry.op, entry.part, lambda rule: poisoned))
+        symnn.diff.derivative_rule = symnn.diff.partials = poisoned
         v = {"x": np.array([0.3, 0.5, 0.7, 0.9])}
         value, grads = Executor(g).grad(v)
         _, t = Executor(g).jvp(v, {"x": np.ones(4)})

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import sympy as sp
 
-import symnn.diff as diff
+import symnn.executor  # noqa: F401  (registers the "exec.*" parts that tests override)
 import verify.gradients as gc
+from symnn import registry
 from symnn.errors import ShapeError, SymnnError
-from symnn.executor import rules as executor_rules
 from symnn.functions import relu
 from symnn.ir import Builder
 from symnn.ops import Einsum
@@ -155,9 +155,9 @@ def _scaled(rule, factor):
     return wrong
 
 
-def test_a_wrong_symbolic_vjp_rule_is_caught_and_located(monkeypatch):
-    monkeypatch.setitem(diff.VJP_RULES, Einsum, _scaled(diff.VJP_RULES[Einsum], 1.01))
-    report = gradcheck(tanh_graph(), POINT, paths=NUMERIC)
+def test_a_wrong_symbolic_vjp_rule_is_caught_and_located():
+    with registry.override(Einsum, "vjp", lambda rule: _scaled(rule, 1.01)):
+        report = gradcheck(tanh_graph(), POINT, paths=NUMERIC)
     assert not report.ok
     verdicts = {(r.path, r.oracle): r.verdict for r in report.rows}
     for oracle in ("fd", "complex-step", "mpmath", "adjoint"):
@@ -179,9 +179,9 @@ def test_a_wrong_symbolic_vjp_rule_is_caught_and_located(monkeypatch):
     assert "W[" in report.table() and "FAIL" in report.table()
 
 
-def test_a_wrong_symbolic_jvp_rule_is_caught_in_forward_mode_only(monkeypatch):
-    monkeypatch.setitem(diff.JVP_RULES, Einsum, _scaled(diff.JVP_RULES[Einsum], -1.0))
-    report = gradcheck(tanh_graph(), POINT, paths=NUMERIC)
+def test_a_wrong_symbolic_jvp_rule_is_caught_in_forward_mode_only():
+    with registry.override(Einsum, "jvp", lambda rule: _scaled(rule, -1.0)):
+        report = gradcheck(tanh_graph(), POINT, paths=NUMERIC)
     verdicts = {(r.path, r.oracle): r.verdict for r in report.rows}
     assert verdicts["symbolic forward", "fd"] == "FAIL"
     assert verdicts["symbolic reverse", "fd"] == "pass"
@@ -189,26 +189,26 @@ def test_a_wrong_symbolic_jvp_rule_is_caught_in_forward_mode_only(monkeypatch):
     assert verdicts["executor forward", "fd"] == "pass"
 
 
-def test_a_wrong_executor_rule_is_caught(monkeypatch):
-    monkeypatch.setitem(executor_rules.VJP, Einsum, _scaled(executor_rules.VJP[Einsum], 0.5))
-    report = gradcheck(tanh_graph(), POINT, paths=NUMERIC)
+def test_a_wrong_executor_rule_is_caught():
+    with registry.override(Einsum, "exec.vjp", lambda rule: _scaled(rule, 0.5)):
+        report = gradcheck(tanh_graph(), POINT, paths=NUMERIC)
+        with pytest.raises(GradcheckFailure) as err:
+            assert_gradients(tanh_graph(), POINT, paths=NUMERIC)
     bad = {(r.path, r.oracle) for r in report.rows if r.verdict == "FAIL"}
     assert ("executor reverse", "fd") in bad and ("executor reverse", "mpmath") in bad
     # the symbolic paths disagree only with the executor itself, never with an independent oracle
     assert {oracle for path, oracle in bad if path.startswith("symbolic")} == {"executor"}
-    with pytest.raises(VerificationError) as err:
-        assert_gradients(tanh_graph(), POINT, paths=NUMERIC)
     assert isinstance(err.value, AssertionError) and "executor reverse" in str(err.value)
     assert err.value.report is not None and not err.value.report.ok
     assert GradcheckFailure is VerificationError  # the former name of the one "disagrees with its oracles" error
 
 
-def test_a_crashing_path_is_an_error_row_not_a_pass(monkeypatch):
+def test_a_crashing_path_is_an_error_row_not_a_pass():
     def boom(*args):
         raise RuntimeError("rule exploded")
 
-    monkeypatch.setitem(executor_rules.JVP, Einsum, boom)
-    report = gradcheck(tanh_graph(), POINT, paths=("executor",))
+    with registry.override(Einsum, "exec.jvp", lambda rule: boom):
+        report = gradcheck(tanh_graph(), POINT, paths=("executor",))
     row = next(r for r in report.rows if r.path == "executor forward")
     assert row.verdict == "error" and "rule exploded" in row.note
     assert not report.ok
@@ -400,7 +400,7 @@ pytest_plugins = ["pytester"]
 def test_check_gradients_fixture_in_a_user_suite(pytester):
     pytester.makepyfile(
         """
-        import symnn.diff as diff
+        from symnn import registry
         from symnn.layers import MLP
         from symnn.ops import Einsum
         from symnn.trace import trace
@@ -409,10 +409,12 @@ def test_check_gradients_fixture_in_a_user_suite(pytester):
             report = check_gradients(trace(MLP((3, 4, 1), "tanh"), "mse", {"x": (2, 3)}))
             assert report.ok
 
-        def test_wrong_rule(check_gradients, monkeypatch):
-            rule = diff.VJP_RULES[Einsum]
-            monkeypatch.setitem(diff.VJP_RULES, Einsum, lambda *a: [None if t is None else 2 * t for t in rule(*a)])
-            check_gradients(trace(MLP((3, 4, 1), "tanh"), "mse", {"x": (2, 3)}))
+        def doubled(rule):
+            return lambda *a: [None if t is None else 2 * t for t in rule(*a)]
+
+        def test_wrong_rule(check_gradients):
+            with registry.override(Einsum, "vjp", doubled):
+                check_gradients(trace(MLP((3, 4, 1), "tanh"), "mse", {"x": (2, 3)}))
         """
     )
     result = pytester.runpytest_inprocess("--symnn-paths", "symbolic,executor", "-q")

@@ -1,8 +1,9 @@
 """The verifier's own power, measured: faults injected into derivative rules, each of which must be caught.
 
-Every ``Mutant`` patches one rule (of ``symnn.diff`` or of the executor) for the duration of a
-``with`` block: a wrong sign, a dropped term, a missing transpose, a window off by one, a
-wrong kink convention, a wrong broadcast reduction. ``run_mutants`` first checks that each
+Every ``Mutant`` patches one rule (of ``symnn.diff`` or of the executor, through
+``symnn.registry.override``) for the duration of a ``with`` block: a wrong sign, a dropped
+term, a missing transpose, a window off by one, a wrong kink convention, a wrong broadcast
+reduction. ``run_mutants`` first checks that each
 mutant's graphs pass ``gradcheck`` unmutated, then runs ``gradcheck`` under the mutant; the
 mutant is *caught* when some (path, oracle) pair fails. ``python -m verify.mutation`` runs the
 full set (more graphs per mutant, generated kernels included) and exits 1 on any survivor.
@@ -25,8 +26,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from sympy.core.cache import clear_cache
 
+import symnn.diff as diff
+import symnn.executor  # noqa: F401  (registers the executor's "exec.*" parts, which a mutant patches)
+from symnn import registry
+from symnn.functions import relu, step
 from symnn.ir import Graph
+from symnn.ops import Einsum, Elementwise, Op, Window
 
 from .gradients import gradcheck
 
@@ -55,15 +62,14 @@ class Mutant:
 
 # -- patching helpers -------------------------------------------------------------------------------
 @contextlib.contextmanager
-def _swap(table: dict[Any, Any], key: Any, make: Callable[[Any], Any]) -> Iterator[None]:
-    original = table[key]
-    table[key] = make(original)
-    _clear_caches()
-    try:
-        yield
-    finally:
-        table[key] = original
+def _override(op: type[Op], part: str, make: Callable[[Any], Any]) -> Iterator[None]:
+    """``part`` of ``op`` replaced by ``make(original)`` in the registry, derivative caches cleared around it."""
+    with registry.override(op, part, make):
         _clear_caches()
+        try:
+            yield
+        finally:
+            _clear_caches()
 
 
 @contextlib.contextmanager
@@ -80,16 +86,12 @@ def _swap_attr(owner: Any, name: str, make: Callable[[Any], Any]) -> Iterator[No
 
 def _clear_caches() -> None:
     """Derivative caches that would otherwise outlive a patch (sympy's, and diff.partials)."""
-    from sympy.core.cache import clear_cache
-
-    import symnn.diff as diff
-
     clear_cache()
     diff.partials.cache_clear()
 
 
 def _map_results(f: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    """A rule wrapper applying ``f`` to each non-None contribution of a VJP rule."""
+    """A rule wrapper applying ``f`` to each non-None contribution of a VJP (or transpose) rule."""
 
     def wrap(rule: Any) -> Any:
         def mutated(*args: Any) -> Any:
@@ -102,16 +104,10 @@ def _map_results(f: Callable[[Any], Any]) -> Callable[[Any], Any]:
 
 # -- the faults -----------------------------------------------------------------------------------------
 def _wrong_sign() -> contextlib.AbstractContextManager[None]:
-    import symnn.diff as diff
-    from symnn.ops import Elementwise
-
-    return _swap(diff.VJP_RULES, Elementwise, _map_results(lambda t: -t))
+    return _override(Elementwise, "vjp", _map_results(lambda t: -t))
 
 
 def _dropped_vjp_term() -> contextlib.AbstractContextManager[None]:
-    import symnn.diff as diff
-    from symnn.ops import Elementwise
-
     def wrap(rule: Any) -> Any:
         def mutated(*args: Any) -> Any:
             res = rule(*args)
@@ -119,13 +115,10 @@ def _dropped_vjp_term() -> contextlib.AbstractContextManager[None]:
 
         return mutated
 
-    return _swap(diff.VJP_RULES, Elementwise, wrap)
+    return _override(Elementwise, "vjp", wrap)
 
 
 def _dropped_jvp_term() -> contextlib.AbstractContextManager[None]:
-    import symnn.diff as diff
-    from symnn.ops import Einsum
-
     def wrap(rule: Any) -> Any:
         def mutated(op: Any, primals: Any, out: Any, tangents: Any) -> Any:
             live = [k for k, t in enumerate(tangents) if t is not None]
@@ -134,35 +127,28 @@ def _dropped_jvp_term() -> contextlib.AbstractContextManager[None]:
 
         return mutated
 
-    return _swap(diff.JVP_RULES, Einsum, wrap)
+    return _override(Einsum, "jvp", wrap)
 
 
 def _missing_transpose() -> contextlib.AbstractContextManager[None]:
-    import symnn.diff as diff
-    from symnn.ops import Einsum
-
     def transpose_square(t: Any) -> Any:
         return t.T if t.ndim == 2 and t.shape[0] == t.shape[1] else t
 
-    return _swap(diff.VJP_RULES, Einsum, _map_results(transpose_square))
+    return _override(Einsum, "vjp", _map_results(transpose_square))
 
 
 def _window_off_by_one() -> contextlib.AbstractContextManager[None]:
-    import symnn.diff as diff
-    from symnn.ops import Window
-
     def shift(t: Any) -> Any:
         # the scattered windows land one position further along the last spatial axis
         n = t.ndim
         stop = tuple(t.shape[:-1]) + (t.shape[-1] - 1,)
         return t.slice((0,) * n, stop).pad((0,) * (n - 1) + (1,), (0,) * n)
 
-    return _swap(diff.VJP_RULES, Window, _map_results(shift))
+    # Window's transpose is the Fold its VJP is built from; Window's JVP (Window itself) stays right
+    return _override(Window, "transpose", _map_results(shift))
 
 
 def _kink_convention() -> contextlib.AbstractContextManager[None]:
-    from symnn.functions import relu, step
-
     def make(original: Any) -> Any:
         def fdiff(self: Any, argindex: int = 1) -> Any:
             return 1 - step(-self.args[0])  # relu'(0) = 1 instead of 0
@@ -173,8 +159,6 @@ def _kink_convention() -> contextlib.AbstractContextManager[None]:
 
 
 def _broadcast_reduction() -> contextlib.AbstractContextManager[None]:
-    import symnn.diff as diff
-
     def make(original: Any) -> Any:
         def mean_instead_of_sum(t: Any, shape: tuple[int, ...]) -> Any:
             out = original(t, shape)
@@ -186,16 +170,13 @@ def _broadcast_reduction() -> contextlib.AbstractContextManager[None]:
 
 
 def _executor_sign() -> contextlib.AbstractContextManager[None]:
-    from symnn.executor import rules
-    from symnn.ops import Elementwise
-
     def wrap(rule: Any) -> Any:
         def mutated(*args: Any) -> Any:
             return [None if r is None else -r for r in rule(*args)]
 
         return mutated
 
-    return _swap(rules.VJP, Elementwise, wrap)
+    return _override(Elementwise, "exec.vjp", wrap)
 
 
 # -- the graphs ------------------------------------------------------------------------------------------
@@ -260,7 +241,7 @@ MUTANTS: list[Mutant] = [
     ),
     Mutant(
         "window-off-by-one",
-        "symbolic VJP of Window (Fold) shifted by one position",
+        "symbolic transpose of Window (the Fold of its VJP) shifted by one position",
         _window_off_by_one,
         (_spec_row("Window"),),
         (_spec_row("Window:3d"), _zoo("resnet")),

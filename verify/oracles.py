@@ -1,8 +1,9 @@
 """The oracles: references for directional derivatives that share no code with what they check.
 
 ``Evaluator`` runs the *forward* graph only, in one of three arithmetics, with its own NumPy
-rule per op written from the op's documented meaning (it never imports ``symnn.diff``, the
-executor or the code generator):
+rule per op written from the op's documented meaning, registered as the op's ``"oracle"`` part
+in ``symnn.registry`` (it never imports ``symnn.diff``, the executor or the code generator;
+only the registration is shared):
 
 * ``"float"`` -- float64, for central finite differences;
 * ``"complex"`` -- complex128, for the complex-step derivative. relu, step, sign, abs and
@@ -58,6 +59,7 @@ from symnn.ops import (
     Slice,
     Window,
 )
+from symnn.registry import lookup, rule
 
 Array = np.ndarray
 KINKS = tuple(f.head for f in FUNCTIONS.values() if f.kink)  # relu, step, sgn, Abs, maximum
@@ -240,10 +242,10 @@ class Evaluator:
                 out = values[op.name]
             elif isinstance(op, Const):
                 out = self._const(op, node.shape)
-            elif isinstance(op, Elementwise):
-                out = self._elementwise(op, args, node.shape, kinks)
             else:
-                out = _RULES[type(op)](op, args, node.shape, self.kind)
+                found: list[Array] = []
+                out = lookup(type(op), "oracle")(op, args, node.shape, self.kind, found)
+                kinks.extend(_sign(k, self.kind) for k in found)
             vals.append(out)
         outputs = {nm: vals[o] for nm, o in zip(self.graph.output_names, self.graph.outputs, strict=True)}
         return Evaluation(outputs, tuple(kinks))
@@ -259,20 +261,26 @@ class Evaluator:
             return filled
         return np.array(vals, dtype=_DTYPES[self.kind]).reshape(shape)
 
-    def _elementwise(self, op: Elementwise, args: list[Array], shape: tuple[int, ...], kinks: list[Array]) -> Array:
-        body, kink_fns = _compiled(op.fn, self.kind)
-        dtype = _DTYPES[self.kind]
-        out: Array = np.empty(shape, dtype=dtype)
-        out[...] = body(*args)
-        for k in kink_fns:
-            arg: Array = np.empty(shape, dtype=dtype)
-            arg[...] = k(*args)
-            kinks.append(_sign(arg, self.kind))
-        return out
+
+# -- one rule per op (any dtype, object arrays included) -----------------------------------------------
+# rule(op, args, shape, kind, kinks) -> value; an op with kinks appends each kink argument (an array of
+# the value's shape) to ``kinks``, which the Evaluator turns into signs and kink_distance into distances
+@rule(Elementwise, "oracle")
+def _elementwise(op: Elementwise, args: list[Array], shape: tuple[int, ...], kind: str, kinks: list[Array]) -> Array:
+    # y[idx] = fn(a_1[idx], ..., a_n[idx]) after broadcasting; kinks: relu/step/sign/abs arguments, a - b for maximum
+    body, kink_fns = _compiled(op.fn, kind)
+    dtype = _DTYPES[kind]
+    out: Array = np.empty(shape, dtype=dtype)
+    out[...] = body(*args)
+    for k in kink_fns:
+        arg: Array = np.empty(shape, dtype=dtype)
+        arg[...] = k(*args)
+        kinks.append(arg)
+    return out
 
 
-# -- one rule per structural op (any dtype, object arrays included) -----------------------------------
-def _window(op: Window, args: list[Array], shape: tuple[int, ...], kind: str) -> Array:
+@rule(Window, "oracle")
+def _window(op: Window, args: list[Array], shape: tuple[int, ...], kind: str, kinks: list[Array]) -> Array:
     # y[n, c, *k, *o] = x_padded[n, c, *(o * stride + k)]
     (x,) = args
     d = len(op.kernel)
@@ -285,7 +293,8 @@ def _window(op: Window, args: list[Array], shape: tuple[int, ...], kind: str) ->
     return out
 
 
-def _fold(op: Fold, args: list[Array], shape: tuple[int, ...], kind: str) -> Array:
+@rule(Fold, "oracle")
+def _fold(op: Fold, args: list[Array], shape: tuple[int, ...], kind: str, kinks: list[Array]) -> Array:
     # x[n, c, *s] = sum of w[n, c, *k, *o] over o * stride + k - padding = s
     (w,) = args
     d = len(op.kernel)
@@ -298,12 +307,40 @@ def _fold(op: Fold, args: list[Array], shape: tuple[int, ...], kind: str) -> Arr
     return buf[(slice(None), slice(None), *crop)].copy()
 
 
-def _einsum(op: Einsum, args: list[Array], shape: tuple[int, ...], kind: str) -> Array:
+@rule(Einsum, "oracle")
+def _einsum(op: Einsum, args: list[Array], shape: tuple[int, ...], kind: str, kinks: list[Array]) -> Array:
+    # np.einsum's meaning, in the arithmetic of the arguments
     out = np.einsum(op.spec, *args)
     return np.asarray(out, dtype=args[0].dtype).reshape(shape)
 
 
-def _logsumexp(op: LogSumExp, args: list[Array], shape: tuple[int, ...], kind: str) -> Array:
+@rule(Reshape, "oracle")
+def _reshape(op: Reshape, args: list[Array], shape: tuple[int, ...], kind: str, kinks: list[Array]) -> Array:
+    return args[0].reshape(op.shape)  # C order
+
+
+@rule(Slice, "oracle")
+def _slice(op: Slice, args: list[Array], shape: tuple[int, ...], kind: str, kinks: list[Array]) -> Array:
+    return args[0][tuple(slice(i, j) for i, j in zip(op.start, op.stop, strict=True))].copy()
+
+
+@rule(Pad, "oracle")
+def _pad(op: Pad, args: list[Array], shape: tuple[int, ...], kind: str, kinks: list[Array]) -> Array:
+    return np.pad(args[0], list(zip(op.before, op.after, strict=True)), constant_values=0)
+
+
+@rule(Concat, "oracle")
+def _concat(op: Concat, args: list[Array], shape: tuple[int, ...], kind: str, kinks: list[Array]) -> Array:
+    return np.concatenate(args, axis=op.axis)
+
+
+@rule(BroadcastTo, "oracle")
+def _broadcast_to(op: BroadcastTo, args: list[Array], shape: tuple[int, ...], kind: str, kinks: list[Array]) -> Array:
+    return np.broadcast_to(args[0], op.shape).copy()
+
+
+@rule(LogSumExp, "oracle")
+def _logsumexp(op: LogSumExp, args: list[Array], shape: tuple[int, ...], kind: str, kinks: list[Array]) -> Array:
     # log sum exp(x) = m + log sum exp(x - m) for any constant m (here the largest real part)
     (x,) = args
     if kind == "mpmath":
@@ -314,19 +351,6 @@ def _logsumexp(op: LogSumExp, args: list[Array], shape: tuple[int, ...], kind: s
         return out
     m = np.max(np.real(x), axis=op.axis, keepdims=True)
     return (np.squeeze(m, op.axis) + np.log(np.sum(np.exp(x - m), axis=op.axis))).reshape(shape)
-
-
-_RULES: dict[type, Callable[..., Array]] = {
-    Einsum: _einsum,
-    Window: _window,
-    Fold: _fold,
-    Reshape: lambda op, a, s, k: a[0].reshape(op.shape),
-    Slice: lambda op, a, s, k: a[0][tuple(slice(i, j) for i, j in zip(op.start, op.stop, strict=True))].copy(),
-    Pad: lambda op, a, s, k: np.pad(a[0], list(zip(op.before, op.after, strict=True)), constant_values=0),
-    Concat: lambda op, a, s, k: np.concatenate(a, axis=op.axis),
-    BroadcastTo: lambda op, a, s, k: np.broadcast_to(a[0], op.shape).copy(),
-    LogSumExp: _logsumexp,
-}
 
 
 # -- the oracles ------------------------------------------------------------------------------------------
@@ -472,15 +496,12 @@ def kink_distance(graph: Graph, point: Mapping[str, Array]) -> float:
                 out = np.asarray(point[op.name], dtype=np.float64)
             elif isinstance(op, Const):
                 out = Evaluator(graph)._const(op, node.shape)
-            elif isinstance(op, Elementwise):
-                out = np.empty(node.shape)
-                out[...] = _compiled(op.fn, "float")[0](*args)
-                for fn in _compiled(op.fn, "float")[1]:
-                    arg = np.abs(np.broadcast_to(fn(*args), node.shape))
-                    if arg.size:
-                        best = min(best, float(np.nanmin(arg)))
             else:
-                out = _RULES[type(op)](op, args, node.shape, "float")
+                found: list[Array] = []
+                out = lookup(type(op), "oracle")(op, args, node.shape, "float", found)
+                for arg in found:
+                    if arg.size:
+                        best = min(best, float(np.nanmin(np.abs(arg))))
             vals.append(out)
     return best
 

@@ -2,8 +2,9 @@
 
 Each row builds a small graph whose only leaves are parameters, so every derivative path
 applies to it, and says where its inputs may lie (``low``/``high``, e.g. positive for
-``log``) and where its kinks are. Adding an op to ``symnn.ops.ALL_OPS`` without a row here
-fails ``tests/test_registries.py``.
+``log``) and where its kinks are. Each op's rows are registered as its ``"spec"`` part in
+``symnn.registry``: adding an op to ``symnn.ops.ALL_OPS`` without a row here fails
+``tests/test_registries.py``.
 
 >>> sorted(OP_SPECS)[:3]
 ['BroadcastTo', 'Concat', 'Einsum']
@@ -18,7 +19,8 @@ import sympy as sp
 
 from symnn.functions import maximum, relu, sgn, sigmoid, softplus, step
 from symnn.ir import Builder, Graph, Tensor, concat, einsum
-from symnn.ops import Fold, Window
+from symnn.ops import ALL_OPS, Fold, Op, Window
+from symnn.registry import RegistryError, register
 
 
 @dataclass(frozen=True)
@@ -109,6 +111,22 @@ OP_ROWS: list[OpSpec] = [
 
 #: Rows keyed by name; the part before ':' is the op class the row exercises.
 OP_SPECS: dict[str, OpSpec] = {row.name: row for row in OP_ROWS}
+
+
+def _rows_by_op(rows: list[OpSpec]) -> dict[type[Op], tuple[OpSpec, ...]]:
+    """The rows grouped by the op class they exercise (the part of the name before ':')."""
+    ops = {op.__name__: op for op in ALL_OPS}
+    out: dict[type[Op], tuple[OpSpec, ...]] = {}
+    for row in rows:
+        name = row.name.split(":")[0]
+        if name not in ops:
+            raise RegistryError(f"spec row {row.name!r} names no op; the part before ':' must be one of {sorted(ops)}")
+        out[ops[name]] = (*out.get(ops[name], ()), row)
+    return out
+
+
+for _op, _rows in _rows_by_op(OP_ROWS).items():  # each op's rows are its "spec" part
+    register(_op, "spec", _rows)
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,11 @@
 """The function class as symnn implements it: ops, elementwise functions and layers, read from the registries.
 
 Nothing here is measured; everything is read from the library's own tables, so the paper's tables
-change when the library does: ``symnn.ops.ALL_OPS`` (the closed op set), ``symnn.diff.JVP_RULES`` /
-``VJP_RULES`` (one rule per op and mode), ``symnn.functions.SUPPORTED`` (the elementwise functions
-with their kink conventions), ``verify.spec`` (the op and layer rows every test consumes), the
-executor's scalar primitives and the code generator's emitters.
+change when the library does: ``symnn.ops.ALL_OPS`` (the closed op set), ``symnn.registry`` (every
+part of every op: the JVP and VJP rules of ``symnn.diff``, or a linear op's transpose from which both
+derive, the code generator's emitters, the executor's rules), ``symnn.functions.SUPPORTED`` (the
+elementwise functions with their kink conventions), ``verify.spec`` (the op and layer rows every test
+consumes) and the executor's scalar primitives.
 
 The "JVP/VJP built from" columns are computed, not described: each rule is applied to a one-node
 graph of its op (shapes taken from the op's spec row) and the op classes of the derivative graph
@@ -52,7 +53,7 @@ def _rule_comment(rule) -> str:
 
 def derivative_ops(op_cls: type) -> tuple[list[str], list[str]]:
     """Op classes in the JVP and in the VJP graph of one node of ``op_cls`` (from its spec row's shapes)."""
-    from symnn.diff import JVP_RULES, VJP_RULES
+    from symnn.diff import derivative_rule
     from symnn.ir import Builder
     from verify.spec import OP_SPECS
 
@@ -66,17 +67,17 @@ def derivative_ops(op_cls: type) -> tuple[list[str], list[str]]:
         out = b.add(node.op, *args)
         if mode == "jvp":
             tangents = [b.input(f"t{i}", s) for i, s in enumerate(shapes)]
-            res = [JVP_RULES[op_cls](node.op, args, out, tangents)]
+            res = [derivative_rule(op_cls, "jvp")(node.op, args, out, tangents)]
         else:
             cot = b.input("cot", out.shape)
-            res = VJP_RULES[op_cls](node.op, args, out, cot, [True] * len(args))
+            res = derivative_rule(op_cls, "vjp")(node.op, args, out, cot, [True] * len(args))
         graph = b.build(*[r for r in res if r is not None])
         result.append(_op_names(graph))
     return result[0], result[1]
 
 
 def op_rows() -> list[list[object]]:
-    from symnn.diff import JVP_RULES
+    from symnn.diff import derivative_rule
     from symnn.ops import ALL_OPS
     from verify.spec import OP_SPECS
 
@@ -89,7 +90,7 @@ def op_rows() -> list[list[object]]:
             [
                 TeX(f"\\texttt{{{op.__name__}}}"),
                 TeX(_doc_tex(doc)),
-                TeX(_code(_rule_comment(JVP_RULES[op]))),
+                TeX(_code(_rule_comment(derivative_rule(op, "jvp")))),
                 ", ".join(jvp_ops),
                 ", ".join(vjp_ops),
                 nspec,
@@ -172,12 +173,12 @@ def layer_rows() -> tuple[list[list[object]], int, int]:
 
 def generate(out: Path, quick: bool) -> None:
     """Read the registries and write the macros and the three tables (the same in quick and full mode)."""
-    from symnn import zoo
-    from symnn.codegen.printer import EMITTERS
-    from symnn.diff import JVP_RULES, VJP_RULES
-    from symnn.executor import EVAL
-    from symnn.executor import JVP as EXEC_JVP
-    from symnn.executor import VJP as EXEC_VJP
+    # with symnn.diff and verify.spec (imported below), these register every part of every op
+    import symnn.codegen
+    import symnn.executor
+    import symnn.printing  # noqa: F401  (and symnn.expand)
+    import verify.oracles  # noqa: F401
+    from symnn import registry, zoo
     from symnn.executor.kernels import NAMES as PRIMITIVES
     from symnn.functions import SUPPORTED
     from symnn.layers import __all__ as LAYERS
@@ -217,16 +218,22 @@ def generate(out: Path, quick: bool) -> None:
         spec=f"lrr{RAGGED}p{{0.4\\linewidth}}l",
     )
     closed = all(set(r[3].split(", ")) | set(r[4].split(", ")) <= {o.__name__ for o in ALL_OPS} for r in ops)
-    covered = all(op in t for op in ALL_OPS for t in (JVP_RULES, VJP_RULES, EMITTERS, EVAL, EXEC_JVP, EXEC_VJP))
+    covered = not registry.missing(ALL_OPS)
+
+    def covering(*parts: str) -> int:
+        return sum(all(registry.has(op, p) for p in parts) for op in ALL_OPS)
+
+    derived = sum(op.linear and registry.has(op, "transpose") for op in ALL_OPS)
     write_macros(
         out,
         "function_class",
         {
             "fcOps": len(ALL_OPS),
-            "fcJvpRules": len(JVP_RULES),
-            "fcVjpRules": len(VJP_RULES),
-            "fcEmitters": sum(op in EMITTERS for op in ALL_OPS),
-            "fcExecutorOps": sum(op in EVAL and op in EXEC_JVP and op in EXEC_VJP for op in ALL_OPS),
+            "fcJvpRules": covering("jvp") + derived,
+            "fcVjpRules": covering("vjp") + derived,
+            "fcTransposeRules": derived,
+            "fcEmitters": covering("emit"),
+            "fcExecutorOps": covering("exec.value", "exec.jvp", "exec.vjp"),
             "fcFunctions": len(SUPPORTED),
             "fcPrimitives": len(PRIMITIVES),
             "fcOpRows": len(OP_ROWS),

@@ -1,6 +1,7 @@
 """Op-by-op printing of a Graph into the body of one Numba function.
 
-Each op class has one small emitter registered with ``@emits``; elementwise nodes are printed
+Each op class has one small emitter registered as its ``"emit"`` part (``@rule(Op, "emit")``,
+found along the class like SymPy's ``_print_<Class>``); elementwise nodes are printed
 as fused loops (``fuse.plan``) through the scalar printer. Inside ``compute`` every array is
 flat (1-d, C order) and indexed by explicit arithmetic, so Numba types one kind of array
 (compile time grows with the number of distinct types) and a Reshape costs nothing.
@@ -28,13 +29,13 @@ from ..ops import (
     Fold,
     Input,
     LogSumExp,
-    Op,
     Pad,
     Reshape,
     Shape,
     Slice,
     Window,
 )
+from ..registry import lookup, rule
 from .einsum import (
     BLAS_MIN_MACS,
     Gemm,
@@ -176,7 +177,8 @@ class Printer:
         if isinstance(step, Group):
             emit_group(self, step)
         else:
-            EMITTERS[type(self.graph.nodes[step].op)](self, step)
+            emitter: Emitter = lookup(type(self.graph.nodes[step].op), "emit")
+            emitter(self, step)
 
     def copy_outputs(self) -> None:
         """Outputs that are leaves, reshapes or repeated: copy them into their buffers."""
@@ -190,18 +192,8 @@ class Printer:
                 self.call("_copy", self.buffers[k], v.name)
 
 
+#: ``emitter(printer, node id)``: one per op class (leaves included), registered as its "emit" part.
 Emitter = Callable[[Printer, int], None]
-#: One emitter per op class (leaves included); the tests check that every op has one.
-EMITTERS: dict[type[Op], Emitter] = {}
-
-
-def emits(*ops: type[Op]) -> Callable[[Emitter], Emitter]:
-    def register(fn: Emitter) -> Emitter:
-        for op in ops:
-            EMITTERS[op] = fn
-        return fn
-
-    return register
 
 
 def body(graph: Graph, dtype: str) -> Printer:
@@ -214,13 +206,13 @@ def body(graph: Graph, dtype: str) -> Printer:
 
 
 # -- leaves ------------------------------------------------------------------------------------------
-@emits(Input)
+@rule(Input, "emit")
 def _input(p: Printer, i: int) -> None:
     k = p.graph.leaf_ids().index(i)
     p.env[i] = Value(p.flat_view(f"arg{k}", f"a{k}", p.shape(i)))
 
 
-@emits(Const)
+@rule(Const, "emit")
 def _const(p: Printer, i: int) -> None:
     values = p.graph.nodes[i].op.values  # type: ignore[attr-defined]
     if len(values) == 1 and p.keeps_scalar(i):
@@ -238,10 +230,22 @@ def _const(p: Printer, i: int) -> None:
 
 
 # -- elementwise: fused loops ---------------------------------------------------------------------------
-@emits(Elementwise, BroadcastTo)
-def _elementwise(p: Printer, i: int) -> None:
+def _alone(p: Printer, i: int) -> None:
+    """Node ``i`` as a fused group of its own (when ``fuse.plan`` did not group it)."""
     node = p.graph.nodes[i]
     emit_group(p, Group((i,), (i,), tuple(dict.fromkeys(node.args)), node.shape))
+
+
+@rule(Elementwise, "emit")
+def _elementwise(p: Printer, i: int) -> None:
+    # y[idx] = fn(x_1[idx], ..., x_n[idx]) in one loop
+    _alone(p, i)
+
+
+@rule(BroadcastTo, "emit")
+def _broadcast_to(p: Printer, i: int) -> None:
+    # y[idx] = x[idx with broadcast axes at 0]: the identity inside a loop over y's shape
+    _alone(p, i)
 
 
 def emit_group(p: Printer, group: Group) -> None:
@@ -303,7 +307,7 @@ def _varies(arg: Shape, shape: Shape, j: int) -> bool:
 
 
 # -- contractions ------------------------------------------------------------------------------------------
-@emits(Einsum)
+@rule(Einsum, "emit")
 def _einsum(p: Printer, i: int) -> None:
     node = p.graph.nodes[i]
     spec, shapes, out_shape = merge(node.op.spec, [p.shape(a) for a in node.args])  # type: ignore[attr-defined]
@@ -420,7 +424,7 @@ def _permuted(
     return dst
 
 
-@emits(LogSumExp)
+@rule(LogSumExp, "emit")
 def _logsumexp(p: Printer, i: int) -> None:
     # y[p, q] = m + log(sum_i exp(x[p, i, q] - m)), m = max_i x[p, i, q]
     (x,) = p.graph.nodes[i].args
@@ -453,7 +457,7 @@ def _window_loops(p: Printer, op: Window | Fold, windows: Shape, image: Shape, b
     p.depth = depth
 
 
-@emits(Window)
+@rule(Window, "emit")
 def _window(p: Printer, i: int) -> None:
     # y[n, c, k, o] = x[n, c, o * stride + k - pad], zero outside the image
     op: Window = p.graph.nodes[i].op  # type: ignore[assignment]
@@ -463,7 +467,7 @@ def _window(p: Printer, i: int) -> None:
     _window_loops(p, op, p.shape(i), p.shape(x), lambda win, img: f"{dst}[{win}] = {src}[{img}]")
 
 
-@emits(Fold)
+@rule(Fold, "emit")
 def _fold(p: Printer, i: int) -> None:
     # y[n, c, o * stride + k - pad] += x[n, c, k, o]: the adjoint of Window
     op: Fold = p.graph.nodes[i].op  # type: ignore[assignment]
@@ -474,7 +478,7 @@ def _fold(p: Printer, i: int) -> None:
 
 
 # -- structure -------------------------------------------------------------------------------------------------
-@emits(Reshape)
+@rule(Reshape, "emit")
 def _reshape(p: Printer, i: int) -> None:
     # flat arrays in C order: the same data
     p.env[i] = p.env[p.graph.nodes[i].args[0]]
@@ -502,7 +506,7 @@ def _copy_block(p: Printer, dst: int, dst_at: Sequence[int], src: int, src_at: S
     p.depth = depth
 
 
-@emits(Slice)
+@rule(Slice, "emit")
 def _slice(p: Printer, i: int) -> None:
     # y = x[start:stop]
     op: Slice = p.graph.nodes[i].op  # type: ignore[assignment]
@@ -511,7 +515,7 @@ def _slice(p: Printer, i: int) -> None:
     _copy_block(p, i, (0,) * len(op.start), x, op.start, p.shape(i))
 
 
-@emits(Pad)
+@rule(Pad, "emit")
 def _pad(p: Printer, i: int) -> None:
     # y = zeros; y[before:before + n] = x
     op: Pad = p.graph.nodes[i].op  # type: ignore[assignment]
@@ -520,7 +524,7 @@ def _pad(p: Printer, i: int) -> None:
     _copy_block(p, i, op.before, x, (0,) * len(op.before), p.shape(x))
 
 
-@emits(Concat)
+@rule(Concat, "emit")
 def _concat(p: Printer, i: int) -> None:
     # y[..., start_k:stop_k, ...] = x_k
     op: Concat = p.graph.nodes[i].op  # type: ignore[assignment]

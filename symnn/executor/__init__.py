@@ -4,12 +4,12 @@ It runs any Graph on arrays: the forward value, forward mode (a tangent sweep: J
 mode (an adjoint sweep over a tape: VJP and gradients). Elementwise bodies are compiled to
 scalar programs over a fixed set of primitives whose derivatives are written by hand
 (``kernels.partials``); contractions, windows and structural ops have their own numeric rules
-(``rules``). It never imports ``symnn.diff`` nor calls ``sympy.diff``.
+(``rules``), registered as each op's ``"exec.value"``, ``"exec.jvp"`` and ``"exec.vjp"`` parts in
+``symnn.registry``. It never imports ``symnn.diff`` nor calls ``sympy.diff``.
 """
 
 from .kernels import KERNELS
-from .rules import EVAL, JVP, VJP
-from .run import IMPLEMENTED, Executor
+from .run import Executor
 from .scalar import Program, compile_lambda
 
-__all__ = ["EVAL", "IMPLEMENTED", "JVP", "KERNELS", "VJP", "Executor", "Program", "compile_lambda"]
+__all__ = ["KERNELS", "Executor", "Program", "compile_lambda"]

@@ -1,36 +1,43 @@
-"""Numeric rules per op, one table per mode: ``EVAL`` (primal), ``JVP`` (tangent), ``VJP`` (cotangent).
+"""Numeric rules per op and mode, registered as the op's ``"exec.value"`` (primal), ``"exec.jvp"``
+(tangent) and ``"exec.vjp"`` (cotangent) parts in ``symnn.registry``.
 
 Every rule is hand-written numerics on numpy arrays (elementwise bodies and windows run in the
-kernels of ``kernels``); nothing here derives a rule symbolically. Signatures:
+kernels of ``kernels``); nothing here derives a rule symbolically, and only the registration is
+shared with ``symnn.diff``, never an implementation. Signatures:
 
-* ``EVAL[op](op, xs, shape, dtype) -> (y, aux)`` with ``aux`` kept on the tape;
-* ``JVP[op](op, xs, y, aux, ts) -> tangent`` where ``ts[k]`` is ``None`` for a zero tangent
-  (at least one is not);
-* ``VJP[op](op, xs, y, aux, ct, needs) -> [cotangent or None per argument]``.
+* ``exec.value``: ``rule(op, xs, shape, dtype) -> (y, aux)`` with ``aux`` kept on the tape;
+* ``exec.jvp``: ``rule(op, xs, y, aux, ts) -> tangent`` where ``ts[k]`` is ``None`` for a zero
+  tangent (at least one is not);
+* ``exec.vjp``: ``rule(op, xs, y, aux, ct, needs) -> [cotangent or None per argument]``.
 
 >>> import numpy as np
 >>> from symnn.ops import Einsum
+>>> from symnn.registry import lookup
 >>> x, w = np.ones((2, 3)), np.arange(12.0).reshape(4, 3)
->>> [g.shape for g in VJP[Einsum](Einsum("bi,oi->bo"), [x, w], None, None, np.ones((2, 4)), [True, True])]
+>>> vjp = lookup(Einsum, "exec.vjp")
+>>> [g.shape for g in vjp(Einsum("bi,oi->bo"), [x, w], None, None, np.ones((2, 4)), [True, True])]
 [(2, 3), (4, 3)]
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
 import numpy as np
 
-from ..ops import BroadcastTo, Concat, Einsum, Elementwise, Fold, LogSumExp, Op, Pad, Reshape, Slice, Window
+from ..ops import ALL_OPS, BroadcastTo, Concat, Einsum, Elementwise, Fold, LogSumExp, Op, Pad, Reshape, Slice, Window
+from ..registry import lookup, rule
 from . import kernels as K
 from .contract import einsum
 from .scalar import affine_coefficients, compile_lambda
 
 Array = np.ndarray
 Maybe = Array | None
+#: The ops linear in all their arguments (``Op.linear``): their tangent is the op applied to the tangents.
+LINEAR: tuple[type[Op], ...] = tuple(op for op in ALL_OPS if op.linear)
 
 
 # -- helpers ----------------------------------------------------------------------------------------
@@ -97,6 +104,7 @@ def _stack(prog: Any, xs: Sequence[Array | float], shape: tuple[int, ...], dtype
     return V
 
 
+@rule(Elementwise, "exec.value")
 def _eval_elementwise(op: Elementwise, xs: list[Array], shape: tuple[int, ...], dtype: np.dtype) -> tuple[Array, Any]:
     prog = compile_lambda(op.fn)
     V = _stack(prog, xs, shape, dtype)
@@ -113,6 +121,7 @@ def _scaled(a: float, t: Array) -> Array:
     return t if a == 1.0 else -t if a == -1.0 else a * t
 
 
+@rule(Elementwise, "exec.jvp")
 def _jvp_elementwise(op: Elementwise, xs: list[Array], y: Array, V: Array, ts: list[Maybe]) -> Maybe:
     # d f(x_1..x_n) = sum_i (df/dx_i) dx_i, swept through the scalar program
     coefs = affine_coefficients(op.fn)
@@ -130,6 +139,7 @@ def _jvp_elementwise(op: Elementwise, xs: list[Array], y: Array, V: Array, ts: l
     return T[prog.root].reshape(y.shape)
 
 
+@rule(Elementwise, "exec.vjp")
 def _vjp_elementwise(op: Elementwise, xs: list[Array], y: Array, V: Array, ct: Array, needs: list[bool]) -> list[Maybe]:
     # x_i_bar = unbroadcast((df/dx_i) y_bar), swept backwards through the scalar program
     coefs = affine_coefficients(op.fn)
@@ -151,10 +161,12 @@ def _vjp_elementwise(op: Elementwise, xs: list[Array], y: Array, V: Array, ct: A
 
 
 # -- Einsum ------------------------------------------------------------------------------------------
+@rule(Einsum, "exec.value")
 def _eval_einsum(op: Einsum, xs: list[Array], shape: tuple[int, ...], dtype: np.dtype) -> tuple[Array, Any]:
     return einsum(op.spec, *xs), None
 
 
+@rule(Einsum, "exec.jvp")
 def _jvp_einsum(op: Einsum, xs: list[Array], y: Array, aux: Any, ts: list[Maybe]) -> Maybe:
     # d (A . B) = dA . B + A . dB
     terms = [einsum(op.spec, *xs[:k], t, *xs[k + 1 :]) for k, t in enumerate(ts) if t is not None]
@@ -173,6 +185,7 @@ def _einsum_transpose(spec: str, k: int) -> tuple[str, tuple[int, ...], tuple[in
     return ",".join([out, *(ins[j] for j in others)]) + "->" + present, others, missing
 
 
+@rule(Einsum, "exec.vjp")
 def _vjp_einsum(op: Einsum, xs: list[Array], y: Array, aux: Any, ct: Array, needs: list[bool]) -> list[Maybe]:
     # A_bar = einsum(y_bar, B, ... -> A's subscripts), broadcast over indices only A carries
     res: list[Maybe] = []
@@ -187,78 +200,94 @@ def _vjp_einsum(op: Einsum, xs: list[Array], y: Array, aux: Any, ct: Array, need
 
 
 # -- linear structural ops: JVP is the op itself, VJP its transpose ------------------------------------
+@rule(Reshape, "exec.value")
 def _eval_reshape(op: Reshape, xs: list[Array], shape: tuple[int, ...], dtype: np.dtype) -> tuple[Array, Any]:
     return xs[0].reshape(op.shape), None
 
 
+@rule(Slice, "exec.value")
 def _eval_slice(op: Slice, xs: list[Array], shape: tuple[int, ...], dtype: np.dtype) -> tuple[Array, Any]:
     return xs[0][_slices(op.start, op.stop)], None
 
 
+@rule(Pad, "exec.value")
 def _eval_pad(op: Pad, xs: list[Array], shape: tuple[int, ...], dtype: np.dtype) -> tuple[Array, Any]:
     x = xs[0]
     return _scatter(shape, _slices(op.before, tuple(a + n for a, n in zip(op.before, x.shape, strict=True))), x), None
 
 
+@rule(Concat, "exec.value")
 def _eval_concat(op: Concat, xs: list[Array], shape: tuple[int, ...], dtype: np.dtype) -> tuple[Array, Any]:
     return np.concatenate(xs, axis=op.axis), None
 
 
+@rule(BroadcastTo, "exec.value")
 def _eval_broadcast(op: BroadcastTo, xs: list[Array], shape: tuple[int, ...], dtype: np.dtype) -> tuple[Array, Any]:
     return np.broadcast_to(xs[0], op.shape), None
 
 
+@rule(Window, "exec.value")
 def _eval_window(op: Window, xs: list[Array], shape: tuple[int, ...], dtype: np.dtype) -> tuple[Array, Any]:
     return window(op, xs[0]), None
 
 
+@rule(Fold, "exec.value")
 def _eval_fold(op: Fold, xs: list[Array], shape: tuple[int, ...], dtype: np.dtype) -> tuple[Array, Any]:
     return fold(op, xs[0], op.spatial), None
 
 
+@rule(LINEAR, "exec.jvp")
 def _jvp_linear(op: Op, xs: list[Array], y: Array, aux: Any, ts: list[Maybe]) -> Maybe:
     # d L(x) = L(dx) for a linear op L
     full = [t if t is not None else np.zeros_like(x) for x, t in zip(xs, ts, strict=True)]
-    return EVAL[type(op)](op, full, y.shape, y.dtype)[0]
+    return lookup(type(op), "exec.value")(op, full, y.shape, y.dtype)[0]
 
 
+@rule(Reshape, "exec.vjp")
 def _vjp_reshape(op: Reshape, xs: list[Array], y: Array, aux: Any, ct: Array, needs: list[bool]) -> list[Maybe]:
     # Reshape^T = reshape back
     return [ct.reshape(xs[0].shape)]
 
 
+@rule(Slice, "exec.vjp")
 def _vjp_slice(op: Slice, xs: list[Array], y: Array, aux: Any, ct: Array, needs: list[bool]) -> list[Maybe]:
     # Slice^T = zero padding back to the input's shape
     return [_scatter(xs[0].shape, _slices(op.start, op.stop), ct)]
 
 
+@rule(Pad, "exec.vjp")
 def _vjp_pad(op: Pad, xs: list[Array], y: Array, aux: Any, ct: Array, needs: list[bool]) -> list[Maybe]:
     # Pad^T = the slice that drops the padding
     return [ct[_slices(op.before, tuple(a + n for a, n in zip(op.before, xs[0].shape, strict=True)))]]
 
 
+@rule(Concat, "exec.vjp")
 def _vjp_concat(op: Concat, xs: list[Array], y: Array, aux: Any, ct: Array, needs: list[bool]) -> list[Maybe]:
     # Concat^T = one slice per piece
     cuts = np.cumsum([x.shape[op.axis] for x in xs])[:-1]
     return [p if need else None for p, need in zip(np.split(ct, cuts, axis=op.axis), needs, strict=True)]
 
 
+@rule(BroadcastTo, "exec.vjp")
 def _vjp_broadcast(op: BroadcastTo, xs: list[Array], y: Array, aux: Any, ct: Array, needs: list[bool]) -> list[Maybe]:
     # BroadcastTo^T = sum over the broadcast axes
     return [unbroadcast(ct, xs[0].shape)]
 
 
+@rule(Window, "exec.vjp")
 def _vjp_window(op: Window, xs: list[Array], y: Array, aux: Any, ct: Array, needs: list[bool]) -> list[Maybe]:
     # Window^T = Fold
     return [fold(op, ct, xs[0].shape[2:])]
 
 
+@rule(Fold, "exec.vjp")
 def _vjp_fold(op: Fold, xs: list[Array], y: Array, aux: Any, ct: Array, needs: list[bool]) -> list[Maybe]:
     # Fold^T = Window
     return [window(op, ct)]
 
 
 # -- LogSumExp ---------------------------------------------------------------------------------------
+@rule(LogSumExp, "exec.value")
 def _eval_logsumexp(op: LogSumExp, xs: list[Array], shape: tuple[int, ...], dtype: np.dtype) -> tuple[Array, Any]:
     # lse(x) = m + log(sum(exp(x - m))), m = max(x) (0 where the max is infinite, so -inf stays -inf)
     x = xs[0]
@@ -269,52 +298,13 @@ def _eval_logsumexp(op: LogSumExp, xs: list[Array], shape: tuple[int, ...], dtyp
     return np.squeeze(np.log(s) + m, axis=op.axis), None
 
 
+@rule(LogSumExp, "exec.jvp")
 def _jvp_logsumexp(op: LogSumExp, xs: list[Array], y: Array, aux: Any, ts: list[Maybe]) -> Maybe:
     # d lse(x) = sum_axis softmax(x) dx
     return np.sum(_softmax(xs[0], y, op.axis) * ts[0], axis=op.axis)
 
 
+@rule(LogSumExp, "exec.vjp")
 def _vjp_logsumexp(op: LogSumExp, xs: list[Array], y: Array, aux: Any, ct: Array, needs: list[bool]) -> list[Maybe]:
     # x_bar = softmax(x) y_bar (broadcast along the axis)
     return [_softmax(xs[0], y, op.axis) * np.expand_dims(ct, op.axis)]
-
-
-# -- the tables ----------------------------------------------------------------------------------------
-EVAL: dict[type[Op], Callable[..., tuple[Array, Any]]] = {
-    Elementwise: _eval_elementwise,
-    Einsum: _eval_einsum,
-    Window: _eval_window,
-    Fold: _eval_fold,
-    Reshape: _eval_reshape,
-    Slice: _eval_slice,
-    Pad: _eval_pad,
-    Concat: _eval_concat,
-    BroadcastTo: _eval_broadcast,
-    LogSumExp: _eval_logsumexp,
-}
-
-JVP: dict[type[Op], Callable[..., Maybe]] = {
-    Elementwise: _jvp_elementwise,
-    Einsum: _jvp_einsum,
-    Window: _jvp_linear,
-    Fold: _jvp_linear,
-    Reshape: _jvp_linear,
-    Slice: _jvp_linear,
-    Pad: _jvp_linear,
-    Concat: _jvp_linear,
-    BroadcastTo: _jvp_linear,
-    LogSumExp: _jvp_logsumexp,
-}
-
-VJP: dict[type[Op], Callable[..., list[Maybe]]] = {
-    Elementwise: _vjp_elementwise,
-    Einsum: _vjp_einsum,
-    Window: _vjp_window,
-    Fold: _vjp_fold,
-    Reshape: _vjp_reshape,
-    Slice: _vjp_slice,
-    Pad: _vjp_pad,
-    Concat: _vjp_concat,
-    BroadcastTo: _vjp_broadcast,
-    LogSumExp: _vjp_logsumexp,
-}

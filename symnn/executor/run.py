@@ -23,8 +23,9 @@ import numpy as np
 
 from ..errors import GraphError, ShapeError
 from ..ir import Graph
-from ..ops import ALL_OPS, Const, Input
-from .rules import EVAL, JVP, VJP
+from ..ops import Const, Input
+from ..registry import has, lookup, table
+from . import rules  # noqa: F401  (registers every op's "exec.*" parts, which the sweeps look up)
 
 Array = np.ndarray
 _DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
@@ -50,10 +51,12 @@ class Executor:
             raise GraphError(f"dtype must be float64 or float32, got {dtype!r}") from None
         if self.dtype not in _DTYPES:
             raise GraphError(f"dtype must be float64 or float32, got {self.dtype}")
-        runnable = [isinstance(n.op, (Input, Const)) or (type(n.op) in EVAL and bool(n.args)) for n in graph.nodes]
+        runnable = [
+            isinstance(n.op, (Input, Const)) or (has(type(n.op), "exec.value") and bool(n.args)) for n in graph.nodes
+        ]
         if not all(runnable):
             bad = sorted({repr(n.op) for n, ok in zip(graph.nodes, runnable, strict=True) if not ok})
-            known = ", ".join(op.__name__ for op in EVAL)
+            known = ", ".join(op.__name__ for op in table("exec.value"))
             raise GraphError(f"the executor cannot run {bad}; it runs leaves and nodes with arguments of: {known}")
         self.graph = graph
         self._leaves = {n.op.name: i for i, n in enumerate(graph.nodes) if isinstance(n.op, Input)}  # type: ignore[attr-defined]
@@ -82,9 +85,9 @@ class Executor:
                     vals[i], tans[i] = self._leaf(i, env), seeds.get(i)
                     continue
                 xs = [vals[a] for a in n.args]
-                vals[i], aux = EVAL[type(n.op)](n.op, xs, n.shape, self.dtype)
+                vals[i], aux = lookup(type(n.op), "exec.value")(n.op, xs, n.shape, self.dtype)
                 if any(tans[a] is not None for a in n.args):
-                    tans[i] = JVP[type(n.op)](n.op, xs, vals[i], aux, [tans[a] for a in n.args])
+                    tans[i] = lookup(type(n.op), "exec.jvp")(n.op, xs, vals[i], aux, [tans[a] for a in n.args])
         release = _Release(self.dtype, env, seeds, self._consts)
         return self._named(vals, release), {nm: release(tans[o], g.shape(o)) for nm, o in self._outputs.items()}
 
@@ -132,7 +135,9 @@ class Executor:
         with np.errstate(all="ignore"):
             for i, n in enumerate(g.nodes):
                 if n.args:
-                    vals[i], tape[i] = EVAL[type(n.op)](n.op, [vals[a] for a in n.args], n.shape, self.dtype)
+                    vals[i], tape[i] = lookup(type(n.op), "exec.value")(
+                        n.op, [vals[a] for a in n.args], n.shape, self.dtype
+                    )
                 else:
                     vals[i] = self._leaf(i, env)
         return vals, tape
@@ -157,7 +162,7 @@ class Executor:
                     continue
                 needs = [wanted[a] for a in n.args]
                 xs = [vals[a] for a in n.args]
-                contribs = VJP[type(n.op)](n.op, xs, vals[i], tape[i], ct, needs)
+                contribs = lookup(type(n.op), "exec.vjp")(n.op, xs, vals[i], tape[i], ct, needs)
                 for a, c, need in zip(n.args, contribs, needs, strict=True):
                     if need and c is not None:
                         cts[a] = _add(cts[a], c)
@@ -242,7 +247,3 @@ class _Release:
             self.taken.add(id(x))
             return x
         return np.array(x if x.shape == shape else np.broadcast_to(x, shape), dtype=self.dtype)
-
-
-#: Every op the executor implements (the registry-completeness test compares this with ALL_OPS).
-IMPLEMENTED = frozenset(EVAL) & frozenset(JVP) & frozenset(VJP) & frozenset(ALL_OPS)
