@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .certify import save_certified
 from .gradients import (
     GradcheckError,
     GradcheckFailure,
@@ -46,6 +47,7 @@ __all__ = [
     "check_jvp",
     "check_vjp",
     "gradcheck",
+    "save_certified",
     "strategies",
 ]
 
