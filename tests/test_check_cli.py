@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 import symnn.diff as diff
 from symnn.cli import main
 from symnn.ops import Einsum
