@@ -160,6 +160,15 @@ def test_save_certified_certifies_and_rejects_foreign_graphs(tmp_path: Path) -> 
         save_certified(kernel, tmp_path / "k2.py", model=zoo.resolve("mlp:2-4-1").graph())
 
 
+def test_save_certified_with_a_model_spec_records_it_for_recheck(tmp_path: Path) -> None:
+    kernel = symnn.compile(symnn.jvp(zoo.resolve("mlp:2-3-1").graph()))
+    path = save_certified(kernel, tmp_path / "jvp.py", model="mlp:2-3-1")
+    _, cert = split(path.read_text())
+    assert cert is not None and cert["mode"] == "jvp" and cert["model"] == "mlp:2-3-1"
+    assert "tangent:loss vs central differences" in {c["what"] for c in cert["checks"]}
+    assert recheck(path).verdict == "verified"  # a zoo name: rebuilt without --model
+
+
 def test_kernels_and_models_are_checked_in_separate_calls(certified: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["check", str(certified), MODEL]) == 2
     assert "separate calls" in capsys.readouterr().err
