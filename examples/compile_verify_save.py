@@ -14,7 +14,8 @@ import numpy as np
 from symnn import Executor, compile, grad
 from symnn.layers import MLP
 from symnn.trace import trace
-from verify import gradcheck
+from verify import gradcheck, save_certified
+from verify.certify import recheck
 
 graph = trace(MLP((4, 8, 1), "tanh"), "mse", {"x": (16, 4)})
 kernel = compile(grad(graph))  # value and gradient of the loss, as a Numba kernel
@@ -24,11 +25,12 @@ report = gradcheck(graph, seed=0)
 print(report)
 assert report.ok, "the gradient disagrees with an oracle"
 
-# 2. save the module: it needs only numpy and numba, its docstring says how to call it. With model=,
-#    the saved file is run in a fresh process, checked against the executor and central differences,
-#    and a certificate (hashes of graph and source, oracles, errors, tolerances, versions) is embedded.
+# 2. save the module: it needs only numpy and numba, its docstring says how to call it. save_certified
+#    runs the saved file in a fresh process, checks it against the executor and central differences,
+#    and embeds a certificate (hashes of graph and source, oracles, errors, tolerances, versions).
+#    (kernel.save(path) writes the module alone, without checks.)
 path = Path(tempfile.mkdtemp()) / "mlp_kernel.py"
-kernel.save(path, model=graph)
+save_certified(kernel, path, model=graph)
 spec = importlib.util.spec_from_file_location("mlp_kernel", path)
 module = importlib.util.module_from_spec(spec)
 sys.modules["mlp_kernel"] = module
@@ -46,8 +48,6 @@ for name, g in grads.items():
 print(f"certificate: {len(module.CERTIFICATE['checks'])} checks, source sha256 {module.CERTIFICATE['source_sha256']}")
 
 # 3. re-check the certificate later (the library recomputes the hash and re-runs every check)
-from verify.certified import recheck  # noqa: E402
-
 verdict = recheck(path, model=graph)  # from the shell: symnn check FILE --model SPEC
 print(verdict.render())
 assert verdict.ok

@@ -1,9 +1,10 @@
-"""The model zoo, and ``resolve``: a MODEL argument of the command line to a ``Model``.
+"""The model zoo, and ``resolve``: a MODEL argument of the command line to a ``Model`` (the one model loader).
 
 A spec is a built-in name with optional sizes (``mlp:4-8-1``, ``conv``, ``attention``, ...),
 a file ``path/to/file.py:attr`` or a module ``package.module:attr``, where ``attr`` is a Graph,
-a Model, or a zero-argument callable returning one. The built-in defaults are tiny on purpose:
-they are expanded to explicit scalar sympy expressions by the exact reference.
+a Model, an object with ``.graph()``, or a zero-argument callable returning one. The built-in
+defaults are tiny on purpose: they are expanded to explicit scalar sympy expressions by the exact
+reference. Every command and check loads its models here (``resolve(spec).graph()``).
 
 >>> m = resolve("mlp:4-8-1")
 >>> m.shapes, m.graph().output_names
@@ -239,9 +240,7 @@ def _from_object(spec: str, obj: Any) -> Model:
         except ValueError:  # no signature available (some builtins): just try the call
             pass
         result = obj()
-        if isinstance(result, Model):
-            return result
-        if isinstance(result, Graph):
-            return Model(spec, None, None, {}, fixed=result)
+        if isinstance(result, Model | Graph) or (not callable(result) and callable(getattr(result, "graph", None))):
+            return _from_object(spec, result)
         raise ModelError(f"{spec!r} returned a {type(result).__name__}; expected a Graph or a Model")
     raise ModelError(f"{spec!r} is a {type(obj).__name__}; expected {expected}")

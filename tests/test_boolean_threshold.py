@@ -10,7 +10,7 @@ import pytest
 
 from verify.boolean import boolean_function, count_threshold, cube, separate, threshold, threshold_functions
 from verify.boolean.counts import count_lp, count_regions, monotone_tables
-from verify.boolean.errors import CertificateError, FunctionSpecError, TooLargeError
+from verify.boolean.errors import FunctionSpecError, TooLargeError, WitnessError
 from verify.boolean.lp import check_radon, check_separator
 from verify.boolean.threshold import check_threshold_certificate
 
@@ -171,4 +171,4 @@ def test_count_bad_input():
 
 
 def test_certificate_error_is_a_bug_signal():
-    assert issubclass(CertificateError, RuntimeError)
+    assert issubclass(WitnessError, RuntimeError)

@@ -11,10 +11,10 @@ import pytest
 
 import symnn
 from symnn import zoo
-from symnn.certificate import BEGIN, END, CertificateError, embed, split
 from symnn.cli import main
 from symnn.errors import GraphError
-from verify.certified import recheck
+from verify import save_certified
+from verify.certify import BEGIN, END, CertificateError, embed, recheck, split
 
 MODEL = "mlp:3-4-1"
 
@@ -147,17 +147,26 @@ def test_malformed_blocks_are_errors(certified: Path) -> None:
         split(f"x = 1\n{BEGIN}\nCERTIFICATE = {{'format': 'symnn-certificate/1'}}\n{END}\n")
 
 
-def test_kernel_save_with_model_certifies_and_rejects_foreign_graphs(tmp_path: Path) -> None:
+def test_save_certified_certifies_and_rejects_foreign_graphs(tmp_path: Path) -> None:
     graph = zoo.resolve("mlp:2-3-1").graph()
     kernel = symnn.compile(symnn.grad(graph))
-    path = kernel.save(tmp_path / "k.py", model=graph)
+    path = save_certified(kernel, tmp_path / "k.py", model=graph)
     _, cert = split(path.read_text())
     assert cert is not None and cert["mode"] == "grad" and cert["model"] is None
     assert recheck(path).verdict == "unverified"  # saved from Python: no model spec to rebuild
     assert recheck(path, model=graph).verdict == "verified"
     assert recheck(path, model=zoo.resolve("mlp:2-4-1").graph()).verdict == "unverified"
     with pytest.raises(GraphError, match="neither the given model"):
-        kernel.save(tmp_path / "k2.py", model=zoo.resolve("mlp:2-4-1").graph())
+        save_certified(kernel, tmp_path / "k2.py", model=zoo.resolve("mlp:2-4-1").graph())
+
+
+def test_save_certified_with_a_model_spec_records_it_for_recheck(tmp_path: Path) -> None:
+    kernel = symnn.compile(symnn.jvp(zoo.resolve("mlp:2-3-1").graph()))
+    path = save_certified(kernel, tmp_path / "jvp.py", model="mlp:2-3-1")
+    _, cert = split(path.read_text())
+    assert cert is not None and cert["mode"] == "jvp" and cert["model"] == "mlp:2-3-1"
+    assert "tangent:loss vs central differences" in {c["what"] for c in cert["checks"]}
+    assert recheck(path).verdict == "verified"  # a zoo name: rebuilt without --model
 
 
 def test_kernels_and_models_are_checked_in_separate_calls(certified: Path, capsys: pytest.CaptureFixture[str]) -> None:

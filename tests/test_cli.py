@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import subprocess
 import sys
@@ -147,9 +148,29 @@ def test_subcommands_register_with_one_function(monkeypatch, capsys):
     def configure(p: argparse.ArgumentParser) -> None:
         p.add_argument("word")
 
-    monkeypatch.setattr(cli, "SUBCOMMANDS", dict(cli.SUBCOMMANDS))  # registered for this test only
+    monkeypatch.setattr(importlib.import_module("symnn.cli.main"), "SUBCOMMANDS", {})  # registered for this test only
     cli.subcommand("echo", "print a word", configure)(lambda args: print(args.word) or 0)
     assert run(capsys, "echo", "hello")[:2] == (0, "hello\n")
+    assert "print a word" in run(capsys, "--help")[1]
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["--version"], ["derive", "--help"]])
+def test_help_and_version_load_no_numeric_library(argv):
+    """Subcommands are configured lazily: the root's help and version import neither numba nor numpy."""
+    code = (
+        "import sys\n"
+        "from symnn.cli import main\n"
+        f"code = main({argv!r})\n"
+        "print(sorted(m for m in ('numba', 'numpy') if m in sys.modules), file=sys.stderr)\n"
+        "sys.exit(code)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    loaded = proc.stderr.strip().splitlines()[-1]
+    if argv[0] == "derive":  # a subcommand's own help configures it, and only it
+        assert "usage: symnn derive" in proc.stdout and "--max-scalars" in proc.stdout
+    else:
+        assert loaded == "[]", f"symnn {argv[0]} imported {loaded}"
 
 
 def test_the_console_entry_point(model):

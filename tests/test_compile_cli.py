@@ -10,9 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import symnn.compile_cmd as compile_cmd
-from symnn.cli import load_graph, main
-from symnn.codegen import compile
+import verify.certify as certify
+from symnn import zoo
+from symnn.cli import main
+from symnn.codegen import compile, program
 from symnn.executor import Executor
 
 
@@ -43,7 +44,7 @@ def test_compile_saves_a_module_that_agrees_with_the_executor(tmp_path, capsys):
     rng = np.random.default_rng(7)
     point = {n: rng.standard_normal(s) for n, s in zip(mod.INPUT_NAMES, mod.INPUT_SHAPES, strict=True)}
     res = mod.run(point)
-    loss, grads = Executor(load_graph("mlp:2-3-1")).grad(point)
+    loss, grads = Executor(zoo.resolve("mlp:2-3-1").graph()).grad(point)
     assert float(res["loss"]) == pytest.approx(loss, rel=1e-12)
     assert set(res) == {"loss", *(f"grad:{p}" for p in grads)}
     for p, g in grads.items():
@@ -73,11 +74,11 @@ def test_verify_reports_every_check(tmp_path, capsys):
 
 def test_verify_fails_with_exit_1_when_the_saved_module_is_wrong(tmp_path, monkeypatch, capsys):
     def tampered(path, names, point, outputs):  # in this process (fast): the kernel, with one gradient 1 % off
-        got = compile(compile_cmd.program(load_graph("mlp:2-3-1"), "grad"))(dict(point))
+        got = compile(program(zoo.resolve("mlp:2-3-1").graph(), "grad"))(dict(point))
         got["grad:0.b"] = got["grad:0.b"] * 1.01
         return got
 
-    monkeypatch.setattr(compile_cmd, "run_saved", tampered)
+    monkeypatch.setattr(certify, "run_saved", tampered)
     assert main(["compile", "mlp:2-3-1", "-o", str(tmp_path / "k.py"), "--verify"]) == 1
     out = capsys.readouterr().out
     assert "FAIL grad:0.b vs executor" in out and "verify: FAILED" in out
@@ -85,11 +86,11 @@ def test_verify_fails_with_exit_1_when_the_saved_module_is_wrong(tmp_path, monke
 
 def test_module_that_cannot_import_fails_verify(tmp_path, capsys):
     path = tmp_path / "k.py"
-    graph = load_graph("mlp:2-3-1")
-    prog = compile_cmd.program(graph, "grad")
+    graph = zoo.resolve("mlp:2-3-1").graph()
+    prog = program(graph, "grad")
     path.write_text("raise ImportError('broken on purpose')\n")
     with pytest.raises(RuntimeError, match="broken on purpose"):
-        compile_cmd.verify(graph, prog, path, "grad", np.dtype(np.float64))
+        certify.check_saved(graph, prog, path, "grad", np.dtype(np.float64))
 
 
 def test_hvp_float32_verifies(tmp_path, capsys):

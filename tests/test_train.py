@@ -198,7 +198,7 @@ def test_progress_bar_goes_to_the_given_stream(problem, graph, kernel):
 def test_plot_without_matplotlib_says_so(monkeypatch, tmp_path):
     import sys
 
-    from symnn.train.cli import plot
+    from symnn.cli.train import plot
 
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
     assert plot([{"step": 0, "train_loss": 1.0}], tmp_path / "p.png") is None

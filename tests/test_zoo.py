@@ -106,6 +106,15 @@ MODEL_FILE = textwrap.dedent(
     def make_graph():
         return graph
 
+    class Holder:
+        def graph(self):
+            return graph
+
+    holder = Holder()
+
+    def make_holder():
+        return holder
+
     def needs_args(a):
         return model
 
@@ -129,6 +138,8 @@ def test_file_attr_loading(model_file):
     assert m.name == "mine" and m.graph().inputs["x"] == (5, 3)
     assert resolve(f"{model_file}:make").name == "mine"
     assert resolve(f"{model_file}:make_graph").graph().inputs["x"] == (4, 3)
+    held = resolve(f"{model_file}:holder").graph()
+    assert held.fingerprint() == resolve(f"{model_file}:make_holder").graph().fingerprint() == g.fingerprint()
 
 
 def test_file_attr_errors(model_file, tmp_path):

@@ -25,6 +25,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from .certify import save_certified
 from .gradients import (
     GradcheckFailure,
     NonFiniteError,
@@ -55,6 +56,7 @@ __all__ = [
     "check_jvp",
     "check_vjp",
     "gradcheck",
+    "save_certified",
     "strategies",
 ]
 

@@ -4,6 +4,7 @@
     result = kernel(params_and_inputs)            # {output name: array}; a loss is a 0-d array
     kernel(params_and_inputs, out=buffers)        # writes into preallocated buffers, returns them
     kernel.source, kernel.save("kernel.py")       # the standalone module (numpy and numba only)
+    program(graph, "hvp")                         # what `symnn compile --mode` compiles: forward, grad, jvp, hvp
 
 How the source is written: ``fuse`` plans which elementwise nodes share one loop (with
 ``sympy.cse`` over their bodies), ``einsum`` which contractions are (batched) matrix products
@@ -22,5 +23,6 @@ in inputs propagate (NaN through relu, step, sign and maximum too) and never rai
 from .cache import cache_dir
 from .kernel import Kernel, compile
 from .module import CODEGEN_VERSION
+from .program import MODES, program
 
-__all__ = ["CODEGEN_VERSION", "Kernel", "cache_dir", "compile"]
+__all__ = ["CODEGEN_VERSION", "MODES", "Kernel", "cache_dir", "compile", "program"]

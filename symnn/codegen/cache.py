@@ -19,10 +19,10 @@ import json
 import os
 import re
 import sys
-import tempfile
 import types
 from pathlib import Path
 
+from ..files import atomic_write
 from .module import CODEGEN_VERSION
 
 _MODULE_NAME = re.compile(r"k_[0-9a-f]{32}\.py")
@@ -41,20 +41,6 @@ def cache_key(fingerprint: str, dtype: str) -> str:
 
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to a temporary file beside ``path``, then rename it over ``path``."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def discard(directory: Path, key: str, module: str | None = None) -> None:

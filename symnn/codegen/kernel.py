@@ -22,8 +22,9 @@ import numpy as np
 from numba.core.dispatcher import Dispatcher
 
 from .. import errors
+from ..files import atomic_write
 from ..ir import Graph
-from .cache import atomic_write, cache_dir, cache_key, discard, load_module, lookup, store
+from .cache import cache_dir, cache_key, discard, load_module, lookup, store
 from .module import CODEGEN_VERSION, dtype_name, generate
 from .runtime import helper_module, link, linked_helpers, unlink
 
@@ -95,34 +96,14 @@ class Kernel:
             sum(f.stats.cache_misses.values()) for f in dispatchers
         )
 
-    def save(self, path: str | Path, model: Graph | None = None, seed: int = 0) -> Path:
-        """Write the standalone module (needs only numpy and numba); see its docstring.
+    def save(self, path: str | Path) -> Path:
+        """Write the standalone module (needs only numpy and numba; its docstring says how to call it).
 
-        With ``model`` (the graph this kernel computes, or whose gradient, JVP or HVP program it
-        computes), the saved file is run in a fresh process at a random point (``seed``), checked
-        against the numeric executor and central differences, and a verification certificate is
-        embedded (see ``symnn.certificate``; ``symnn check PATH`` re-runs it). A disagreement raises
-        ``VerificationError`` and leaves the file without a certificate.
+        To save it with a verification certificate, use ``verify.certify.save_certified``
+        (or ``symnn compile MODEL -o PATH --verify``).
         """
         path = Path(path)
-        if model is None:
-            atomic_write(path, self.source.encode("utf-8"))
-            return path
-        from ..compile_cmd import save_verified
-
-        if not isinstance(model, Graph):
-            raise errors.GraphError(f"model= needs the symnn Graph the kernel was compiled from, got {model!r}")
-        found = _program_of(self, model)
-        if found is None:
-            raise errors.GraphError(
-                "this kernel computes neither the given model nor its grad/jvp/hvp program; pass the graph it "
-                "was compiled from (compile(g) or compile(symnn.grad(g)) -> save(path, model=g))"
-            )
-        mode, prog = found
-        checks, cert = save_verified(model, prog, self, path, mode, seed)
-        if cert is None:
-            bad = "; ".join(c.line().strip() for c in checks if not c.ok)
-            raise errors.VerificationError(f"{path} disagrees with its oracles, no certificate written: {bad}")
+        atomic_write(path, self.source.encode("utf-8"))
         return path
 
     def __repr__(self) -> str:
@@ -161,22 +142,6 @@ def compile(graph: Graph, dtype: Any = np.float64) -> Kernel:
     text = link(standalone, {n: m.__name__ for n, m in helpers.items()})
     path = _store(directory, key, text, meta)
     return Kernel(text, standalone, key, _load(key, path, text, meta), helpers.values(), False, fingerprint)
-
-
-def _program_of(kernel: Kernel, model: Graph) -> tuple[str, Graph] | None:
-    """The mode and program of ``model`` that ``kernel`` was compiled from (by content hash), if any."""
-    from ..compile_cmd import MODES, program
-
-    for mode in MODES:
-        if mode != "forward" and not model.params:
-            continue
-        try:
-            prog = program(model, mode)
-        except errors.GraphError:  # e.g. grad of a model whose output is not a scalar
-            continue
-        if prog.fingerprint() == kernel.graph_fingerprint:
-            return mode, prog
-    return None
 
 
 def _load(key: str, path: Path, text: str, meta: dict[str, str]) -> types.ModuleType:

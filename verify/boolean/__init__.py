@@ -16,7 +16,7 @@ Conventions: input index i <-> x with x_j = +1 iff bit j of i is set; True <-> +
 
 from .construct import SignNetwork, construct
 from .counts import A000609, count_threshold, threshold_functions
-from .errors import CallableError, CertificateError, FunctionSpecError, NetworkError, TooLargeError, TruthTableError
+from .errors import CallableError, FunctionSpecError, NetworkError, TooLargeError, TruthTableError, WitnessError
 from .exhaustive import Evaluation, Symmetric, evaluate, outputs, verify
 from .lp import Separation, separate
 from .minwidth import MinWidthResult, min_width, width_distribution
@@ -28,7 +28,6 @@ __all__ = [
     "A000609",
     "BooleanFunction",
     "CallableError",
-    "CertificateError",
     "Evaluation",
     "FunctionSpecError",
     "MinWidthResult",
@@ -39,6 +38,7 @@ __all__ = [
     "ThresholdResult",
     "TooLargeError",
     "TruthTableError",
+    "WitnessError",
     "boolean_function",
     "construct",
     "count_threshold",

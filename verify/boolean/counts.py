@@ -35,7 +35,7 @@ from typing import Any
 import numba as nb
 import numpy as np
 
-from .errors import CertificateError, FunctionSpecError, TooLargeError
+from .errors import FunctionSpecError, TooLargeError, WitnessError
 from .table import BooleanFunction, cube
 from .threshold import threshold
 
@@ -74,7 +74,7 @@ class CountResult:
     def count(self) -> int:
         vals = set(self.counts.values())
         if len(vals) != 1:
-            raise CertificateError(f"the methods disagree for n = {self.n}: {self.counts}")
+            raise WitnessError(f"the methods disagree for n = {self.n}: {self.counts}")
         return vals.pop()
 
     @property
@@ -158,9 +158,7 @@ def _check_weights(tables: np.ndarray, weights: np.ndarray, bias: np.ndarray, n:
     bad = np.flatnonzero(np.any(want * vals <= 0, axis=0))
     if bad.size:
         i = int(bad[0])
-        raise CertificateError(
-            f"weights {weights[i].tolist()}, bias {bias[i]} do not realize table {int(tables[i]):#x}"
-        )
+        raise WitnessError(f"weights {weights[i].tolist()}, bias {bias[i]} do not realize table {int(tables[i]):#x}")
 
 
 def positive_threshold_functions(n: int) -> ThresholdList:
@@ -213,7 +211,7 @@ def threshold_functions(n: int) -> ThresholdList:
     order = np.argsort(tables, kind="stable")
     tables, W, B = tables[order], W[order], B[order]
     if np.any(tables[1:] == tables[:-1]):
-        raise CertificateError(f"two sign patterns of positive threshold functions of {n} variables coincide")
+        raise WitnessError(f"two sign patterns of positive threshold functions of {n} variables coincide")
     _check_weights(tables, W, B, n)
     return ThresholdList(n, tables, W, B)
 
@@ -392,7 +390,7 @@ def count_threshold(n: int, method: str = "both") -> CountResult:
             counts[m], whitney = count_regions(int(n))
         seconds[m] = time.perf_counter() - t0
     res = CountResult(int(n), counts, seconds, whitney, A000609[n] if n < len(A000609) else None)
-    res.count  # noqa: B018 - raises CertificateError if the methods disagree
+    res.count  # noqa: B018 - raises WitnessError if the methods disagree
     return res
 
 

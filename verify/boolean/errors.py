@@ -29,11 +29,6 @@ class WitnessError(SymnnError, RuntimeError):
     """A witness (a network, separator, Radon partition or count) failed its exact re-check: a bug, not the input."""
 
 
-#: The old name, until the boolean modules that still raise it say ``WitnessError`` (not the kernel
-#: certificate's ``CertificateError``, which is a different thing).
-CertificateError = WitnessError
-
-
 def format_seconds(s: float) -> str:
     """A duration for humans: ``0.2 s``, ``3.1 min``, ``5.0 h``, ``2.3 years``.
 

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
-from .errors import CertificateError, FunctionSpecError
+from .errors import FunctionSpecError, WitnessError
 
 Number = int | Fraction
 
@@ -123,7 +123,7 @@ def _simplex_phase1(cols: list[list[int]], rhs: list[int]) -> tuple[bool, list[F
                 if lhs < rhs_ or (lhs == rhs_ and basis[i - 1] < basis[best - 1]):
                     best = i
         if best < 0:  # unbounded: impossible in phase 1 (objective >= 0)
-            raise CertificateError("phase 1 reported an unbounded direction; the exact simplex has a bug")
+            raise WitnessError("phase 1 reported an unbounded direction; the exact simplex has a bug")
         p = T[best][enter]
         prow = T[best]
         for i in range(m + 1):
@@ -163,7 +163,7 @@ def separate(points: Sequence[Sequence[Any]], labels: Sequence[int]) -> Separati
         g = math.gcd(*radon)
         radon = [v // g for v in radon]
         if not check_radon(radon, points, labels):
-            raise CertificateError(f"the Radon certificate {radon} failed its exact check")
+            raise WitnessError(f"the Radon certificate {radon} failed its exact check")
         return Separation(False, None, None, tuple(radon), pivots)
     u, t = z[: n + 1], z[n + 1]
     den = math.lcm(*(v.denominator for v in u))
@@ -172,7 +172,7 @@ def separate(points: Sequence[Sequence[Any]], labels: Sequence[int]) -> Separati
     w = [v // g for v in w]
     weights, bias = w[:n], w[n]
     if t <= 0 or not check_separator(weights, bias, points, labels):
-        raise CertificateError(f"the separator {weights}, {bias} failed its exact check")
+        raise WitnessError(f"the separator {weights}, {bias} failed its exact check")
     return Separation(True, tuple(weights), bias, None, pivots)
 
 

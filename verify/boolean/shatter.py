@@ -28,7 +28,7 @@ from typing import Any
 import numba as nb
 import numpy as np
 
-from .errors import CertificateError, FunctionSpecError, TooLargeError
+from .errors import FunctionSpecError, TooLargeError, WitnessError
 from .lp import check_radon, check_separator, separate
 from .table import cube
 
@@ -57,7 +57,7 @@ def shatter_simplex(d: int) -> SimplexShattering:
         s = separate(pts, list(labels))
         if s.separable:
             if s.weights is None or s.bias is None or not check_separator(s.weights, s.bias, pts, list(labels)):
-                raise CertificateError(f"separator for {labels} failed its check")
+                raise WitnessError(f"separator for {labels} failed its check")
             realized += 1
     return SimplexShattering(d, pts, 2 ** (d + 1), realized)
 
@@ -84,7 +84,7 @@ def radon_dichotomy(points: list[tuple[Any, ...]]) -> RadonDichotomy:
     labels = tuple(1 if v > 0 else -1 for v in ints)
     y = tuple(abs(v) for v in ints)
     if not check_radon(list(y), points, list(labels)):
-        raise CertificateError(f"Radon certificate {y} for labels {labels} failed its check")
+        raise WitnessError(f"Radon certificate {y} for labels {labels} failed its check")
     return RadonDichotomy(labels, y)
 
 
@@ -161,7 +161,7 @@ def cube_unit_vc(d: int) -> CubeUnitVC:
     for labels in itertools.product((-1, 1), repeat=d + 1):
         s = separate(example, list(labels))
         if not s.separable:
-            raise CertificateError(f"the simplex corner of the cube is not shattered at {labels}")
+            raise WitnessError(f"the simplex corner of the cube is not shattered at {labels}")
     exhaustive = d <= 4
     total = math.comb(1 << d, d + 2)
     if exhaustive:  # one subset per orbit of the cube's symmetries, which carry certificates to certificates
@@ -173,7 +173,7 @@ def cube_unit_vc(d: int) -> CubeUnitVC:
         radon_dichotomy([tuple(pts[i]) for i in sub])  # raises if the certificate fails
         refuted += size
     if exhaustive and refuted != total:
-        raise CertificateError(f"orbits of {d + 2}-subsets of the {d}-cube add up to {refuted}, not {total}")
+        raise WitnessError(f"orbits of {d + 2}-subsets of the {d}-cube add up to {refuted}, not {total}")
     return CubeUnitVC(d, example, refuted, total, exhaustive)
 
 

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from .construct import SignNetwork
-from .errors import CertificateError, TooLargeError
+from .errors import TooLargeError, WitnessError
 from .lp import check_radon, check_separator, separate
 from .table import BooleanFunction, boolean_function, cube
 
@@ -66,7 +66,7 @@ class ThresholdResult:
     def network(self) -> SignNetwork:
         """The unit as a one-hidden-layer sign network: one hidden unit, output = that unit."""
         if not self.is_threshold or self.weights is None or self.bias is None:
-            raise CertificateError("a function that is not a threshold function has no one-unit network")
+            raise WitnessError("a function that is not a threshold function has no one-unit network")
         return SignNetwork(np.array([self.weights], dtype=np.int64), np.array([self.bias]), np.array([1]), 0)
 
     def as_dict(self) -> dict[str, Any]:
@@ -101,7 +101,7 @@ def threshold(f: Any, d: int | None = None) -> ThresholdResult:
         assert w is not None and b is not None  # internal: separate() fills them when separable
         w, b = _smaller(w, b, fn)
         if not check_separator(w, b, pts, labels):
-            raise CertificateError(f"threshold certificate {w}, {b} failed its exact re-check")
+            raise WitnessError(f"threshold certificate {w}, {b} failed its exact re-check")
         margin = min(
             lab * (sum(wi * xi for wi, xi in zip(w, p, strict=True)) + b) for p, lab in zip(pts, labels, strict=True)
         )
@@ -109,7 +109,7 @@ def threshold(f: Any, d: int | None = None) -> ThresholdResult:
     y = sep.radon
     assert y is not None  # internal: separate() fills it when not separable
     if not check_radon(y, pts, labels):
-        raise CertificateError(f"Radon certificate {y} failed its exact re-check")
+        raise WitnessError(f"Radon certificate {y} failed its exact re-check")
     return ThresholdResult(fn, False, None, None, None, {i: v for i, v in enumerate(y) if v}, sep.pivots)
 
 

@@ -199,7 +199,7 @@ def count_threshold(
         whitney = w or whitney
         seconds[m] = out.seconds
     res = CountResult(n, counts, seconds, whitney, A000609[n] if n < len(A000609) else None)
-    res.count  # noqa: B018 - raises CertificateError if the methods disagree
+    res.count  # noqa: B018 - raises WitnessError if the methods disagree
     return res
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from symnn.codegen.cache import atomic_write
+from symnn.files import atomic_write
 
 from .core import CampaignError
 

@@ -3,20 +3,35 @@
 Each action prints text, or JSON with ``--json``; the exit status is 0 on success, 1 when a check
 fails (a network that does not compute its target, methods that disagree), and 2 on bad input
 (``symnn.cli.main`` turns a SymnnError into one line on stderr). Every certificate is re-checked
-exactly right before it is printed. Heavy modules (numba kernels) are imported only by the action
-that needs them.
+exactly right before it is printed. The library functions live in ``verify.boolean``.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import random
 import re
 from collections.abc import Callable
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from .errors import CertificateError, FunctionSpecError, NetworkError
+import numpy as np
+
+from verify.boolean.construct import SignNetwork, construct
+from verify.boolean.counts import count_threshold
+from verify.boolean.errors import FunctionSpecError, NetworkError, WitnessError
+from verify.boolean.exhaustive import Symmetric, evaluate, random_network
+from verify.boolean.exhaustive import verify as verify_network
+from verify.boolean.minwidth import min_width, width_distribution
+from verify.boolean.shatter import cube_unit_vc, network_vc, radon_dichotomy, shatter_simplex
+from verify.boolean.table import boolean_function, cube
+from verify.boolean.threshold import check_threshold_certificate, threshold
+from verify.campaign import count_threshold as count_campaign
+from verify.campaign import min_width_campaign, session, verify_campaign
+from verify.campaign import run as run_plan
 
 FUNC_HELP = (
     "the function: bits '0110' (f(0) f(1) ... with x_0 the lowest bit of the input index), hex '0x6996', "
@@ -55,8 +70,6 @@ def _emit(args: argparse.Namespace, doc: dict[str, Any], text: str) -> None:
 
 
 def _jsonable(v: Any) -> Any:
-    import numpy as np
-
     if isinstance(v, np.integer):
         return int(v)
     if isinstance(v, np.floating):
@@ -72,8 +85,6 @@ def _func_args(p: argparse.ArgumentParser, required: bool = True) -> None:
 
 
 def _function(args: argparse.Namespace) -> Any:
-    from .table import boolean_function
-
     return boolean_function(args.function, args.d)
 
 
@@ -120,14 +131,11 @@ def _construct_args(p: argparse.ArgumentParser) -> None:
 
 @action("construct", "a sign network with min(#true, #false) hidden units computing FUNC", _construct_args)
 def construct_(args: argparse.Namespace) -> int:
-    from .construct import construct
-    from .exhaustive import verify
-
     f = _function(args)
     net = construct(f, literal=args.literal)
-    ev = verify(net, f)  # the certificate: every input, exactly
+    ev = verify_network(net, f)  # the certificate: every input, exactly
     if not ev.ok:
-        raise CertificateError(f"the constructed network fails on input {ev.first_mismatch}: {ev}")
+        raise WitnessError(f"the constructed network fails on input {ev.first_mismatch}: {ev}")
     doc = {
         "function": f.hex if f.d <= 6 else f.name,
         "d": f.d,
@@ -152,8 +160,6 @@ def construct_(args: argparse.Namespace) -> int:
 
 
 def _points(d: int) -> list[tuple[int, ...]]:
-    from .table import cube
-
     return [tuple(x) for x in cube(d).tolist()]
 
 
@@ -186,9 +192,6 @@ _SYMMETRIC = re.compile(r"^(parity|xor|majority|and|or):(\d+)$")
 
 @action("verify", "evaluate a sign network on all 2^d inputs (compiled, exact) and compare with FUNC", _verify_args)
 def verify_(args: argparse.Namespace) -> int:
-    from .construct import SignNetwork, construct
-    from .exhaustive import Symmetric, evaluate, random_network
-
     target: Any = None
     if args.function is not None:
         m = _SYMMETRIC.match(args.function.strip())
@@ -217,13 +220,9 @@ def verify_(args: argparse.Namespace) -> int:
         raise FunctionSpecError("give FUNC, --network FILE (with FUNC as target) or --random D K")
     outcomes = []
     if _campaign(args):
-        import dataclasses
-
-        from verify.campaign import run, session, verify_campaign
-
         plan = verify_campaign(net, target, args.chunks, args.max_seconds)
         with session(args.workers, args.scheduler) as where:
-            outcomes.append(run(plan, results=args.results, **where))
+            outcomes.append(run_plan(plan, results=args.results, **where))
         ev = dataclasses.replace(outcomes[0].value, seconds=outcomes[0].seconds)
     else:
         ev, _ = evaluate(net, target, max_seconds=args.max_seconds)
@@ -252,11 +251,9 @@ def verify_(args: argparse.Namespace) -> int:
 # -- threshold -------------------------------------------------------------------------------------------
 @action("threshold", "decide exactly whether FUNC is a threshold function, with a certificate", _func_args)
 def threshold_(args: argparse.Namespace) -> int:
-    from .threshold import check_threshold_certificate, threshold
-
     r = threshold(_function(args))
     if not check_threshold_certificate(r):
-        raise CertificateError("the threshold certificate failed its re-check before printing")
+        raise WitnessError("the threshold certificate failed its re-check before printing")
     doc = r.as_dict()
     name = doc["function"]
     if r.is_threshold:
@@ -294,13 +291,8 @@ def _count_args(p: argparse.ArgumentParser) -> None:
 
 @action("count", "count threshold functions of n variables by two independent exact methods", _count_args)
 def count_(args: argparse.Namespace) -> int:
-    from .counts import count_threshold
-
     campaign = None
     if _campaign(args):
-        from verify.campaign import count_threshold as count_campaign
-        from verify.campaign import session
-
         outcomes: list[Any] = []
         with session(args.workers, args.scheduler) as where:
             results = [
@@ -342,8 +334,6 @@ def _minwidth_args(p: argparse.ArgumentParser) -> None:
     _minwidth_args,
 )
 def min_width_(args: argparse.Namespace) -> int:
-    from .minwidth import min_width, width_distribution
-
     campaign = None
     if _campaign(args) and args.distribution is None:
         raise FunctionSpecError("--workers, --scheduler, --results and --chunks apply to --distribution N only")
@@ -351,13 +341,9 @@ def min_width_(args: argparse.Namespace) -> int:
         if args.function is not None:
             raise FunctionSpecError("give FUNC or --distribution N, not both")
         if _campaign(args):
-            import dataclasses
-
-            from verify.campaign import min_width_campaign, run, session
-
             plan = min_width_campaign(args.distribution, args.max_nodes, args.chunks)
             with session(args.workers, args.scheduler) as where:
-                out = run(plan, results=args.results, **where)
+                out = run_plan(plan, results=args.results, **where)
             dist = dataclasses.replace(out.value, seconds=out.seconds)
             campaign = _campaign_doc([out])
         else:
@@ -382,7 +368,7 @@ def min_width_(args: argparse.Namespace) -> int:
     net = r.network
     # re-check the witness right before printing, in plain integer arithmetic (independent of the kernel)
     if [net(x) for x in _points(f.d)] != f.table.tolist():
-        raise CertificateError("the witness network failed its re-check before printing")
+        raise WitnessError("the witness network failed its re-check before printing")
     head = (
         f"minimum width of {r.as_dict()['function']}: {r.width}"
         if r.exact
@@ -409,11 +395,6 @@ def _shatter_args(p: argparse.ArgumentParser) -> None:
 
 @action("shatter", "VC dimension checks: one unit in R^d and on the cube, small networks on the cube", _shatter_args)
 def shatter_(args: argparse.Namespace) -> int:
-    import random
-    from fractions import Fraction
-
-    from .shatter import cube_unit_vc, network_vc, radon_dichotomy, shatter_simplex
-
     d = args.d
     if d < 1:
         raise FunctionSpecError(f"-d must be at least 1, got {d}")
@@ -465,6 +446,3 @@ def shatter_(args: argparse.Namespace) -> int:
         lines.append("networks on the cube: exact only for d <= 4 (every function of d variables classified)")
     _emit(args, doc, "\n".join(lines))
     return 0
-
-
-__all__ = ["configure", "run"]

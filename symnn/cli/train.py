@@ -9,12 +9,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from verify.convergence import loss_decreases
+
+from .. import zoo
 from ..errors import ModelError
-from .data import load_digits, one_hot, split
-from .errors import CheckpointError, DataError, TrainingConfigError
-from .schedules import KINDS
-from .sgd import Result, SGDConfig, Trainer, init_params
-from .tasks import classifier
+from ..trace import trace
+from ..train.data import load_digits, one_hot, split
+from ..train.errors import CheckpointError, DataError, TrainingConfigError
+from ..train.schedules import KINDS
+from ..train.sgd import Result, SGDConfig, Trainer, init_params
+from ..train.tasks import classifier
 
 DATASETS = ("digits",)
 
@@ -44,9 +48,7 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 
 def _model(spec: str) -> tuple[Any, Any, tuple[int, ...]]:
-    from ..zoo import resolve
-
-    model = resolve(spec)
+    model = zoo.resolve(spec)
     if model.net is None:
         raise ModelError(f"symnn train needs a model with a network (layers), but {spec!r} is a fixed Graph")
     return model.net, model.loss, tuple(model.shapes["x"][1:])
@@ -88,8 +90,6 @@ def plot(history: list[dict], path: str | Path) -> Path | None:
 
 def run(args: argparse.Namespace) -> int:
     """Train, print the final metrics and the verdict; 0 if the loss decreased, 1 if not."""
-    from verify.convergence import loss_decreases
-
     if args.resume and not args.checkpoint:
         raise CheckpointError("--resume needs --checkpoint PATH (the file to continue from)")
     if not 0.0 <= args.test_fraction < 1.0:
@@ -146,8 +146,6 @@ def _rate(result: Result) -> float:
 
 
 def _output_size(net: Any, loss: Any, x_shape: tuple[int, ...]) -> int:
-    from ..trace import trace
-
     g = trace(net, None, {"x": (1, *x_shape)})
     shape = g.shape(g.outputs[0])
     if len(shape) != 2:

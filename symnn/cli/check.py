@@ -1,0 +1,220 @@
+"""``symnn check [MODEL ...]``: every derivative path of models against every oracle, with a progress bar.
+
+Three forms: MODELs (zoo names with sizes, ``file.py:attr``; default: the zoo) checked by
+``verify.check.check_models``; saved kernel files (``kernel.py``) whose embedded certificates are
+re-run (``verify.certify.recheck``); ``--campaign N`` random networks in chunks (``verify.campaign``).
+The exit status is 0 if everything passed, 1 if a check failed, 2 on bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from typing import TextIO
+
+from verify.campaign import check_campaign, session
+from verify.campaign import run as run_plan
+from verify.certify import is_kernel_file, recheck
+from verify.check import EXACT_TIMEOUT, check_models, default_models
+from verify.options import IMPLEMENTATIONS, MODEL_CHECK, CheckOptions
+from verify.report import FAILING, render
+from verify.tolerance import ORACLES
+
+from ..errors import ModelError
+
+CAMPAIGN_OPTIONS = ("campaign", "workers", "scheduler", "results", "chunks")
+
+
+def configure(p: argparse.ArgumentParser) -> None:
+    """The arguments of ``symnn check``."""
+    p.add_argument(
+        "models",
+        nargs="*",
+        metavar="MODEL",
+        help="zoo names with optional sizes, or file.py:attr (default: the zoo); or saved kernel files (kernel.py) "
+        "whose embedded certificates are re-checked",
+    )
+    p.add_argument(
+        "--model",
+        metavar="SPEC",
+        help="with kernel files: rebuild the certified model from SPEC (needed when the certificate names a file or "
+        "module, which symnn check never imports on its own)",
+    )
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--seed", type=int, default=0, help="seed of the points, directions and cotangents (default 0)")
+    p.add_argument("--directions", type=int, default=3, metavar="K", help="random directions per check (default 3)")
+    p.add_argument(
+        "--oracles", nargs="+", choices=ORACLES, default=ORACLES, help="references to compare against (default: all)"
+    )
+    p.add_argument(
+        "--paths",
+        nargs="+",
+        choices=IMPLEMENTATIONS,
+        default=IMPLEMENTATIONS,
+        help="derivative implementations to check, each in forward and reverse mode (default: all)",
+    )
+    p.add_argument(
+        "--exact-max-scalars",
+        type=int,
+        default=MODEL_CHECK.exact_max_scalars,
+        metavar="N",
+        help=f"run the exact sympy reference on graphs of at most N scalars (default {MODEL_CHECK.exact_max_scalars})",
+    )
+    p.add_argument(
+        "--jobs", type=int, default=2, help="worker processes for the exact reference (0: in this process; default 2)"
+    )
+    p.add_argument(
+        "--exact-timeout",
+        type=float,
+        default=EXACT_TIMEOUT,
+        metavar="SECONDS",
+        help=f"stop exact-reference workers still running this long after the start (default {EXACT_TIMEOUT:g})",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bar on stderr")
+    g = p.add_argument_group("campaign", "random networks in chunks, on a Dask cluster, saved as they finish")
+    g.add_argument("--campaign", type=int, metavar="N", help="check N random networks (verify.strategies) instead")
+    g.add_argument("--workers", type=int, metavar="N", help="run the chunks on a local Dask cluster of N processes")
+    g.add_argument("--scheduler", metavar="ADDRESS", help="run the chunks on a running Dask cluster (tcp://host:port)")
+    g.add_argument("--results", metavar="DIR", help="save every finished chunk in DIR; a rerun skips them")
+    g.add_argument("--chunks", type=int, metavar="N", help="number of chunks (default: one per network)")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Check the models, the saved kernels or a campaign; 0 if everything passed, else 1."""
+    if any(getattr(args, k) is not None for k in CAMPAIGN_OPTIONS):
+        return _campaign(args)
+    kernels = [m for m in args.models if is_kernel_file(m)]
+    if kernels:
+        if len(kernels) != len(args.models):
+            others = [m for m in args.models if m not in kernels]
+            raise ModelError(f"check saved kernels {kernels} and models {others} in separate calls of symnn check")
+        return _kernels(kernels, args.model, args.json)
+    if args.model is not None:
+        raise ModelError("--model is for re-checking saved kernel files; name the models to check as arguments")
+    return _models(args.models, _options(args), args.json, args.quiet, max(args.jobs, 0), args.exact_timeout)
+
+
+def _options(args: argparse.Namespace) -> CheckOptions:
+    """The check's options: ``symnn check``'s defaults (``MODEL_CHECK``) with the flags given."""
+    return MODEL_CHECK.replace(
+        oracles=tuple(args.oracles),
+        paths=tuple(args.paths),
+        directions=args.directions,
+        seed=args.seed,
+        exact_max_scalars=args.exact_max_scalars,
+    )
+
+
+class Bar:
+    """A one-line progress bar on a terminal, or one line per model on a pipe."""
+
+    def __init__(self, total: int, stream: TextIO | None = None) -> None:
+        stream = stream if stream is not None else sys.stderr
+        self.total, self.stream, self.done = total, stream, 0
+        self.tty = hasattr(stream, "isatty") and stream.isatty()
+        self.t0 = time.perf_counter()
+        self.current = ""
+
+    def __call__(self, message: str) -> None:
+        if message.startswith("loading "):
+            return
+        model, _, stage = message.rpartition(": ")
+        if stage == "done":
+            self.done += 1
+        elif model != self.current:
+            self.current = model
+            if not self.tty:
+                print(f"[{self.done + 1}/{self.total}] checking {model}", file=self.stream, flush=True)
+        if self.tty:
+            width = 24
+            filled = int(width * self.done / max(self.total, 1))
+            bar = "#" * filled + "." * (width - filled)
+            elapsed = time.perf_counter() - self.t0
+            line = f"\r[{bar}] {self.done}/{self.total} {elapsed:5.1f}s {message}"[:119]
+            print(line.ljust(119), end="", file=self.stream, flush=True)
+
+    def close(self) -> None:
+        if self.tty:
+            print("\r" + " " * 119 + "\r", end="", file=self.stream, flush=True)
+
+
+def _models(
+    specs: Sequence[str], options: CheckOptions, as_json: bool, quiet: bool, jobs: int, exact_timeout: float
+) -> int:
+    """``symnn check [MODEL ...]``: the table (or JSON) on stdout, the progress bar on stderr."""
+    names = list(specs) if specs else default_models()
+    bar = None if quiet else Bar(len(names))
+    t0 = time.perf_counter()
+    try:
+        results = check_models(names, options, jobs=jobs, exact_timeout=exact_timeout, progress=bar)
+    finally:
+        if bar is not None:
+            bar.close()
+    seconds = time.perf_counter() - t0
+    ok = all(rep.ok for _, rep in results)
+    if as_json:
+        doc = {"ok": ok, "seconds": round(seconds, 2), "models": [rep.to_json() for _, rep in results]}
+        print(json.dumps(doc, indent=2))
+    else:
+        print(render(results))
+        verdict = "all checks passed" if ok else "SOME CHECKS FAILED"
+        print(f"{verdict} ({len(results)} models, {seconds:.1f} s)")
+    return 0 if ok else 1
+
+
+def _kernels(paths: Sequence[str], model: str | None, as_json: bool) -> int:
+    """``symnn check FILE.py ...``: re-run every certificate; 0 if every kernel is verified, else 1."""
+    results = [recheck(p, model) for p in paths]
+    if as_json:
+        print(json.dumps({"ok": all(r.ok for r in results), "kernels": [r.to_json() for r in results]}, indent=2))
+    else:
+        print("\n\n".join(r.render() for r in results))
+    return 0 if results and all(r.ok for r in results) else 1
+
+
+def _campaign(args: argparse.Namespace) -> int:
+    """``symnn check --campaign N``: N random networks against every oracle, in chunks (on Dask with
+    ``--workers``/``--scheduler``, saved in ``--results``); 0 if all passed, else 1."""
+    if args.campaign is None:
+        raise ModelError("--workers, --scheduler, --results and --chunks go with --campaign N (random networks)")
+    if args.models:
+        raise ModelError(f"--campaign N checks random networks; check the models {args.models} in a separate call")
+    networks, seed = args.campaign, args.seed
+    plan = check_campaign(networks, _options(args), chunks=args.chunks)
+
+    def say(done: int, total: int) -> None:
+        if not args.quiet:
+            print(f"[{done}/{total} chunks]", file=sys.stderr, flush=True)
+
+    with session(args.workers, args.scheduler) as where:
+        outcome = run_plan(plan, results=args.results, progress=say, **where)
+    docs = outcome.value
+    ok = all(d["report"]["ok"] for d in docs)
+    campaign = {
+        "networks": networks,
+        "seed": seed,
+        "chunks": outcome.chunks,
+        "reused": outcome.reused,
+        "where": outcome.where,
+        "seconds": round(outcome.seconds, 2),
+    }
+    if args.json:
+        print(json.dumps({"ok": ok, "campaign": campaign, "networks": docs}, indent=2))
+        return 0 if ok else 1
+    for d in docs:
+        rep = d["report"]
+        bad = [f"{r['path']} vs {r['oracle']}: {r['verdict']}" for r in rep["rows"] if r["verdict"] in FAILING]
+        verdict = "ok  " if rep["ok"] else "FAIL"
+        print(f"{verdict} #{d['index']:<4} {rep['compared']:>5} comparisons  {d['network']}")
+        for line in bad[:3]:
+            print(f"       {line}")
+    failed = sum(not d["report"]["ok"] for d in docs)
+    verdict = "all checks passed" if ok else f"{failed} of {networks} NETWORKS FAILED"
+    print(
+        f"{verdict} ({networks} random networks, seed {seed}, {outcome.chunks} chunks, {outcome.where}, "
+        f"{outcome.seconds:.1f} s)"
+    )
+    return 0 if ok else 1

@@ -1,0 +1,112 @@
+"""The root of the command line: ``symnn [--version] COMMAND ...``, its subcommands and its error handling.
+
+A built-in subcommand is a module of this package named in ``BUILTIN`` with its one-line help; the
+module is imported (and its arguments declared) only when its subcommand is the one that runs.
+
+>>> main(["--version"])  # doctest: +ELLIPSIS
+symnn ...
+0
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from .. import __version__
+from ..errors import SymnnError
+
+Run = Callable[[argparse.Namespace], int]
+Configure = Callable[[argparse.ArgumentParser], None]
+
+#: The built-in subcommands: name -> (module with ``configure(parser)`` and ``run(args)``, one-line help).
+BUILTIN: dict[str, tuple[str, str]] = {
+    "derive": ("symnn.cli.derive", "symbolic forward/reverse derivatives as text, LaTeX or JSON"),
+    "check": ("symnn.cli.check", "verify every derivative path of models against every oracle"),
+    "boolean": ("symnn.cli.boolean", "sign networks and boolean representability, checked exhaustively and exactly"),
+    "compile": ("symnn.cli.compile", "a standalone Numba kernel module, optionally verified in a fresh process"),
+    "bench": ("symnn.cli.bench", "the gradient benchmarks W1-W5 against installed peers (benchmarks/gradients.py)"),
+    "train": ("symnn.cli.train", "minibatch SGD on the digits with a convergence verdict, history and plot"),
+}
+
+
+@dataclass(frozen=True)
+class Subcommand:
+    """A subcommand: its name, one-line help, argument setup and body."""
+
+    name: str
+    help: str
+    configure: Configure
+    run: Run
+
+
+#: Subcommands registered with ``@subcommand`` (besides the built-in ones, or replacing one).
+SUBCOMMANDS: dict[str, Subcommand] = {}
+
+
+def subcommand(name: str, help: str, configure: Configure) -> Callable[[Run], Run]:
+    """Register ``run`` as the subcommand ``name`` whose arguments ``configure`` declares."""
+
+    def register(run: Run) -> Run:
+        SUBCOMMANDS[name] = Subcommand(name, help, configure, run)
+        return run
+
+    return register
+
+
+def _load(name: str) -> Subcommand:
+    """The subcommand ``name``: registered, or a built-in whose module is imported now."""
+    if name in SUBCOMMANDS:
+        return SUBCOMMANDS[name]
+    module_name, help = BUILTIN[name]
+    module = importlib.import_module(module_name)
+    return Subcommand(name, help, module.configure, module.run)
+
+
+def _chosen(argv: Sequence[str]) -> str | None:
+    """The subcommand named on the command line: the first argument that is not an option."""
+    return next((a for a in argv if not a.startswith("-")), None)
+
+
+def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
+    """The parser of ``symnn``; only the subcommand that ``argv`` names declares its arguments."""
+    parser = argparse.ArgumentParser(
+        prog="symnn",
+        description="Networks as SymPy graphs: symbolic derivatives, compiled kernels, independent checks.",
+    )
+    parser.add_argument("--version", action="version", version=f"symnn {__version__}")
+    subs = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    chosen = _chosen(argv)
+    helps = {name: help for name, (_, help) in BUILTIN.items()} | {n: c.help for n, c in SUBCOMMANDS.items()}
+    for name, help in helps.items():
+        p = subs.add_parser(name, help=help, description=help)
+        if name == chosen:
+            cmd = _load(name)
+            cmd.configure(p)
+            p.set_defaults(run=cmd.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status (0 success, 2 usage or symnn error)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        parser = build_parser(argv)
+        args = parser.parse_args(argv)
+        return int(args.run(args))
+    except SystemExit as e:  # argparse: --help, --version, usage errors
+        return e.code if isinstance(e.code, int) else (0 if e.code is None else 2)
+    except SymnnError as e:
+        message = " ".join(str(e).split())
+        print(f"symnn: error: {message}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # e.g. `symnn derive ... | head`: stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+
+
+__all__ = ["BUILTIN", "SUBCOMMANDS", "Subcommand", "build_parser", "main", "subcommand"]
