@@ -227,16 +227,8 @@ def run_saved(path: Path, names: list[str], point: Mapping[str, np.ndarray], out
 
 
 def _compare(what: str, got: Any, want: Any, tol: float) -> Comparison:
-    """``got`` against ``want``: max |got - want| / max |want| (at the worst entry); NaN or a shape mismatch fails."""
-    got, want = np.asarray(got, dtype=np.float64), np.asarray(want, dtype=np.float64)
-    if got.shape != want.shape:
-        return Comparison(what, math.nan, math.nan, math.inf, tol)
-    diff = np.abs(got - want)
-    if diff.size == 0:
-        return Comparison(what, 0.0, 0.0, 0.0, tol)
-    at = int(np.argmax(diff))
-    error = float(np.max(diff)) / max(float(np.max(np.abs(want))), 1e-12)
-    return Comparison(what, float(got.flat[at]), float(want.flat[at]), error, tol)
+    """``got`` against ``want`` as one relative comparison; ``what`` ends with the oracle's name."""
+    return Comparison.relative(what, got, want, tol, EXECUTOR if what.endswith(f" vs {EXECUTOR}") else FD)
 
 
 def _central(
@@ -302,7 +294,7 @@ def check_saved(graph: Graph, prog: Graph, path: Path, mode: str, dtype: Any, se
 
 def oracle_of(check: Comparison) -> str:
     """The oracle a certificate's check compared with: ``"executor"`` or ``"central differences"``."""
-    return EXECUTOR if check.where.endswith(f" vs {EXECUTOR}") else FD
+    return check.oracle or (EXECUTOR if check.where.endswith(f" vs {EXECUTOR}") else FD)
 
 
 def check_record(check: Comparison) -> dict[str, Any]:
@@ -312,13 +304,13 @@ def check_record(check: Comparison) -> dict[str, Any]:
         "oracle": oracle_of(check),
         "error": float(check.error),
         "tol": float(check.tolerance),
-        "ok": bool(check.passed),
+        "ok": bool(check.ok),
     }
 
 
 def check_line(check: Comparison) -> str:
     """One line per check: ``ok`` or ``FAIL``, what was compared, the relative error and its tolerance."""
-    verdict = "ok  " if check.passed else "FAIL"
+    verdict = "ok  " if check.ok else "FAIL"
     return f"  {verdict} {check.where}: relative error {check.error:.1e} (tolerance {check.tolerance:.0e})"
 
 
@@ -327,7 +319,7 @@ def certificate(
     graph: Graph, prog: Graph, kernel: Kernel, checks: Sequence[Comparison], mode: str, seed: int, model: str | None
 ) -> dict[str, Any]:
     """The certificate of ``kernel`` (the ``mode`` program ``prog`` of ``graph``) from ``checks`` that all passed."""
-    if not checks or not all(c.passed for c in checks):
+    if not checks or not all(c.ok for c in checks):
         raise GraphError("a certificate needs at least one check and every check passed")
     oracles = []
     for oracle in dict.fromkeys(oracle_of(c) for c in checks):
@@ -367,7 +359,7 @@ def certify(
     """
     path = kernel.save(path)
     checks = check_saved(graph, prog, path, mode, kernel.dtype, seed)
-    if checks and all(c.passed for c in checks):
+    if checks and all(c.ok for c in checks):
         cert = certificate(graph, prog, kernel, checks, mode, seed, model)
         atomic_write(path, embed(kernel.source, cert).encode("utf-8"))
         return checks, cert
@@ -408,7 +400,7 @@ def save_certified(kernel: Kernel, path: str | Path, model: Graph | str, seed: i
     mode, prog = found
     checks, cert = certify(graph, prog, kernel, path, mode, seed, spec)
     if cert is None:
-        bad = "; ".join(check_line(c).strip() for c in checks if not c.passed)
+        bad = "; ".join(check_line(c).strip() for c in checks if not c.ok)
         raise VerificationError(f"{path} disagrees with its oracles, no certificate written: {bad}")
     return Path(path)
 
@@ -520,7 +512,7 @@ def recheck(path: str | Path, model: str | Graph | None = None) -> KernelVerdict
     missing = sorted(recorded - {c.where for c in checks})
     if not checks:
         return KernelVerdict(where, "refuted", ("no check ran",), notes=tuple(notes), certificate=cert)
-    reasons = [f"{c.where}: error {c.error:.1e} above tolerance {c.tolerance:.0e}" for c in checks if not c.passed]
+    reasons = [f"{c.where}: error {c.error:.1e} above tolerance {c.tolerance:.0e}" for c in checks if not c.ok]
     reasons += [f"recorded check {w!r} did not run again" for w in missing]
     verdict = "refuted" if reasons else "verified"
     return KernelVerdict(where, verdict, tuple(reasons), tuple(checks), tuple(notes), cert)
