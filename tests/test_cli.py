@@ -12,7 +12,8 @@ import textwrap
 import pytest
 
 import symnn
-from symnn import cli
+from symnn import cli, registry
+from symnn.ops import ALL_OPS, Window
 
 MODEL = """
 import sympy as sp
@@ -182,3 +183,25 @@ def test_the_console_entry_point(model):
     )
     assert proc.returncode == 2
     assert proc.stderr.startswith("symnn: error: ") and "Traceback" not in proc.stderr
+
+
+def test_ops_lists_every_op_with_every_part(capsys):
+    assert cli.main(["ops", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["ok"]
+    listed = {(e["op"], e["part"]): e["where"] for e in doc["entries"]}
+    for op in ALL_OPS:
+        for part in registry.required_parts(op):
+            where = listed[op.__name__, part]
+            assert where and ":" in where, (op.__name__, part, where)
+    assert ("Window", "jvp") not in listed and ("Window", "transpose") in listed  # linear: the transpose only
+    assert len({op for op, _ in listed}) == 10
+
+
+def test_ops_names_a_missing_part_and_fails(capsys, monkeypatch):
+    assert cli.main(["ops"]) == 0
+    capsys.readouterr()
+    monkeypatch.delitem(registry._ENTRIES, (Window, "transpose"))
+    assert cli.main(["ops"]) == 1
+    out = capsys.readouterr().out
+    assert "transpose   MISSING" in out and "('Window', 'transpose')" in out

@@ -31,6 +31,7 @@ BUILTIN: dict[str, tuple[str, str]] = {
     "compile": ("symnn.cli.compile", "a standalone Numba kernel module, optionally verified in a fresh process"),
     "bench": ("symnn.cli.bench", "the gradient benchmarks W1-W5 against installed peers (benchmarks/gradients.py)"),
     "train": ("symnn.cli.train", "minibatch SGD on the digits with a convergence verdict, history and plot"),
+    "ops": ("symnn.cli.ops", "the op registry: every op, every part, and where each part is defined"),
 }
 
 
