@@ -1,4 +1,10 @@
-"""symnn: networks as SymPy expression graphs, differentiated symbolically, checked independently."""
+"""symnn: networks as SymPy expression graphs, differentiated symbolically, checked independently.
+
+The public surface. ``import symnn`` loads the core only (SymPy, no NumPy or Numba), so the
+command line starts fast; ``compile``, ``Kernel`` and ``Executor`` load Numba on first use.
+"""
+
+import importlib
 
 from .diff import grad, hvp, jvp, vjp
 from .errors import GraphError, ModelError, ShapeError, SizeError, SymnnError, UnsupportedFunctionError
@@ -97,12 +103,8 @@ __all__ = [
 
 def __getattr__(name: str) -> object:
     """``compile``, ``Kernel`` and ``Executor`` load Numba only when first used."""
-    if name in ("compile", "Kernel"):
-        from . import codegen
-
-        return getattr(codegen, name)
     if name == "Executor":
-        from .executor import Executor
-
-        return Executor
+        return importlib.import_module("symnn.executor").Executor
+    if name in ("compile", "Kernel"):
+        return getattr(importlib.import_module("symnn.codegen"), name)
     raise AttributeError(f"module 'symnn' has no attribute {name!r}")

@@ -16,6 +16,7 @@ first use, so that ``import verify`` does not import Hypothesis.
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 from .gradients import (
@@ -51,8 +52,7 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
+    """``verify.strategies`` loads Hypothesis only when first used."""
     if name == "strategies":
-        import importlib
-
         return importlib.import_module(".strategies", __name__)
     raise AttributeError(f"module 'verify' has no attribute {name!r}")

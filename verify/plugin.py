@@ -22,6 +22,8 @@ from typing import Any
 
 import pytest
 
+from verify.gradients import gradcheck
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("symnn", "symnn gradient checks")
@@ -36,8 +38,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 @pytest.fixture
 def check_gradients(request: pytest.FixtureRequest) -> Callable[..., Any]:
     """``check_gradients(graph_or_model, point=None, **gradcheck_kwargs)``: fail the test unless all oracles agree."""
-    from verify.gradients import gradcheck
-
     seed = request.config.getoption("symnn_seed")
     paths = request.config.getoption("symnn_paths")
 

@@ -35,10 +35,12 @@ import numba as nb
 import numpy as np
 
 from .construct import SignNetwork, construct
-from .counts import ThresholdList, positive_threshold_functions, threshold_functions
+from .counts import ThresholdList, positive_threshold_functions, threshold_functions, transform
 from .errors import CertificateError, TooLargeError
+from .exhaustive import verify
 from .lp import separate
-from .table import BooleanFunction, boolean_function
+from .npn import canonical, canonical_classes, group
+from .table import BooleanFunction, boolean_function, popcounts
 from .threshold import threshold
 
 MAX_D = 5  # the candidate list for d = 6 would hold 15,028,134 threshold functions
@@ -242,8 +244,6 @@ def symmetric_network(f: BooleanFunction) -> SignNetwork | None:
     s_i = (f(i) - f(i - 1)) / 2 = +-1 and b2 = f(0) + sum_i s_i; the output pre-activation is f(c) = +-1.
     Parity of d variables gets d units; None if f is not symmetric.
     """
-    from .table import popcounts
-
     d = f.d
     c = popcounts(d)
     by_count = []
@@ -421,9 +421,6 @@ def _run(f, cands, cover_all, index, k, max_nodes, true_pts, false_pts, relaxed)
 def _orbits(f: BooleanFunction, tables: np.ndarray) -> list[np.ndarray] | None:
     """Orbits of the candidate units under the automorphisms of f (input permutations and negations
     with f(e x) = f(x)), largest coverage first; None when f has no symmetry but the identity."""
-    from .counts import transform
-    from .npn import group
-
     if f.d > 5:
         return None
     auts = [e.source() for e in group(f.d, negate_output=False) if np.array_equal(f.table[e.source()], f.table)]
@@ -449,8 +446,6 @@ def _witness(f: BooleanFunction, cands: ThresholdList, units: list[int]) -> Sign
 
 
 def _check(net: SignNetwork, f: BooleanFunction) -> None:
-    from .exhaustive import verify
-
     ev = verify(net, f)
     if not ev.ok:
         raise CertificateError(f"witness network fails on input {ev.first_mismatch} ({ev})")
@@ -548,8 +543,6 @@ class Distribution:
 @functools.lru_cache(maxsize=4)
 def width_distribution(d: int, max_nodes: int = 10**8) -> Distribution:
     """Minimum widths over all functions of d <= 4 variables, via NPN classes, every function certified."""
-    from .npn import canonical_classes
-
     if d > 4:
         raise TooLargeError("the distribution covers all 2^(2^d) functions; d <= 4 (d = 5 has 616,126 NPN classes)")
     t0 = time.perf_counter()
@@ -573,8 +566,6 @@ def width_rows(
 @functools.lru_cache(maxsize=4)
 def npn_classes(d: int) -> tuple[np.ndarray, ...]:
     """``npn.canonical_classes(d)``, computed once per process (2 s for d = 4; chunks of a survey share it)."""
-    from .npn import canonical_classes
-
     if d > 4:
         raise TooLargeError("the distribution covers all 2^(2^d) functions; d <= 4 (d = 5 has 616,126 NPN classes)")
     return tuple(canonical_classes(d))
@@ -583,8 +574,6 @@ def npn_classes(d: int) -> tuple[np.ndarray, ...]:
 def _class_rows(
     d: int, classes: list[np.ndarray], max_nodes: int
 ) -> tuple[list[tuple[int, int, int, bool]], dict[int, int], int]:
-    from .npn import canonical
-
     X = np.array([[1 if (i >> j) & 1 else -1 for j in range(d)] for i in range(1 << d)], dtype=np.int64)
     rows: list[tuple[int, int, int, bool]] = []
     counts: dict[int, int] = {}

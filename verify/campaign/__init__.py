@@ -18,8 +18,9 @@ Campaigns: ``verify_campaign`` (an exhaustive pass of a sign network), ``count_c
 from __future__ import annotations
 
 from .boolean import count_campaign, count_threshold, min_width_campaign, verify_campaign
-from .core import DASK_FIX, Campaign, CampaignError, MissingDaskError, Outcome, require_distributed, run, session, split
+from .core import run, session
 from .gradients import check_campaign, draw_network
+from .plan import DASK_FIX, Campaign, CampaignError, MissingDaskError, Outcome, require_distributed, split
 from .store import ResultStore
 
 __all__ = [
