@@ -141,16 +141,15 @@ class _Collector(ast.NodeVisitor):
         self.type_checking = 0
         self.found: list[Import] = []
 
-    def _add(self, target: str, node: ast.AST, lazy: bool = False) -> None:
+    def _add(self, target: str, node: ast.stmt | ast.expr, lazy: bool = False) -> None:
         function = self.scopes[-1] if self.scopes else None
-        self.found.append(
-            Import(self.module, target, self.path, node.lineno, function, self.type_checking > 0, lazy)  # type: ignore[attr-defined]
-        )
+        self.found.append(Import(self.module, target, self.path, node.lineno, function, self.type_checking > 0, lazy))
 
-    def _absolute(self, name: str | None, level: int) -> str:
+    def _absolute(self, name: str | None, level: int, anchor: str | None = None) -> str:
+        """``name`` imported ``level`` dots up from ``anchor`` (default: this module's package)."""
         if not level:
             return name or ""
-        base = self.package.split(".")
+        base = (anchor or self.package).split(".")
         base = base[: len(base) - (level - 1)]
         return ".".join([*base, name] if name else base)
 
@@ -188,18 +187,19 @@ class _Collector(ast.NodeVisitor):
             self._add(sub if sub in self.known else base, node)
 
     def visit_Call(self, node: ast.Call) -> None:
+        """``importlib.import_module("name")``, or ``(".name", __name__ / __package__)``, with literal names."""
         func = node.func
-        name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
-        if name == "import_module" and node.args and isinstance(node.args[0], ast.Constant):
-            target = node.args[0].value
-            if isinstance(target, str):
-                level = len(target) - len(target.lstrip("."))
-                anchor = node.args[1] if len(node.args) > 1 else None
-                if level and isinstance(anchor, ast.Name) and anchor.id == "__name__":
-                    target = f"{self.module}.{target[level:]}" if level == 1 else target
-                elif level:
-                    target = self._absolute(target[level:], level)
-                self._add(target, node, lazy=True)
+        called = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
+        first = node.args[0] if node.args else None
+        if called == "import_module" and isinstance(first, ast.Constant) and isinstance(first.value, str):
+            name = first.value
+            level = len(name) - len(name.lstrip("."))
+            anchor = node.args[1] if len(node.args) > 1 else None
+            anchors = {"__name__": self.module, "__package__": self.package}
+            if not level:
+                self._add(name, node, lazy=True)
+            elif isinstance(anchor, ast.Name) and anchor.id in anchors:
+                self._add(self._absolute(name[level:] or None, level, anchors[anchor.id]), node, lazy=True)
         self.generic_visit(node)
 
 
@@ -225,7 +225,7 @@ def first_party(imports: Iterable[Import], packages: Iterable[str] = PACKAGES) -
 
 @dataclass(frozen=True)
 class Rule:
-    """A layer rule: imports by a module ``applies`` to must satisfy ``allowed(source, target)``."""
+    """A layer rule: every import it ``applies`` to must be ``allowed``; ``fix`` says how to mend one that is not."""
 
     name: str
     applies: Callable[[Import], bool]
