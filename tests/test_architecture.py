@@ -37,6 +37,7 @@ The last tests plant each kind of violation in a small package tree and check it
 from __future__ import annotations
 
 import ast
+import importlib
 import os
 import subprocess
 import sys
@@ -463,6 +464,14 @@ def test_the_public_surface_lists_each_name_once():
     }
     assert set(symnn.__all__) - {"__version__"} == set(symnn._HOME) == typed
     assert all(getattr(symnn, name) is not None for name in symnn.__all__)
+
+
+def test_public_functions_keep_their_names_over_their_modules():
+    """``symnn.trace`` and ``symnn.formula`` are the functions, also after their modules were imported."""
+    trace_module = importlib.import_module("symnn.trace")
+    formula_module = importlib.import_module("symnn.formula")
+    assert symnn.trace is trace_module.trace and symnn.formula is formula_module.formula
+    assert symnn.layers is importlib.import_module("symnn.layers")
 
 
 def test_the_checker_sees_this_repository(imports):
