@@ -1,36 +1,55 @@
-"""symnn: networks as SymPy expression graphs, differentiated symbolically, checked independently."""
+"""symnn: networks as SymPy expression graphs, differentiated symbolically, checked independently.
 
-from .diff import grad, hvp, jvp, vjp
-from .errors import GraphError, ModelError, ShapeError, SizeError, SymnnError, UnsupportedFunctionError
-from .formula import formula
-from .functions import maximum, relu, sgn, sigmoid, softplus, step
-from .ir import Builder, Graph, Node, Tensor, concat, einsum
-from .layers import (
-    MLP,
-    Activation,
-    Conv1d,
-    Conv2d,
-    Conv3d,
-    Flatten,
-    Linear,
-    MeanPool,
-    MultiHeadAttention,
-    Normalize,
-    Params,
-    ReLU,
-    Residual,
-    ResNet,
-    SelfAttention,
-    Sequential,
-    Sigmoid,
-    Sign,
-    Tanh,
-    Transformer,
-    TransformerBlock,
-)
-from .losses import hinge, logistic, mse, softmax, softmax_cross_entropy
-from .trace import trace
-from .zoo import Model, list_models, resolve
+The public surface, loaded on first use (PEP 562): ``import symnn`` imports nothing but this
+file, so the command line (``symnn --help``) starts without SymPy, NumPy or Numba; ``symnn.grad``
+imports ``symnn.diff`` when first read, ``symnn.compile`` the code generator (and Numba).
+
+>>> import symnn
+>>> symnn.MLP is symnn.layers.MLP
+True
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import types
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .codegen import Kernel, compile
+    from .diff import grad, hvp, jvp, vjp
+    from .errors import GraphError, ModelError, ShapeError, SizeError, SymnnError, UnsupportedFunctionError
+    from .executor import Executor
+    from .formula import formula
+    from .functions import maximum, relu, sgn, sigmoid, softplus, step
+    from .ir import Builder, Graph, Node, Tensor, concat, einsum
+    from .layers import (
+        MLP,
+        Activation,
+        Conv1d,
+        Conv2d,
+        Conv3d,
+        Flatten,
+        Linear,
+        MeanPool,
+        MultiHeadAttention,
+        Normalize,
+        Params,
+        ReLU,
+        Residual,
+        ResNet,
+        SelfAttention,
+        Sequential,
+        Sigmoid,
+        Sign,
+        Tanh,
+        Transformer,
+        TransformerBlock,
+    )
+    from .losses import hinge, logistic, mse, softmax, softmax_cross_entropy
+    from .trace import trace
+    from .zoo import Model, list_models, resolve
 
 __version__ = "0.1.0"
 
@@ -95,14 +114,52 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> object:
-    """``compile``, ``Kernel`` and ``Executor`` load Numba only when first used."""
-    if name in ("compile", "Kernel"):
-        from . import codegen
+#: The public names, by the module that defines them.
+_EXPORTS = {
+    "diff": "grad hvp jvp vjp",
+    "errors": "GraphError ModelError ShapeError SizeError SymnnError UnsupportedFunctionError",
+    "formula": "formula",
+    "functions": "maximum relu sgn sigmoid softplus step",
+    "ir": "Builder Graph Node Tensor concat einsum",
+    "layers": "MLP Activation Conv1d Conv2d Conv3d Flatten Linear MeanPool MultiHeadAttention Normalize Params ReLU "
+    "Residual ResNet SelfAttention Sequential Sigmoid Sign Tanh Transformer TransformerBlock",
+    "losses": "hinge logistic mse softmax softmax_cross_entropy",
+    "trace": "trace",
+    "zoo": "Model list_models resolve",
+    "codegen": "Kernel compile",
+    "executor": "Executor",
+}
+_HOME = {name: f"{__name__}.{module}" for module, names in _EXPORTS.items() for name in names.split()}
+#: Modules reachable as attributes (``symnn.layers.MLP``) without importing them first.
+_SUBMODULES = frozenset(
+    {"codegen", "cost", "diff", "errors", "executor", "expand", "formula", "functions", "ir", "layers"}
+    | {"losses", "ops", "printing", "registry", "trace", "train", "zoo"}
+)
 
-        return getattr(codegen, name)
-    if name == "Executor":
-        from .executor import Executor
 
-        return Executor
+def __getattr__(name: str) -> Any:
+    """Import the module behind a public name (or a submodule) when it is first read."""
+    if name in _HOME:
+        value = getattr(importlib.import_module(_HOME[name]), name)
+        globals()[name] = value  # read once: later lookups do not come here
+        return value
+    if name in _SUBMODULES:
+        return importlib.import_module(f"{__name__}.{name}")
     raise AttributeError(f"module 'symnn' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__, *_SUBMODULES})
+
+
+class _Surface(types.ModuleType):
+    """This package's module object: the import system binds each imported submodule on its package,
+    which would make ``symnn.trace`` and ``symnn.formula`` the modules; the public functions keep the names."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _HOME and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Surface

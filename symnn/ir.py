@@ -40,6 +40,7 @@ from .ops import (
     Reshape,
     Shape,
     Slice,
+    broadcast_shapes,
 )
 
 _ARGS = [sp.Symbol(f"_a{i}", real=True) for i in range(64)]
@@ -153,25 +154,16 @@ class Builder:
         return Tensor(self, i)
 
     def const(self, values: Any, shape: Sequence[int] = ()) -> Tensor:
-        """A constant: a number filled to ``shape``, or nested sequences of numbers."""
-        import numpy as np
-
+        """A constant: a number filled to ``shape``, or nested sequences (or an array) of numbers."""
         if isinstance(values, sp.Expr):
             if not values.is_number:
                 raise GraphError(f"constants must be numbers, got {values!r}")
             return self.const_node((_exact(values),), _check_shape(shape, "const"))
-        arr = np.asarray(values)
-        if arr.dtype == object or arr.dtype.kind not in "biuf":
-            raise GraphError(f"constants must be real numbers, got {values!r}")
-        if arr.ndim == 0:
-            shape = _check_shape(shape, "const")
-            vals = (arr.item(),)
-        else:
-            shape = tuple(int(s) for s in arr.shape)
-            vals = tuple(arr.ravel().tolist())
+        dims, vals = _nested(values)
+        shape = _check_shape(shape if not dims else dims, "const")
         if not all(math.isfinite(v) for v in vals):
             raise GraphError("constants must be finite numbers")
-        return self.const_node(vals, shape)
+        return self.const_node(tuple(vals), shape)
 
     def const_node(self, values: tuple[float | int, ...], shape: Shape) -> Tensor:
         """The Const node holding ``values`` (one fill value, or all in C order)."""
@@ -229,7 +221,7 @@ class Builder:
         extra = body.free_symbols - set(syms)
         if extra:
             raise GraphError(f"elementwise body {body} uses unbound symbols {sorted(map(str, extra))}")
-        out_shape = _broadcast([t.shape for t in tensors])
+        out_shape = broadcast_shapes(*(t.shape for t in tensors))
         subs: dict[sp.Symbol, sp.Expr] = {}
         keep: list[Tensor] = []
         for s, t in zip(syms, tensors, strict=True):
@@ -248,7 +240,7 @@ class Builder:
         body = body.xreplace({_tmp(i): a for i, a in enumerate(arg_symbols(len(keep)))})
         if not keep:
             return self.const_node((_exact(body),), out_shape)
-        if _broadcast([t.shape for t in keep]) != out_shape:
+        if broadcast_shapes(*(t.shape for t in keep)) != out_shape:
             # a dropped argument still decides the shape: broadcast explicitly
             keep = [t.broadcast_to(out_shape) for t in keep]
         if body == arg_symbols(1)[0]:  # identity (sympy would make Lambda(x, x) its IdentityFunction)
@@ -264,7 +256,7 @@ class Builder:
                 isinstance(node.op, Reshape) and _same_but_leading_ones(self.nodes[node.args[0]].shape, node.shape)
             ):
                 cand = Tensor(self, node.args[0])
-                if _broadcast([cand.shape, out_shape]) == out_shape:
+                if broadcast_shapes(cand.shape, out_shape) == out_shape:
                     t = cand
                     continue
             return t
@@ -365,10 +357,35 @@ def _check_shape(shape: Sequence[int], what: str) -> Shape:
     return out
 
 
-def _broadcast(shapes: list[Shape]) -> Shape:
-    from .ops import broadcast_shapes
+def _nested(values: Any) -> tuple[Shape, list[bool | int | float]]:
+    """The shape and C-order values of a number or of nested sequences of equal lengths.
 
-    return broadcast_shapes(*shapes)
+    As ``numpy.asarray`` would read them: arrays and NumPy scalars by their ``tolist()``, all
+    values raised to the widest type present (bool < int < float); complex numbers, strings and
+    other objects are refused.
+
+    >>> _nested([[1, 2.5], [True, 0]])
+    ((2, 2), [1.0, 2.5, 1.0, 0.0])
+    """
+    if callable(getattr(values, "tolist", None)) and not isinstance(values, sp.Basic):
+        values = values.tolist()  # a NumPy array or scalar, without importing NumPy here
+    if isinstance(values, Sequence) and not isinstance(values, (str, bytes)):
+        parts = [_nested(v) for v in values]
+        if not parts or any(p[0] != parts[0][0] for p in parts):
+            raise GraphError(f"constants must be nested sequences of equal, non-zero lengths, got {values!r}")
+        flat = [v for p in parts for v in p[1]]
+        return (len(parts), *parts[0][0]), _widen(flat)
+    if not isinstance(values, (bool, int, float)):
+        raise GraphError(f"constants must be real numbers, got {values!r}")
+    return (), [values]
+
+
+def _widen(vals: list[bool | int | float]) -> list[bool | int | float]:
+    if any(isinstance(v, float) for v in vals):
+        return [float(v) for v in vals]
+    if all(isinstance(v, bool) for v in vals):
+        return vals
+    return [int(v) for v in vals]
 
 
 def _number(a: Any) -> sp.Expr:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import sympy as sp
 
 from symnn.errors import GraphError, ShapeError
 from symnn.ir import Builder, concat, einsum
-from symnn.ops import Einsum, Elementwise, Window
+from symnn.ops import Const, Einsum, Elementwise, Window
 
 
 def test_identical_subexpressions_are_one_node():
@@ -67,6 +68,30 @@ def test_bad_shapes_and_constants():
         b.const(float("nan"))
     with pytest.raises(GraphError, match="real number"):
         b.input("x", (2,)) + "1"  # type: ignore[operator]
+
+
+@pytest.mark.parametrize(
+    ("values", "shape", "expected"),
+    [
+        ([[1, 2.5], [True, 0]], (2, 2), (1.0, 2.5, 1.0, 0.0)),  # widened to the widest type, as NumPy would
+        (np.arange(6).reshape(2, 3), (2, 3), (0, 1, 2, 3, 4, 5)),
+        ([np.int64(1), 2], (2,), (1, 2)),
+        (np.float32(2.5), (), (2.5,)),
+        ([True, False], (2,), (True, False)),
+    ],
+)
+def test_constants_from_nested_sequences_and_arrays(values, shape, expected):
+    b = Builder()
+    c = b.const(values)
+    node = b.nodes[c.id]
+    assert isinstance(node.op, Const) and node.shape == shape and node.op.values == expected
+    assert [type(v) for v in node.op.values] == [type(v) for v in expected]
+
+
+@pytest.mark.parametrize("values", [[[1, 2], [3]], [], "12", [1 + 2j], [sp.Integer(1)]])
+def test_bad_constants_are_refused(values):
+    with pytest.raises(GraphError, match="constants must"):
+        Builder().const(values)
 
 
 def test_constant_arguments_fold_into_the_body():

@@ -62,6 +62,7 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
+    """``verify.strategies`` loads Hypothesis only when first used."""
     if name == "strategies":
         return importlib.import_module(".strategies", __name__)
     raise AttributeError(f"module 'verify' has no attribute {name!r}")

@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from symnn.layers import MLP
 from symnn.train import SGDConfig, Trainer, load_digits, median_problem, one_hot, ridge_problem
 from symnn.train.data import Convex
 from symnn.train.tasks import classifier, convex_graph
@@ -178,8 +179,6 @@ def interpolates(
     n: int = 300, hidden: int = 256, steps: int = 3000, batch: int = 32, lr: float = 0.5, seed: int = 0
 ) -> Verdict:
     """An MLP 64-hidden-10 (tanh, softmax cross-entropy) with more parameters than examples fits n digits exactly."""
-    from symnn.layers import MLP
-
     x, labels = load_digits(scale=True)
     x, y = x[:n], one_hot(labels[:n], 10)
     net = MLP((64, hidden, 10), "tanh")

@@ -30,12 +30,15 @@ from sympy.core.cache import clear_cache
 
 import symnn.diff as diff
 import symnn.executor  # noqa: F401  (registers the executor's "exec.*" parts, which a mutant patches)
-from symnn import registry
+from symnn import registry, zoo
 from symnn.functions import relu, step
 from symnn.ir import Graph
+from symnn.layers import MLP
 from symnn.ops import Einsum, Elementwise, Op, Window
+from symnn.trace import trace
 
 from .gradients import gradcheck
+from .spec import OP_SPECS
 
 Patch = Callable[[], contextlib.AbstractContextManager[None]]
 
@@ -182,8 +185,6 @@ def _executor_sign() -> contextlib.AbstractContextManager[None]:
 # -- the graphs ------------------------------------------------------------------------------------------
 def _zoo(spec: str) -> Case:
     def graph() -> Graph:
-        from symnn import zoo
-
         return zoo.resolve(spec).graph()
 
     return Case(spec, graph)
@@ -191,17 +192,12 @@ def _zoo(spec: str) -> Case:
 
 def _spec_row(name: str) -> Case:
     def graph() -> Graph:
-        from .spec import OP_SPECS
-
         return OP_SPECS[name].graph()
 
     return Case(f"spec row {name}", graph)
 
 
 def _relu_mlp() -> Graph:
-    from symnn.layers import MLP
-    from symnn.trace import trace
-
     return trace(MLP((3, 4, 1), "relu"), "mse", {"x": (2, 3)})
 
 

@@ -17,10 +17,12 @@ from dataclasses import dataclass
 
 import sympy as sp
 
+from symnn import layers as L
 from symnn.functions import maximum, relu, sgn, sigmoid, softplus, step
 from symnn.ir import Builder, Graph, Tensor, concat, einsum
 from symnn.ops import ALL_OPS, Fold, Op, Window
 from symnn.registry import RegistryError, register
+from symnn.trace import trace
 
 
 @dataclass(frozen=True)
@@ -140,9 +142,6 @@ class LayerSpec:
 
 
 def _layer_rows() -> list[LayerSpec]:
-    from symnn import layers as L
-    from symnn.trace import trace
-
     def t(net: object, loss: str | None, **shapes: tuple[int, ...]) -> Callable[[], Graph]:
         return lambda: trace(net, loss, shapes)  # type: ignore[arg-type]
 

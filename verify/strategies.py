@@ -28,8 +28,13 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from symnn import layers as L
 from symnn.functions import sigmoid, softplus
 from symnn.ir import Graph
+from symnn.zoo import Model
+
+from .oracles import kink_distance
+from .spec import OP_ROWS
 
 Shape = tuple[int, ...]
 _X = sp.Symbol("x", real=True)
@@ -88,8 +93,6 @@ def points(
     strategy = _leaf_values(shapes, low, high)
     if away_from_kinks is None:
         return strategy
-    from .oracles import kink_distance
-
     margin = float(away_from_kinks)
     return strategy.filter(lambda p: kink_distance(graph, p) > margin)
 
@@ -116,8 +119,6 @@ def activation_exprs(draw: st.DrawFn, depth: int = 2) -> sp.Expr:
 
 def activations(smooth_only: bool = False) -> st.SearchStrategy[Any]:
     """Activation layers: Sigmoid, Tanh, ReLU, Sign, or a random ``Activation`` (smooth only: no ReLU, Sign)."""
-    from symnn import layers as L
-
     fixed = [L.Sigmoid(), L.Tanh()] + ([] if smooth_only else [L.ReLU(), L.Sign()])
     user = activation_exprs().map(lambda e: L.Activation(e, _X))
     return st.one_of(st.sampled_from(fixed), user)
@@ -130,8 +131,6 @@ Block = tuple[Any, Shape, str]
 @st.composite
 def blocks(draw: st.DrawFn, kind: str, shape: Shape, smooth_only: bool = False) -> Block:
     """One building block that accepts ``shape`` (of ``kind``), with its output shape and kind."""
-    from symnn import layers as L
-
     act = activations(smooth_only)
     small = st.integers(1, 3)
     options: list[str]
@@ -218,9 +217,6 @@ def networks(
     ``smooth_only`` leaves out ReLU and Sign (and hinge loss), so the network is analytic.
     Without a loss (``None`` in ``losses``) the graph's output is the network's output itself.
     """
-    from symnn.layers import Sequential
-    from symnn.zoo import Model
-
     kind = draw(st.sampled_from(list(kinds)))
     shape0 = shape = _SHAPES[kind](draw)
     layers = []
@@ -228,13 +224,11 @@ def networks(
         layer, shape, kind = draw(blocks(kind, shape, smooth_only))
         layers.append(layer)
     # a Linear head on the last axis: every network has parameters, and its own output size
-    from symnn.layers import Linear
-
-    layers.append(Linear(shape[-1], draw(st.integers(1, 3))))
+    layers.append(L.Linear(shape[-1], draw(st.integers(1, 3))))
     allowed = [loss for loss in losses if not (smooth_only and loss == "hinge")]
     loss = draw(st.sampled_from(allowed))
     name = " -> ".join(str(x) for x in layers) + (f" | {loss}" if loss else "")
-    return Model(name, Sequential(*layers), loss, {"x": shape0})
+    return Model(name, L.Sequential(*layers), loss, {"x": shape0})
 
 
 def layers(smooth_only: bool = False) -> st.SearchStrategy[tuple[Any, Shape]]:
@@ -257,8 +251,6 @@ def graphs(max_blocks: int = 3, **kwargs: Any) -> st.SearchStrategy[Graph]:
 
 def op_rows() -> st.SearchStrategy[Any]:
     """Rows of the op spec table ``verify.spec.OP_ROWS``."""
-    from .spec import OP_ROWS
-
     return st.sampled_from(OP_ROWS)
 
 

@@ -31,7 +31,7 @@ import numpy as np
 
 from .construct import SignNetwork
 from .errors import NetworkError, TooLargeError, format_seconds
-from .table import BooleanFunction
+from .table import BooleanFunction, boolean_function
 
 MAX_CHUNKS_BITS = 12  # at most 4096 chunks: the per-chunk counters stay small at any d
 LOW_BITS = 12  # 2^12 low inputs per vector pass: acc (16 KiB) fits L1, the k x 2^12 table fits L2
@@ -478,8 +478,6 @@ def _evaluate(
 
 def verify(net: SignNetwork, target: Any, max_seconds: float = DEFAULT_MAX_SECONDS) -> Evaluation:
     """Check ``net`` against ``target`` on every input (exactly, for integer weights); see ``Evaluation.ok``."""
-    from .table import boolean_function
-
     if not isinstance(target, (BooleanFunction, Symmetric)):
         target = boolean_function(target, net.d)
     ev, _ = evaluate(net, target, max_seconds=max_seconds)

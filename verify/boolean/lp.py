@@ -33,6 +33,8 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
+import numpy as np
+
 from .errors import FunctionSpecError, WitnessError
 
 Number = int | Fraction
@@ -61,15 +63,10 @@ def _as_rational(v: Any) -> Fraction:
         if not math.isfinite(v):
             raise FunctionSpecError(f"point coordinates must be finite, got {v!r}")
         return Fraction(v)
-    try:
-        import numpy as np
-
-        if isinstance(v, np.integer):
-            return Fraction(int(v))
-        if isinstance(v, np.floating) and np.isfinite(v):
-            return Fraction(float(v))
-    except ImportError:  # pragma: no cover - numpy is a dependency
-        pass
+    if isinstance(v, np.integer):
+        return Fraction(int(v))
+    if isinstance(v, np.floating) and np.isfinite(v):
+        return Fraction(float(v))
     raise FunctionSpecError(f"point coordinates must be rational numbers, got {v!r}")
 
 

@@ -30,6 +30,8 @@ import numpy as np
 
 from .errors import FunctionSpecError, TooLargeError, WitnessError
 from .lp import check_radon, check_separator, separate
+from .minwidth import width_distribution
+from .npn import canonical
 from .table import cube
 
 
@@ -179,8 +181,6 @@ def cube_unit_vc(d: int) -> CubeUnitVC:
 
 def _orbit_representatives(d: int, size: int) -> list[tuple[tuple[int, ...], int]]:
     """Subsets of the cube of the given size, one per orbit under the cube's symmetries, with orbit sizes."""
-    from .npn import canonical
-
     masks = np.array([sum(1 << i for i in c) for c in itertools.combinations(range(1 << d), size)], dtype=np.uint64)
     canon, _, _ = canonical(masks, d, negate_output=False)
     reps, counts = np.unique(canon, return_counts=True)
@@ -243,9 +243,6 @@ class NetworkVC:
 
 def network_vc(d: int, ks: list[int] | None = None) -> list[NetworkVC]:
     """Exact VC dimension on the cube of width-k networks for d <= 4 (from the exact width table)."""
-    from .minwidth import width_distribution
-    from .npn import canonical
-
     if d > 4:
         raise TooLargeError(
             f"the class of width-k networks on {{-1,+1}}^{d} is known exactly only for d <= 4 "

@@ -13,13 +13,18 @@ Campaigns: ``verify_campaign`` (an exhaustive pass of a sign network), ``count_c
     symnn boolean count 6 --method regions --scheduler tcp://10.0.0.5:8786 --results runs/
     symnn boolean min-width --distribution 4 --workers 2
     symnn check --campaign 200 --workers 2 --results runs/    # rerun the same line to resume
+
+The modules, lowest first: ``plan`` (the ``Campaign`` record, ``Outcome``, errors, ``split``),
+``store`` (the results directory) and ``cluster`` (Dask), which import only ``plan``; ``core``
+(``run``, ``session``) on top of those three; ``boolean`` and ``gradients`` (the campaigns).
 """
 
 from __future__ import annotations
 
 from .boolean import count_campaign, count_threshold, min_width_campaign, verify_campaign
-from .core import DASK_FIX, Campaign, CampaignError, MissingDaskError, Outcome, require_distributed, run, session, split
+from .core import run, session
 from .gradients import check_campaign, draw_network
+from .plan import DASK_FIX, Campaign, CampaignError, MissingDaskError, Outcome, require_distributed, split
 from .store import ResultStore
 
 __all__ = [

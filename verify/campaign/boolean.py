@@ -21,9 +21,29 @@ from typing import Any
 
 import numpy as np
 
+from verify.boolean.construct import SignNetwork
+from verify.boolean.counts import (
+    A000609,
+    MAX_COUNT_N,
+    CountResult,
+    count_lp_part,
+    count_regions_part,
+    lp_classes,
+)
 from verify.boolean.errors import FunctionSpecError, TooLargeError, format_seconds
+from verify.boolean.exhaustive import (
+    Evaluation,
+    Symmetric,
+    _warm_up,
+    block_size,
+    estimate_seconds,
+    evaluate_range,
+)
+from verify.boolean.minwidth import Distribution, min_width, npn_classes, width_rows
+from verify.boolean.table import BooleanFunction
 
-from .core import Campaign, CampaignError, split
+from .core import run
+from .plan import Campaign, CampaignError, split
 
 #: Estimated seconds of one chunk of an exhaustive pass on one core, when the number of chunks is not given:
 #: a Dask task costs ~10 ms of scheduler and client time, so chunks stay well above that.
@@ -36,9 +56,6 @@ SURVEY_CHUNKS = 16
 
 # -- exhaustive pass --------------------------------------------------------------------------------------
 def _target_doc(target: Any) -> dict[str, Any] | None:
-    from verify.boolean.exhaustive import Symmetric
-    from verify.boolean.table import BooleanFunction
-
     if target is None:
         return None
     if isinstance(target, Symmetric):
@@ -50,9 +67,6 @@ def _target_doc(target: Any) -> dict[str, Any] | None:
 
 
 def _target(doc: dict[str, Any] | None) -> Any:
-    from verify.boolean.exhaustive import Symmetric
-    from verify.boolean.table import BooleanFunction
-
     if doc is None:
         return None
     if "symmetric" in doc:
@@ -68,8 +82,6 @@ def verify_campaign(net: Any, target: Any = None, chunks: int | None = None, max
     depends on d and k only, so a restart elsewhere finds the same chunks). ``max_seconds`` bounds the
     estimated time of one chunk on one machine.
     """
-    from verify.boolean.exhaustive import block_size, estimate_seconds
-
     d = net.d
     blocks = (1 << d) // block_size(d)
     one_core = estimate_seconds(d, net.k, threads=1)
@@ -92,9 +104,6 @@ def verify_campaign(net: Any, target: Any = None, chunks: int | None = None, max
 
 def verify_chunk(params: dict[str, Any], i: int, n: int) -> dict[str, Any]:
     """Chunk i of n: ``evaluate_range`` on its blocks of inputs, as a dict."""
-    from verify.boolean.construct import SignNetwork
-    from verify.boolean.exhaustive import block_size, evaluate_range
-
     net = SignNetwork.from_json(params["network"])
     block = block_size(net.d)
     part = split((1 << net.d) // block, n, i)
@@ -104,8 +113,6 @@ def verify_chunk(params: dict[str, Any], i: int, n: int) -> dict[str, Any]:
 
 def merge_verify(params: dict[str, Any], parts: list[dict[str, Any]]) -> Any:
     """The ``Evaluation`` of the whole pass: sums, minima, the first mismatch over all chunks."""
-    from verify.boolean.exhaustive import Evaluation
-
     firsts = [p["first_mismatch"] for p in parts if p["first_mismatch"] >= 0]
     total = {k: sum(p[k] for p in parts) for k in ("inputs", "positives", "mismatches", "hidden_zero", "output_zero")}
     return Evaluation(
@@ -123,8 +130,6 @@ def merge_verify(params: dict[str, Any], parts: list[dict[str, Any]]) -> Any:
 
 def warm_verify(params: dict[str, Any]) -> None:
     """Compile (or load) the exhaustive kernel here, so that local workers load it from the Numba cache."""
-    from verify.boolean.exhaustive import _warm_up
-
     for dt in (np.float32, np.float64):
         _warm_up(dt)
 
@@ -136,8 +141,6 @@ def count_campaign(n: int, method: str, chunks: int | None = None) -> Campaign:
     lp: chunk i takes a consecutive range of the permutation classes of monotone functions;
     regions: the search roots r with r = i (mod chunks), which spreads the large subtrees.
     """
-    from verify.boolean.counts import MAX_COUNT_N, lp_classes
-
     if method not in MAX_COUNT_N:
         raise FunctionSpecError(f"unknown method {method!r}; use lp or regions")
     if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= MAX_COUNT_N[method]:
@@ -151,8 +154,6 @@ def count_campaign(n: int, method: str, chunks: int | None = None) -> Campaign:
 
 
 def count_chunk(params: dict[str, Any], i: int, chunks: int) -> dict[str, Any]:
-    from verify.boolean.counts import count_lp_part, count_regions_part, lp_classes
-
     n = params["n"]
     if params["method"] == "lp":
         part = split(len(lp_classes(n)[0]), chunks, i)
@@ -169,8 +170,6 @@ def merge_count(params: dict[str, Any], parts: list[dict[str, Any]]) -> tuple[in
 
 
 def warm_count(params: dict[str, Any]) -> None:
-    from verify.boolean.counts import count_regions_part
-
     if params["method"] == "regions":
         count_regions_part(1, [0])
 
@@ -182,10 +181,6 @@ def count_threshold(
 
     Each method's ``Outcome`` is appended to ``outcomes`` when given.
     """
-    from verify.boolean.counts import A000609, CountResult
-
-    from .core import run
-
     methods = ("lp", "regions") if method == "both" else (method,)
     campaigns = [count_campaign(n, m, chunks) for m in methods]  # bad input fails before any work
     counts: dict[str, int] = {}
@@ -207,8 +202,6 @@ def count_threshold(
 def min_width_campaign(d: int, max_nodes: int = 10**8, chunks: int | None = None) -> Campaign:
     """``width_distribution(d)`` in chunks of NPN classes: chunk i takes classes i, i + chunks, ... (hard
     classes spread over the chunks)."""
-    from verify.boolean.minwidth import npn_classes
-
     if isinstance(d, bool) or not isinstance(d, int) or not 0 <= d <= 4:
         raise TooLargeError(f"the distribution covers all 2^(2^d) functions; 0 <= d <= 4, got {d}")
     items = len(npn_classes(d))
@@ -220,8 +213,6 @@ def min_width_campaign(d: int, max_nodes: int = 10**8, chunks: int | None = None
 
 
 def min_width_chunk(params: dict[str, Any], i: int, chunks: int) -> dict[str, Any]:
-    from verify.boolean.minwidth import npn_classes, width_rows
-
     d = params["d"]
     rows, counts, checked = width_rows(d, i, len(npn_classes(d)), params["max_nodes"], step=chunks)
     return {"rows": rows, "counts": {str(w): c for w, c in counts.items()}, "checked": checked}
@@ -229,8 +220,6 @@ def min_width_chunk(params: dict[str, Any], i: int, chunks: int) -> dict[str, An
 
 def merge_min_width(params: dict[str, Any], parts: list[dict[str, Any]]) -> Any:
     """The ``Distribution``: rows in class order, counts and checks added; seconds = compute time."""
-    from verify.boolean.minwidth import Distribution
-
     rows: list[Any] = [None] * sum(len(p["rows"]) for p in parts)
     for i, p in enumerate(parts):  # chunk i holds classes i, i + chunks, ...
         rows[i :: len(parts)] = [(int(v), int(n), int(w), bool(x)) for v, n, w, x in p["rows"]]
@@ -242,8 +231,6 @@ def merge_min_width(params: dict[str, Any], parts: list[dict[str, Any]]) -> Any:
 
 
 def warm_min_width(params: dict[str, Any]) -> None:
-    from verify.boolean.minwidth import min_width
-
     min_width("parity:3", max_nodes=10**4)
 
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from symnn.errors import SymnnError
 
-from .core import Campaign, CampaignError, require_distributed, timed
+from .plan import Campaign, CampaignError, require_distributed, timed
 
 #: How long to keep trying to reach a scheduler.
 CONNECT_TIMEOUT = "20s"

@@ -15,79 +15,24 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
-from symnn.errors import SymnnError
-
-#: What to run to get the cluster support.
-DASK_FIX = 'pip install "symnn[dask]"'
-
-Chunk = Callable[[dict[str, Any], int, int], Any]
-Merge = Callable[[dict[str, Any], list[Any]], Any]
-Progress = Callable[[int, int], None]
-
-
-class CampaignError(SymnnError, RuntimeError):
-    """A campaign that cannot run or finish: other parameters in its results directory, lost chunks."""
-
-
-class MissingDaskError(SymnnError, ImportError):
-    """A cluster was asked for, but dask.distributed is not installed."""
-
-
-def require_distributed(why: str = "--scheduler and --workers run chunks on a Dask cluster") -> Any:
-    """The ``distributed`` module, imported now (lazily: only campaigns on a cluster need it)."""
-    try:
-        import distributed
-    except ImportError as e:
-        raise MissingDaskError(
-            f"{why}, but dask.distributed is not installed ({e}); install it with: {DASK_FIX} "
-            "(or leave out --scheduler/--workers to run in this process)"
-        ) from None
-    return distributed
-
-
-@dataclass(frozen=True)
-class Campaign:
-    """``chunks`` pieces of work: ``chunk(params, i, chunks)`` for each i, then ``merge(params, results)``.
-
-    ``params`` (JSON) with ``kind`` and ``chunks`` fixes every chunk's work; ``chunk`` and ``merge`` are
-    top-level functions (a cluster pickles them by reference) and chunk results are JSON documents.
-    ``prepare(params)`` runs here before chunks go to a cluster (it fills the Numba cache that
-    local workers then load instead of compiling). ``label`` names the campaign's results folder.
-    """
-
-    kind: str
-    params: dict[str, Any]
-    chunks: int
-    chunk: Chunk
-    merge: Merge
-    prepare: Callable[[dict[str, Any]], None] | None = None
-    label: str = ""
-
-    def __post_init__(self) -> None:
-        if isinstance(self.chunks, bool) or not isinstance(self.chunks, int) or self.chunks < 1:
-            raise CampaignError(f"a campaign has at least one chunk, got chunks = {self.chunks!r}")
-
-    def manifest(self) -> dict[str, Any]:
-        """What a results directory records, and a restart must match."""
-        return {"format": 1, "kind": self.kind, "chunks": self.chunks, "params": self.params}
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """A finished campaign: the merged ``value``, and how it was obtained."""
-
-    value: Any
-    chunks: int
-    reused: int  # chunks read back from the results directory
-    seconds: float  # wall time of this run
-    chunk_seconds: float  # compute time of the chunks run now
-    where: str
-    parts: list[Any] = field(repr=False, default_factory=list)
+from .cluster import connect, describe, submit_all
+from .plan import (
+    DASK_FIX,
+    Campaign,
+    CampaignError,
+    Chunk,
+    MissingDaskError,
+    Outcome,
+    Progress,
+    require_distributed,
+    split,
+    timed,
+)
+from .store import ResultStore
 
 
 def _normal(result: Any) -> Any:
@@ -110,8 +55,6 @@ def run(
     ``workers=N`` starts a local cluster of N worker processes; ``scheduler="tcp://host:port"``
     connects to a running one; ``client`` is a ``distributed.Client`` to use as is.
     """
-    from .store import ResultStore
-
     t0 = time.perf_counter()
     store = None
     if results is not None:  # each campaign in its own folder: one DIR serves several (count n = 4 5 6)
@@ -144,8 +87,6 @@ def session(workers: int | None = None, scheduler: str | None = None) -> Iterato
         yield {}
         return
     _check_backend(workers, scheduler, None)
-    from .cluster import connect
-
     with connect(scheduler, workers) as client:
         yield {"client": client}
 
@@ -169,10 +110,6 @@ def _executor(
     if workers is None and scheduler is None and client is None:
         yield "in-process", lambda todo: _in_process(campaign, todo)
         return
-    from contextlib import ExitStack
-
-    from .cluster import connect, describe, submit_all
-
     with ExitStack() as stack:
         if client is None:
             client = stack.enter_context(connect(scheduler, workers))
@@ -187,26 +124,11 @@ def _in_process(c: Campaign, todo: list[int]) -> Iterator[tuple[int, Any, float]
         yield i, result, seconds
 
 
-def timed(chunk: Chunk, params: dict[str, Any], i: int, n: int) -> tuple[Any, float]:
-    """``chunk(params, i, n)`` and its seconds (what a worker runs)."""
-    t = time.perf_counter()
-    result = chunk(params, i, n)
-    return result, time.perf_counter() - t
-
-
-def split(items: int, chunks: int, i: int) -> range:
-    """Chunk i of ``chunks`` even, consecutive parts of range(items).
-
-    >>> [list(split(5, 2, i)) for i in range(2)]
-    [[0, 1], [2, 3, 4]]
-    """
-    return range(i * items // chunks, (i + 1) * items // chunks)
-
-
 __all__ = [
     "DASK_FIX",
     "Campaign",
     "CampaignError",
+    "Chunk",
     "MissingDaskError",
     "Outcome",
     "require_distributed",

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .core import Chunk
+from .plan import Chunk
 
 
 def pause_once(marker_dir: str, which: int, chunk: Chunk, params: dict[str, Any], i: int, n: int) -> Any:

@@ -12,14 +12,11 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from symnn.files import atomic_write
 
-from .core import CampaignError
-
-if TYPE_CHECKING:
-    from .core import Campaign
+from .plan import Campaign, CampaignError
 
 MANIFEST = "manifest.json"
 #: Parameter strings longer than this are recorded by their SHA-256 (network tables, truth tables).
