@@ -1,9 +1,10 @@
 """The closed op set of the IR, each with its shape rule.
 
 Every op is a frozen dataclass; ``op.infer(*shapes)`` checks the argument shapes and returns
-the result shape, raising ``ShapeError`` with both shapes in the message. The derivative,
-expansion, code generation and executor rules live in their own tables keyed by op class;
-``ALL_OPS`` lists the classes every table must cover.
+the result shape, raising ``ShapeError`` with both shapes in the message. Every other part of an
+op (derivative rules, expansion, printing, code emission, executor rules, oracle, spec rows) is
+registered in ``symnn.registry``; ``ALL_OPS`` lists the classes that must have every part, and
+``Op.linear`` marks the ops whose two modes derive from their transpose.
 
 >>> Einsum("bi,oi->bo").infer((2, 3), (4, 3))
 (2, 4)
@@ -269,7 +270,7 @@ class LogSumExp(Op):
         return shape[: self.axis] + shape[self.axis + 1 :]
 
 
-#: The op classes computed by nodes (leaves excluded); every rule table must cover these.
+#: The op classes computed by nodes (leaves excluded); each must have every part in ``symnn.registry``.
 ALL_OPS: tuple[type[Op], ...] = (
     Elementwise,
     Einsum,

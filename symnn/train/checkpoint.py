@@ -1,21 +1,21 @@
 """Checkpoints: parameters, optimizer state, step, RNG state and history in one .npz, written atomically.
 
-The file is written to a temporary file in the same directory and moved into place with
-``os.replace``, so a run interrupted while saving leaves the previous checkpoint intact. It records
-a fingerprint of the model (the loss graph) and of the run settings; loading it for another model
-raises ``CheckpointError``.
+The file is written through ``symnn.files.atomic_write`` (a temporary file in the same directory
+moved into place with ``os.replace``), so a run interrupted while saving leaves the previous
+checkpoint intact. It records a fingerprint of the model (the loss graph) and of the run
+settings; loading it for another model raises ``CheckpointError``.
 """
 
 from __future__ import annotations
 
+import io
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ..files import atomic_write
 from .errors import CheckpointError
 
 FORMAT = 1
@@ -32,16 +32,9 @@ def save(path: str | Path, state: dict[str, Any]) -> Path:
     meta["format"] = FORMAT
     arrays["meta"] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)  # type: ignore[arg-type]
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)  # type: ignore[arg-type]
+    atomic_write(path, buffer.getvalue())
     return path
 
 
