@@ -25,3 +25,7 @@ class SizeError(SymnnError, ValueError):
 
 class ModelError(SymnnError, LookupError):
     """An unknown zoo model or a model path that cannot be loaded."""
+
+
+class SymnnWarning(UserWarning):
+    """Base class of every warning symnn issues: something works, but not as well as it could."""

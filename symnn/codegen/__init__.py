@@ -20,7 +20,7 @@ Conventions: relu'(0) = step(0) = 0, sign(0) = 0, maximum(a, b) = a when a >= b;
 in inputs propagate (NaN through relu, step, sign and maximum too) and never raise.
 """
 
-from .cache import cache_dir
+from ..files import cache_dir
 from .kernel import Kernel, compile
 from .module import CODEGEN_VERSION
 from .program import MODES, program

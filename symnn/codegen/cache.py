@@ -1,10 +1,14 @@
-"""The on-disk kernel cache: generated modules keyed by a content hash of the graph.
+"""The on-disk kernel cache: generated modules keyed by a content hash of the graph, per environment.
 
-Layout of the cache directory (``$SYMNN_CACHE_DIR``, default ``~/.cache/symnn``)::
+Layout of the cache directory (``symnn.files.cache_dir()``: ``$SYMNN_CACHE_DIR``, else
+``$XDG_CACHE_HOME/symnn``, else ``~/.cache/symnn``)::
 
-    <key>.json          {"module": "k_<sha>.py", "sha256": <sha256 of the module's bytes>, ...}
-    k_<sha>.py          the generated module (content-addressed: its name comes from its hash)
-    __pycache__/        Numba's own cache of the compiled machine code
+    kernels/<environment>/            one per environment (``environment.environment_id``)
+        environment.json              what the machine code depends on: BLAS, Numba, llvmlite, CPU
+        <key>.json                    {"module": "k_<sha>.py", "sha256": ..., "environment": ..., "path": ...}
+        k_<sha>.py                    the generated module (content-addressed: its name comes from its hash)
+        __pycache__/                  Numba's cache of the module's compiled machine code
+    numba/numba-<version>/            Numba's cache of symnn's and verify's own functions (``symnn.files``)
 
 A lookup verifies the checksum before anything is executed; a corrupted, truncated or
 foreign entry is deleted and rebuilt. Every file is written to a temporary name and moved
@@ -16,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import sys
 import types
@@ -26,12 +29,22 @@ from ..files import atomic_write
 from .module import CODEGEN_VERSION
 
 _MODULE_NAME = re.compile(r"k_[0-9a-f]{32}\.py")
+#: The subdirectory of the cache directory holding one directory of kernels per environment.
+KERNELS_SUBDIR = "kernels"
+ENVIRONMENT_FILE = "environment.json"
 
 
-def cache_dir() -> Path:
-    """``$SYMNN_CACHE_DIR`` or ``~/.cache/symnn``."""
-    env = os.environ.get("SYMNN_CACHE_DIR")
-    return Path(env) if env else Path.home() / ".cache" / "symnn"
+def kernels_dir(root: Path, environment: str) -> Path:
+    """The directory of the kernels compiled in ``environment`` (an ``environment_id``) under ``root``."""
+    return root / KERNELS_SUBDIR / environment
+
+
+def record_environment(directory: Path, env: dict[str, str]) -> None:
+    """Write ``environment.json`` (what ``symnn cache`` shows of the environment) unless it is there."""
+    path = directory / ENVIRONMENT_FILE
+    if not path.exists():
+        directory.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, json.dumps(env, indent=1, sort_keys=True).encode())
 
 
 def cache_key(fingerprint: str, dtype: str) -> str:
@@ -53,8 +66,11 @@ def discard(directory: Path, key: str, module: str | None = None) -> None:
             stale.unlink(missing_ok=True)
 
 
-def lookup(directory: Path, key: str) -> tuple[Path, str] | None:
-    """The verified (path, source) of the entry for ``key``, or None (a bad entry is removed)."""
+def lookup(directory: Path, key: str, environment: str | None = None) -> tuple[Path, str] | None:
+    """The verified (path, source) of the entry for ``key``, or None (a bad entry is removed).
+
+    An entry recorded for another ``environment`` than the one given is foreign: it is removed too.
+    """
     meta = directory / f"{key}.json"
     try:
         info = json.loads(meta.read_bytes())
@@ -65,7 +81,12 @@ def lookup(directory: Path, key: str) -> tuple[Path, str] | None:
     except (OSError, ValueError, KeyError, TypeError):
         discard(directory, key)
         return None
-    if not isinstance(module, str) or not _MODULE_NAME.fullmatch(module) or info.get("version") != CODEGEN_VERSION:
+    if (
+        not isinstance(module, str)
+        or not _MODULE_NAME.fullmatch(module)
+        or info.get("version") != CODEGEN_VERSION
+        or (environment is not None and info.get("environment") != environment)
+    ):
         discard(directory, key, module if isinstance(module, str) else None)
         return None
     path = directory / module

@@ -22,9 +22,10 @@ import numpy as np
 from numba.core.dispatcher import Dispatcher
 
 from .. import errors
-from ..files import atomic_write
+from ..files import atomic_write, cache_dir
 from ..ir import Graph
-from .cache import cache_dir, cache_key, discard, load_module, lookup, store
+from .cache import cache_key, discard, kernels_dir, load_module, lookup, record_environment, store
+from .environment import environment, environment_id
 from .module import CODEGEN_VERSION, dtype_name, generate
 from .runtime import helper_module, link, linked_helpers, unlink
 
@@ -42,7 +43,9 @@ class Kernel:
     ``dtype``, ``inputs``/``params``/``outputs`` (name -> shape), ``run(arrays, out=None)``
     (the call without keyword handling: the fastest checked call), ``compute`` (the Numba
     function itself, unchecked but for shapes; see ``source``), ``cache_hit`` (the source came
-    from the disk cache), ``cached_source`` (the cached module: ``source`` importing the helpers).
+    from the disk cache), ``cached_source`` (the cached module: ``source`` importing the helpers),
+    ``path`` (``"blas"`` if its matrix products call BLAS, else ``"loops"``: read from the compiled
+    helpers themselves), ``environment`` (what its machine code depends on: ``environment()``).
     """
 
     def __init__(
@@ -54,6 +57,7 @@ class Kernel:
         helpers: Iterable[Any],
         cache_hit: bool,
         graph_fingerprint: str = "",
+        environment: Mapping[str, str] | None = None,
     ) -> None:
         self.source = source
         self.graph_fingerprint = graph_fingerprint
@@ -72,6 +76,9 @@ class Kernel:
         module.GraphError = errors.GraphError
         self.run = self._run = module.run
         self._modules = [module, *helpers]
+        # the gemm helpers (and only they) probe for BLAS when imported: what they found is what was compiled
+        self.path = "blas" if any(getattr(m, "HAVE_BLAS", False) for m in self._modules[1:]) else "loops"
+        self.environment = dict(environment or {})
         self.cached_source = linked  # what the cache holds: `source` importing the shared helpers
 
     def __call__(
@@ -114,9 +121,11 @@ def compile(graph: Graph, dtype: Any = np.float64) -> Kernel:
     """Generate, cache and load the Numba kernel of ``graph`` computing in ``dtype``.
 
     A second call for the same graph, in this process or another, finds the module in the
-    disk cache (``$SYMNN_CACHE_DIR``, default ``~/.cache/symnn``) and Numba's machine code
-    beside it: nothing is generated or compiled again. The helpers the kernels call (matrix
-    products, reductions, stable scalar functions) are cached once as modules of their own.
+    disk cache (``symnn.files.cache_dir()``, one directory per environment: BLAS, Numba, CPU) and
+    Numba's machine code beside it: nothing is generated or compiled again. The helpers the kernels
+    call (matrix products, reductions, stable scalar functions) are cached once as modules of their
+    own. A kernel whose large matrix products fall back to loops (no SciPy, so no BLAS for Numba's
+    ``np.dot``) warns once per process with the fix.
     """
     if not isinstance(graph, Graph):
         raise errors.GraphError(f"compile needs a symnn Graph, got {type(graph).__name__}")
@@ -126,22 +135,51 @@ def compile(graph: Graph, dtype: Any = np.float64) -> Kernel:
         raise errors.GraphError(f"{e}; pass dtype=np.float64 or np.float32") from None
     fingerprint = graph.fingerprint()
     key = cache_key(fingerprint, name)
-    meta = {"dtype": name, "fingerprint": fingerprint}
-    directory = cache_dir()
-    found = _lookup(directory, key)
+    env = environment()
+    meta = {"dtype": name, "fingerprint": fingerprint, "environment": environment_id(env)}
+    directory = kernels_dir(cache_dir(), meta["environment"])
+    found = _lookup(directory, key, meta)
     if found is not None:
         path, text = found
         wanted = linked_helpers(text)
-        helpers = _helpers(directory, wanted, name)
+        helpers = _helpers(directory, wanted, name, env)
         if {n: m.__name__ for n, m in helpers.items()} == wanted:
-            module = _load(key, path, text, meta)
-            return Kernel(text, unlink(text, name), key, module, helpers.values(), True, fingerprint)
+            module = _load(key, path, text, _with_path(meta, wanted, env))
+            kernel = Kernel(text, unlink(text, name), key, module, helpers.values(), True, fingerprint, env)
+            return _checked_path(kernel, wanted)
         # its helpers have changed since it was written: generate it again
     standalone, names = generate(graph, name, key)
-    helpers = _helpers(directory, names, name)
+    helpers = _helpers(directory, names, name, env)
     text = link(standalone, {n: m.__name__ for n, m in helpers.items()})
-    path = _store(directory, key, text, meta)
-    return Kernel(text, standalone, key, _load(key, path, text, meta), helpers.values(), False, fingerprint)
+    meta = _with_path(meta, names, env)
+    path = _store(directory, key, text, meta, env)
+    kernel = Kernel(text, standalone, key, _load(key, path, text, meta), helpers.values(), False, fingerprint, env)
+    return _checked_path(kernel, names)
+
+
+def _with_path(meta: dict[str, str], helpers: Iterable[str], env: Mapping[str, str]) -> dict[str, str]:
+    """``meta`` with the path the helpers take here: ``blas`` if a product goes to BLAS and BLAS is there."""
+    blas = env["blas"] == "yes" and any(h.startswith("_gemm_") for h in helpers)
+    return {**meta, "path": "blas" if blas else "loops"}
+
+
+_warned_loops = False
+
+
+def _checked_path(kernel: Kernel, helpers: Iterable[str]) -> Kernel:
+    """Warn (once per process) if a product large enough for BLAS was compiled as loops."""
+    global _warned_loops
+    if kernel.path == "loops" and any(h.startswith("_gemm_") for h in helpers) and not _warned_loops:
+        _warned_loops = True
+        warnings.warn(
+            "symnn kernels compute their matrix products with loops here, several times slower than BLAS: "
+            "Numba's np.dot reaches BLAS only through SciPy, which is not installed (scipy.linalg.cython_blas "
+            "cannot be imported). Install SciPy (pip install scipy) and compile again; the kernel cache keeps "
+            "the two versions apart.",
+            errors.SymnnWarning,
+            stacklevel=3,
+        )
+    return kernel
 
 
 def _load(key: str, path: Path, text: str, meta: dict[str, str]) -> types.ModuleType:
@@ -171,29 +209,32 @@ def _intact(path: Path, text: str) -> bool:
         return False
 
 
-def _helpers(directory: Path, names: Iterable[str], dtype: str) -> dict[str, types.ModuleType]:
+def _helpers(directory: Path, names: Iterable[str], dtype: str, env: Mapping[str, str]) -> dict[str, types.ModuleType]:
     """The modules of the shared helpers ``names``, from the cache or written to it, loaded."""
     out = {}
     for name in sorted(names):
         key = cache_key(f"helper:{name}", dtype)
-        meta = {"helper": name, "dtype": dtype}
-        found = _lookup(directory, key)
+        meta = {"helper": name, "dtype": dtype, "environment": environment_id(env)}
+        if name.startswith("_gemm_"):
+            meta = _with_path(meta, [name], env)
+        found = _lookup(directory, key, meta)
         if found is None:
             source = helper_module(name, dtype, CODEGEN_VERSION)
-            found = _store(directory, key, source, meta), source
+            found = _store(directory, key, source, meta, env), source
         out[name] = _load(key, *found, meta)
     return out
 
 
-def _lookup(directory: Path, key: str) -> tuple[Path, str] | None:
+def _lookup(directory: Path, key: str, meta: dict[str, str]) -> tuple[Path, str] | None:
     try:
-        return lookup(directory, key)
+        return lookup(directory, key, meta["environment"])
     except OSError:
         return None
 
 
-def _store(directory: Path, key: str, source: str, meta: dict[str, str]) -> Path:
+def _store(directory: Path, key: str, source: str, meta: dict[str, str], env: Mapping[str, str]) -> Path:
     try:
+        record_environment(directory, dict(env))
         return store(directory, key, source, meta)
     except OSError as e:
         fallback = Path(tempfile.mkdtemp(prefix="symnn-kernels-"))

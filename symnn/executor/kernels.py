@@ -16,6 +16,11 @@ import math
 
 from numba import njit
 
+from ..files import install_numba_locator
+
+# Numba places a function's disk cache when the function is decorated: under symnn's cache directory
+# (never inside the installed package), as long as the locator is in place before the first @njit below.
+install_numba_locator()
 # numpy's error model: x / 0 -> inf and 0 ** -1 -> inf instead of a Python exception.
 _JIT = {"cache": True, "nogil": True, "error_model": "numpy"}
 
