@@ -32,6 +32,7 @@ BUILTIN: dict[str, tuple[str, str]] = {
     "bench": ("symnn.cli.bench", "the gradient benchmarks W1-W5 against installed peers (benchmarks/gradients.py)"),
     "train": ("symnn.cli.train", "minibatch SGD on the digits with a convergence verdict, history and plot"),
     "ops": ("symnn.cli.ops", "the op registry: every op, every part, and where each part is defined"),
+    "cache": ("symnn.cli.cache", "the kernel cache: where it is, its size, its entries (BLAS or loops); --clear"),
 }
 
 

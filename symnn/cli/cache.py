@@ -1,0 +1,72 @@
+"""``symnn cache``: where the kernel cache is, its size, its entries (with BLAS or loops), ``--clear``.
+
+The directory is ``$SYMNN_CACHE_DIR``, else ``$XDG_CACHE_HOME/symnn``, else ``~/.cache/symnn``.
+``--clear`` deletes only the files symnn wrote there (``symnn.codegen.inventory``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from ..codegen.environment import environment, environment_id
+from ..codegen.inventory import Inventory, clear, survey
+from ..files import cache_dir, cache_source
+
+
+def configure(p: argparse.ArgumentParser) -> None:
+    """The arguments of ``symnn cache``."""
+    p.add_argument("--clear", action="store_true", help="delete every file symnn wrote in the cache (nothing else)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def _size(n: int) -> str:
+    """Bytes in the largest unit that keeps the number at or above 1: 0 B, 12.3 kB, 4.0 MB."""
+    value = float(n)
+    for unit in ("B", "kB", "MB", "GB"):
+        if value < 1000 or unit == "GB":
+            return f"{n} B" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _print(inv: Inventory, source: str) -> None:
+    print(f"kernel cache: {inv.root} (from {source})")
+    other = f"; {inv.other_files} other files, not symnn's, left alone" if inv.other_files else ""
+    print(f"size: {_size(inv.bytes)} in {inv.files} files written by symnn{other}")
+    for env in inv.environments:
+        info = env.info
+        what = (
+            ", ".join(f"{k} {info[k]}" for k in ("blas", "numba", "llvmlite", "python", "cpu") if k in info)
+            or "no environment.json"
+        )
+        print(f"\nenvironment {env.id}{' (this one)' if env.current else ''}: {what}; {_size(env.bytes)}")
+        if env.entries:
+            print(f"  {'kind':<7} {'name':<17} {'dtype':<8} {'path':<6} {'compiled':<9} {'size':>9}  key")
+        for e in env.entries:
+            row = f"{e.kind:<7} {e.name:<17} {e.dtype:<8} {e.path:<6} {'yes' if e.compiled else 'no':<9}"
+            print(f"  {row} {_size(e.bytes):>9}  {e.key[:16]}")
+    if inv.numba_files:
+        print(f"\nNumba's cache of symnn's own functions: {inv.numba_files} files, {_size(inv.numba_bytes)}")
+    if inv.old_files:
+        print(f"\n{inv.old_files} files of an older symnn (one directory for every environment): --clear removes them")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Show the cache (or clear it and say what was removed); always 0."""
+    root, source = cache_dir(), cache_source()
+    if args.clear:
+        files, size = clear(root)
+        left = survey(root).other_files
+        if args.json:
+            print(json.dumps({"root": str(root), "removed_files": files, "removed_bytes": size, "other_files": left}))
+        else:
+            other = f"; {left} other files, not symnn's, left alone" if left else ""
+            print(f"removed {files} files ({_size(size)}) from {root}{other}")
+        return 0
+    inv = survey(root, environment_id(environment()))
+    if args.json:
+        print(json.dumps({**inv.to_json(), "source": source, "current": environment()}, indent=2))
+    else:
+        _print(inv, source)
+    return 0
