@@ -23,8 +23,9 @@ import pytest
 import sympy as sp
 
 from symnn.codegen import Kernel, compile
-from symnn.codegen.cache import cache_key, lookup
+from symnn.codegen.cache import cache_key, kernels_dir, lookup
 from symnn.codegen.einsum import gemm_plan, loop_order, merge, reduction_steps, transposed_plan
+from symnn.codegen.environment import environment_id
 from symnn.codegen.fuse import Group, plan
 from symnn.codegen.module import generate
 from symnn.codegen.scalar import FUNCTIONS
@@ -336,6 +337,7 @@ def test_contractions_and_structure_match_numpy():
         spec, ops = EINSUMS[name]
         assert gemm_plan(spec, [OPERANDS[o] for o in ops.split()]).macs >= 4096
     assert "_gemm_" in k.source and "_mm_" in k.source and "_permute(" in k.source
+    assert k.path == "blas"  # SciPy is a dependency: Numba's np.dot reaches BLAS through it
     v = _random(OPERANDS, 5)
     out, ref = k(v), structure_numpy(v)
     assert list(out) == list(ref)
@@ -637,8 +639,9 @@ def test_concurrent_processes_share_the_cache_and_a_later_process_compiles_nothi
     expected = np.sum(_sigmoid_ref(0.5 * np.arange(6.0).reshape(2, 3) / 10))
     assert results[0]["out"] == results[1]["out"] == pytest.approx(expected, rel=1e-13)
     assert results[0]["key"] == results[1]["key"]
-    assert lookup(cache, results[0]["key"]) is not None  # a complete, verified entry
-    assert not list(cache.glob(".*.tmp"))
+    entries = kernels_dir(cache, environment_id())
+    assert lookup(entries, results[0]["key"]) is not None  # a complete, verified entry
+    assert not list(entries.glob(".*.tmp"))
     # this process comes later: it finds the module and Numba's machine code, and compiles nothing
     monkeypatch.setenv("SYMNN_CACHE_DIR", str(cache))
     b = Builder()
@@ -653,14 +656,15 @@ def test_concurrent_processes_share_the_cache_and_a_later_process_compiles_nothi
 
 def test_corrupted_or_truncated_entries_are_rebuilt_and_never_executed(tmp_path, cache_dir, mlp_grad, mlp_values):
     key = mlp_grad.fingerprint
-    meta = json.loads((cache_dir / f"{key}.json").read_text())
-    module = cache_dir / meta["module"]
+    entries = kernels_dir(cache_dir, environment_id())
+    meta = json.loads((entries / f"{key}.json").read_text())
+    module = entries / meta["module"]
     marker = tmp_path / "executed"
     expected = mlp_grad(mlp_values)["grad:W1"]
     damages = {
         "tampered": lambda: module.write_text(mlp_grad.cached_source + f"\nopen({str(marker)!r}, 'w')\n"),
         "truncated": lambda: module.write_bytes(mlp_grad.cached_source.encode()[:1000]),
-        "bad metadata": lambda: (cache_dir / f"{key}.json").write_text("{not json"),
+        "bad metadata": lambda: (entries / f"{key}.json").write_text("{not json"),
         "missing module": lambda: module.unlink(),
     }
     for what, damage in damages.items():
@@ -687,7 +691,8 @@ def test_a_module_numba_rejects_leaves_the_cache(monkeypatch, cache_dir):
     with pytest.raises(GraphError, match="bug in symnn's code generator") as info:
         compile(g)
     key = cache_key(g.fingerprint(), "float64")
-    assert lookup(cache_dir, key) is None and not (cache_dir / f"{key}.json").exists()
+    entries = kernels_dir(cache_dir, environment_id())
+    assert lookup(entries, key) is None and not (entries / f"{key}.json").exists()
     kept = Path(str(info.value).rsplit(" ", 1)[-1])
     assert kept.exists() and "no_such_name" in kept.read_text()
 
