@@ -4,6 +4,7 @@
     result = kernel(params_and_inputs)            # {output name: array}; a loss is a 0-d array
     kernel(params_and_inputs, out=buffers)        # writes into preallocated buffers, returns them
     kernel.source, kernel.save("kernel.py")       # the standalone module (numpy and numba only)
+    kernel.path                                   # "blas" if its matrix products call BLAS, else "loops"
     program(graph, "hvp")                         # what `symnn compile --mode` compiles: forward, grad, jvp, hvp
 
 How the source is written: ``fuse`` plans which elementwise nodes share one loop (with
@@ -14,7 +15,9 @@ stable helpers (two-branch sigmoid, softplus as max(x, 0) + log1p(exp(-|x|)), ma
 logsumexp). ``module`` assembles the file: a docstring with the calling convention, the names
 table (user names only as escaped string literals), ``compute`` (``@njit``, nopython, explicit
 signature, ``cache=True``, ``error_model="numpy"``, no fastmath) and ``run`` (the checked call).
-``cache`` keeps modules on disk by content hash with checksums; ``kernel`` ties it together.
+``cache`` keeps modules on disk by content hash with checksums, one directory per ``environment``
+(BLAS, Numba, llvmlite, Python, CPU target: what changes the machine code); ``inventory`` lists and
+clears them (``symnn cache``); ``kernel`` ties it together.
 
 Conventions: relu'(0) = step(0) = 0, sign(0) = 0, maximum(a, b) = a when a >= b; NaN and +-inf
 in inputs propagate (NaN through relu, step, sign and maximum too) and never raise.
