@@ -158,16 +158,21 @@ def test_symnn_cache_shows_the_entries_with_their_path_and_clears_only_its_own_f
     k = compile(b.build(einsum("bi,oi->bo", x, w).map(sigmoid).sum()))
     entries = kernels_dir(tmp_path, environment_id())
     foreign = [tmp_path / "notes.txt", entries / "README", tmp_path / KERNELS_SUBDIR / "mine" / "k_data.py"]
-    for path in foreign:
+    old = [
+        tmp_path / f"{'a' * 64}.json",
+        tmp_path / f"k_{'b' * 32}.py",
+        tmp_path / "__pycache__" / f"k_{'b' * 32}.f-1.nbi",
+    ]
+    for path in foreign + old:  # old: the layout of symnn before one directory per environment
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text("not symnn's")
+        path.write_text("not symnn's" if path in foreign else "{}")
     written = [p for p in tmp_path.rglob("*") if p.is_file() and p not in foreign]
 
     assert cli.main(["cache", "--json"]) == 0
     shown = json.loads(capsys.readouterr().out)
     assert shown["root"] == str(tmp_path) and shown["source"] == "SYMNN_CACHE_DIR"
     assert shown["files"] == len(written) and shown["bytes"] == sum(p.stat().st_size for p in written)
-    assert shown["other_files"] == len(foreign)
+    assert shown["other_files"] == len(foreign) and shown["old_files"] == len(old)
     (env,) = shown["environments"]
     assert env["id"] == entries.name and env["current"] and env["info"] == environment()
     kernels = [e for e in env["entries"] if e["kind"] == "kernel"]
@@ -182,7 +187,7 @@ def test_symnn_cache_shows_the_entries_with_their_path_and_clears_only_its_own_f
     assert cli.main(["cache", "--clear"]) == 0
     assert f"removed {len(written)} files" in capsys.readouterr().out
     assert sorted(p for p in tmp_path.rglob("*") if p.is_file()) == sorted(foreign)
-    assert not (entries / "__pycache__").exists()
+    assert not (entries / "__pycache__").exists() and not (tmp_path / "__pycache__").exists()
     assert compile(b.build(einsum("bi,oi->bo", x, w).map(sigmoid).sum())).cache_hit is False  # really gone
 
 

@@ -30,16 +30,17 @@ def _size(n: int) -> str:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _print(inv: Inventory, source: str) -> None:
+def _describe(info: dict[str, str]) -> str:
+    return ", ".join(f"{k} {info[k]}" for k in ("blas", "numba", "llvmlite", "python", "cpu") if k in info)
+
+
+def _print(inv: Inventory, source: str, current: dict[str, str]) -> None:
     print(f"kernel cache: {inv.root} (from {source})")
     other = f"; {inv.other_files} other files, not symnn's, left alone" if inv.other_files else ""
     print(f"size: {_size(inv.bytes)} in {inv.files} files written by symnn{other}")
+    print(f"this environment: {environment_id(current)}: {_describe(current)}")
     for env in inv.environments:
-        info = env.info
-        what = (
-            ", ".join(f"{k} {info[k]}" for k in ("blas", "numba", "llvmlite", "python", "cpu") if k in info)
-            or "no environment.json"
-        )
+        what = _describe(env.info) or "no environment.json"
         print(f"\nenvironment {env.id}{' (this one)' if env.current else ''}: {what}; {_size(env.bytes)}")
         if env.entries:
             print(f"  {'kind':<7} {'name':<17} {'dtype':<8} {'path':<6} {'compiled':<9} {'size':>9}  key")
@@ -49,7 +50,7 @@ def _print(inv: Inventory, source: str) -> None:
     if inv.numba_files:
         print(f"\nNumba's cache of symnn's own functions: {inv.numba_files} files, {_size(inv.numba_bytes)}")
     if inv.old_files:
-        print(f"\n{inv.old_files} files of an older symnn (one directory for every environment): --clear removes them")
+        print(f"\n{inv.old_files} files of an older symnn (before one directory per environment): --clear removes them")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -64,9 +65,10 @@ def run(args: argparse.Namespace) -> int:
             other = f"; {left} other files, not symnn's, left alone" if left else ""
             print(f"removed {files} files ({_size(size)}) from {root}{other}")
         return 0
-    inv = survey(root, environment_id(environment()))
+    current = environment()
+    inv = survey(root, environment_id(current))
     if args.json:
-        print(json.dumps({**inv.to_json(), "source": source, "current": environment()}, indent=2))
+        print(json.dumps({**inv.to_json(), "source": source, "current": current}, indent=2))
     else:
-        _print(inv, source)
+        _print(inv, source, current)
     return 0
