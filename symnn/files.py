@@ -107,7 +107,10 @@ if None not in _BASES:  # Numba's locator API (0.59 to 0.68 at least); without i
         def from_function(cls, py_func: Any, py_file: str) -> Any:
             if not _inside_packages(py_file):
                 return None  # the user's functions: Numba's own locators decide
-            return super().from_function(py_func, py_file)
+            try:
+                return super().from_function(py_func, py_file)
+            except (OSError, RuntimeError):  # no home directory to find: Numba's own locators decide
+                return None
 
 
 def install_numba_locator() -> bool:

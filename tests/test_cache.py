@@ -111,6 +111,17 @@ def test_the_environment_names_what_changes_machine_code():
     assert environment_id({**env, "blas": "no"}).startswith("loops-")
 
 
+def test_numba_settings_that_change_the_code_select_another_environment():
+    code = "from symnn.codegen.environment import environment, environment_id; print(environment_id(environment()))"
+    ids = {
+        subprocess.run(
+            [sys.executable, "-c", code], env=_env(Path("unused"), **extra), capture_output=True, text=True, check=True
+        ).stdout.strip()
+        for extra in ({}, {"NUMBA_BOUNDSCHECK": "1"}, {"NUMBA_CPU_NAME": "generic"})
+    }
+    assert len(ids) == 3, ids
+
+
 # -- the BLAS path -----------------------------------------------------------------------------------------------
 def test_a_matmul_shaped_kernel_takes_the_blas_path_with_the_declared_dependencies(tmp_path, monkeypatch):
     """SciPy is a dependency of symnn, so a plain install compiles its products on BLAS."""

@@ -21,10 +21,11 @@ from collections.abc import Mapping
 
 import llvmlite
 import numba
+from numba.core import config
 from numba.core.registry import cpu_target
 
 #: The fields of ``environment()``, each something that changes the compiled code.
-FIELDS = ("blas", "numba", "llvmlite", "python", "triple", "cpu", "cpu_features")
+FIELDS = ("blas", "numba", "llvmlite", "python", "triple", "cpu", "cpu_features", "numba_config")
 
 
 def have_blas() -> bool:
@@ -41,7 +42,9 @@ def environment() -> dict[str, str]:
     """BLAS availability, Numba and llvmlite versions, Python, and the target Numba compiles for.
 
     The target is Numba's own ``magic_tuple`` (triple, CPU name, CPU features), which honours
-    ``NUMBA_CPU_NAME`` and ``NUMBA_CPU_FEATURES``; the feature string is kept as its hash.
+    ``NUMBA_CPU_NAME`` and ``NUMBA_CPU_FEATURES``; the feature string is kept as its hash. Numba's
+    settings that change the code it generates (``NUMBA_OPT``, ``NUMBA_BOUNDSCHECK``,
+    ``NUMBA_DEBUGINFO``) are part of it too: Numba's own cache does not tell them apart.
     """
     triple, cpu, features = cpu_target.target_context.codegen().magic_tuple()
     return {
@@ -52,6 +55,7 @@ def environment() -> dict[str, str]:
         "triple": str(triple),
         "cpu": str(cpu),
         "cpu_features": hashlib.sha256(str(features).encode()).hexdigest()[:16],
+        "numba_config": f"opt={config.OPT!r} boundscheck={config.BOUNDSCHECK} debuginfo={config.DEBUGINFO_DEFAULT}",
     }
 
 
