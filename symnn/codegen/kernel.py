@@ -172,10 +172,10 @@ def _checked_path(kernel: Kernel, helpers: Iterable[str]) -> Kernel:
     if kernel.path == "loops" and any(h.startswith("_gemm_") for h in helpers) and not _warned_loops:
         _warned_loops = True
         warnings.warn(
-            "symnn kernels compute their matrix products with loops here, several times slower than BLAS: "
-            "Numba's np.dot reaches BLAS only through SciPy, which is not installed (scipy.linalg.cython_blas "
-            "cannot be imported). Install SciPy (pip install scipy) and compile again; the kernel cache keeps "
-            "the two versions apart.",
+            "symnn kernels compute their large matrix products with loops here, several times slower than "
+            "BLAS: Numba's np.dot reaches BLAS only through SciPy, and scipy.linalg.cython_blas cannot be "
+            "imported in this environment. Install SciPy (pip install scipy) and compile again; the kernel "
+            "cache keeps the two versions apart.",
             errors.SymnnWarning,
             stacklevel=3,
         )
