@@ -55,7 +55,9 @@ def environment() -> dict[str, str]:
         "triple": str(triple),
         "cpu": str(cpu),
         "cpu_features": hashlib.sha256(str(features).encode()).hexdigest()[:16],
-        "numba_config": f"opt={config.OPT!r} boundscheck={config.BOUNDSCHECK} debuginfo={config.DEBUGINFO_DEFAULT}",
+        "numba_config": " ".join(
+            f"{k}={getattr(config, k, None)!r}" for k in ("OPT", "BOUNDSCHECK", "DEBUGINFO_DEFAULT")
+        ),
     }
 
 
