@@ -72,6 +72,7 @@ CORE = frozenset(
         "layers",
         "zoo",
         "files",
+        "jit",
     )
 )
 CODEGEN = frozenset({"symnn.codegen"})

@@ -25,9 +25,10 @@ from symnn.codegen import compile
 from symnn.codegen.cache import KERNELS_SUBDIR, kernels_dir
 from symnn.codegen.environment import FIELDS, environment, environment_id
 from symnn.errors import SymnnWarning
-from symnn.files import PACKAGES, cache_dir, numba_cache_dir
+from symnn.files import cache_dir
 from symnn.functions import sigmoid
 from symnn.ir import Builder, einsum
+from symnn.jit import PACKAGES, numba_cache_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -8,7 +8,7 @@ Layout of the cache directory (``symnn.files.cache_dir()``: ``$SYMNN_CACHE_DIR``
         <key>.json                    {"module": "k_<sha>.py", "sha256": ..., "environment": ..., "path": ...}
         k_<sha>.py                    the generated module (content-addressed: its name comes from its hash)
         __pycache__/                  Numba's cache of the module's compiled machine code
-    numba/numba-<version>/            Numba's cache of symnn's and verify's own functions (``symnn.files``)
+    numba/numba-<version>/            Numba's cache of symnn's and verify's own functions (``symnn.jit``)
 
 A lookup verifies the checksum before anything is executed; a corrupted, truncated or
 foreign entry is deleted and rebuilt. Every file is written to a temporary name and moved

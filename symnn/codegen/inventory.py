@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..files import NUMBA_SUBDIR
+from ..jit import NUMBA_SUBDIR
 from .cache import ENVIRONMENT_FILE, KERNELS_SUBDIR
 
 _ENV_DIR = re.compile(r"(blas|loops)-[0-9a-f]{16}")

@@ -14,15 +14,11 @@ from __future__ import annotations
 
 import math
 
-from numba import njit
+from ..jit import njit
 
-from ..files import install_numba_locator
-
-# Numba places a function's disk cache when the function is decorated: under symnn's cache directory
-# (never inside the installed package), as long as the locator is in place before the first @njit below.
-install_numba_locator()
-# numpy's error model: x / 0 -> inf and 0 ** -1 -> inf instead of a Python exception.
-_JIT = {"cache": True, "nogil": True, "error_model": "numpy"}
+# numpy's error model: x / 0 -> inf and 0 ** -1 -> inf instead of a Python exception. ``njit`` caches
+# on disk under symnn's cache directory, never inside the installed package.
+_JIT = {"nogil": True, "error_model": "numpy"}
 
 # -- opcodes (the numbering is part of the compiled cache: keep it here, beside the kernels) --------
 CONST = 0  # c

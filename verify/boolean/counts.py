@@ -32,8 +32,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import numba as nb
 import numpy as np
+
+from symnn.jit import njit
 
 from .errors import FunctionSpecError, TooLargeError, WitnessError
 from .table import BooleanFunction, cube
@@ -223,7 +224,7 @@ def count_lp(n: int) -> int:
 
 
 # -- method 2: regions of the arrangement, by no-broken-circuit sets ------------------------------------------
-@nb.njit(cache=True)
+@njit()
 def _reduce(v, basis, piv, r, out):  # pragma: no cover - compiled
     """out = v reduced against the first r echelon rows (fraction-free, gcd-normalized); True if nonzero."""
     m = v.shape[0]
@@ -249,7 +250,7 @@ def _reduce(v, basis, piv, r, out):  # pragma: no cover - compiled
     return False
 
 
-@nb.njit(cache=True)
+@njit()
 def _nbc_counts(V):  # pragma: no cover - compiled
     """Number of no-broken-circuit sets of the rows of V, by size (V: N x m int64, rows pairwise independent)."""
     counts = _nbc_counts_roots(V, np.arange(V.shape[0] - 1, -1, -1))
@@ -257,7 +258,7 @@ def _nbc_counts(V):  # pragma: no cover - compiled
     return counts
 
 
-@nb.njit(cache=True)
+@njit()
 def _nbc_counts_roots(V, roots):  # pragma: no cover - compiled
     """The NBC sets whose largest element is in ``roots``, by size (the subtrees of a depth-first search).
 

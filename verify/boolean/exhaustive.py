@@ -29,6 +29,8 @@ from typing import Any
 import numba as nb
 import numpy as np
 
+from symnn.jit import njit
+
 from .construct import SignNetwork
 from .errors import NetworkError, TooLargeError, format_seconds
 from .table import BooleanFunction, boolean_function
@@ -91,7 +93,7 @@ class Evaluation:
 # partial sum stays below 2^24 (exact), else float64 below 2^53 (exact), else int64.
 
 
-@nb.njit(cache=True)
+@njit()
 def _accumulate(A, u, Bu, w, acc):  # pragma: no cover - compiled
     """acc[l] += w * sign(A[u, l] + Bu) with sign(0) = 0 (a select, so it vectorizes).
 
@@ -104,7 +106,7 @@ def _accumulate(A, u, Bu, w, acc):  # pragma: no cover - compiled
         acc[l] += w if hv > zero else (nw if hv < zero else zero)
 
 
-@nb.njit(cache=True)
+@njit()
 def _popcount(v):  # pragma: no cover - compiled
     c = 0
     while v:
@@ -113,7 +115,7 @@ def _popcount(v):  # pragma: no cover - compiled
     return c
 
 
-@nb.njit(cache=True)
+@njit()
 def _outputs(acc, base, hpop, kind, ttable, tsym, out):  # pragma: no cover - compiled
     """Output signs of one block of 2^lb inputs: (#positive, #zero, min |sum|, #mismatches, first)."""
     pos = 0
@@ -141,7 +143,7 @@ def _outputs(acc, base, hpop, kind, ttable, tsym, out):  # pragma: no cover - co
     return pos, zeros, float(omin), bad, first
 
 
-@nb.njit(cache=True)
+@njit()
 def _nearest(S, u, x):  # pragma: no cover - compiled
     """(number of entries == -x, min |entry + x|) in the sorted row S[u], by binary search."""
     n = S.shape[1]
@@ -164,7 +166,7 @@ def _nearest(S, u, x):  # pragma: no cover - compiled
     return zeros, best
 
 
-@nb.njit(cache=True)
+@njit()
 def _chunk(h0, h1, W1, A, S, W2, b2, lbits, kind, ttable, tsym, out):  # pragma: no cover - compiled
     """High settings h0 <= hi < h1: (#positive, #mismatch, first mismatch, #hidden zeros, #output zeros, margins)."""
     k, d = W1.shape
@@ -199,7 +201,7 @@ def _chunk(h0, h1, W1, A, S, W2, b2, lbits, kind, ttable, tsym, out):  # pragma:
 
 
 # nogil: threads beside the pass keep running (a Dask worker's event loop, or its chunk took twice as long)
-@nb.njit(cache=True, parallel=True, nogil=True)
+@njit(parallel=True, nogil=True)
 def _kernel(
     W1s, As, Ss, W2s, b2s, W1d, Ad, Sd, W2d, b2d, single, lbits, kind, ttable, tsym, out, stats, margins, h0, h1
 ):  # pragma: no cover - compiled
@@ -278,7 +280,7 @@ def _lane_dtype(bound: int) -> type:
     return np.float32 if bound < 2**24 else np.float64
 
 
-@nb.njit(cache=True)
+@njit()
 def _low_table(W1, b1, lbits):  # pragma: no cover - compiled
     """A[u, l] = b1[u] + sum_{j < lbits} W1[u, j] x_j(l), summed in index order (k x 2^lbits)."""
     k = W1.shape[0]

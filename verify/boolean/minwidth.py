@@ -31,8 +31,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import numba as nb
 import numpy as np
+
+from symnn.jit import njit
 
 from .construct import SignNetwork, construct
 from .counts import ThresholdList, positive_threshold_functions, threshold_functions, transform
@@ -80,7 +81,7 @@ class MinWidthResult:
 
 
 # -- compiled search -------------------------------------------------------------------------------------------
-@nb.njit(cache=True)
+@njit()
 def _popcount64(x):  # pragma: no cover - compiled
     x = x - ((x >> np.uint64(1)) & np.uint64(0x5555555555555555))
     x = (x & np.uint64(0x3333333333333333)) + ((x >> np.uint64(2)) & np.uint64(0x3333333333333333))
@@ -88,7 +89,7 @@ def _popcount64(x):  # pragma: no cover - compiled
     return (x * np.uint64(0x0101010101010101)) >> np.uint64(56)
 
 
-@nb.njit(cache=True)
+@njit()
 def _count(cover, c, unc):  # pragma: no cover - compiled
     s = 0
     for w in range(unc.shape[0]):
@@ -96,7 +97,7 @@ def _count(cover, c, unc):  # pragma: no cover - compiled
     return s
 
 
-@nb.njit(cache=True)
+@njit()
 def _separable(tables, chosen, depth, true_pts, false_pts, pos_lists, pos_starts):  # pragma: no cover
     """Are the hidden codes of the care points separable by a positive threshold function?"""
     if depth <= 3:
@@ -120,7 +121,7 @@ def _separable(tables, chosen, depth, true_pts, false_pts, pos_lists, pos_starts
     return False
 
 
-@nb.njit(cache=True)
+@njit()
 def _search(
     cover, tables, order, unc, depth, k, chosen, forbidden, true_pts, false_pts, pos_lists, pos_starts, stats, relaxed
 ):  # pragma: no cover - compiled
@@ -295,7 +296,7 @@ def _cover_matrix(tables: np.ndarray, true_pts: np.ndarray, false_pts: np.ndarra
     return np.ascontiguousarray(packed.view("<u8").reshape(tables.size, W))
 
 
-@nb.njit(cache=True)
+@njit()
 def _undominated(cover, order):  # pragma: no cover - compiled
     """Candidates (visited by decreasing coverage) whose cover is not strictly inside a kept one's.
 

@@ -14,8 +14,9 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 
-import numba as nb
 import numpy as np
+
+from symnn.jit import njit
 
 from .construct import SignNetwork
 from .errors import TooLargeError
@@ -65,7 +66,7 @@ def transform_network(e: NPN, net: SignNetwork) -> SignNetwork:
     return SignNetwork(W1, net.b1, e.o * net.W2, e.o * net.b2)
 
 
-@nb.njit(cache=True)
+@njit()
 def _canon(values, srcs, outs, nbits):  # pragma: no cover - compiled
     """Smallest image value of each table under the group, and the index of one element reaching it."""
     full = (np.uint64(1) << np.uint64(nbits)) - np.uint64(1) if nbits < 64 else ~np.uint64(0)

@@ -25,8 +25,9 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
-import numba as nb
 import numpy as np
+
+from symnn.jit import njit
 
 from .errors import FunctionSpecError, TooLargeError, WitnessError
 from .lp import check_radon, check_separator, separate
@@ -193,7 +194,7 @@ def _sample_subsets(d: int, n: int) -> list[tuple[int, ...]]:
 
 
 # -- networks on the cube ------------------------------------------------------------------------------------------
-@nb.njit(cache=True)
+@njit()
 def _shattered(mask, tables):  # pragma: no cover - compiled
     """Do the functions in ``tables`` realize every labeling of the point set ``mask``?"""
     pts = np.empty(64, dtype=np.int64)
