@@ -72,6 +72,7 @@ CORE = frozenset(
         "layers",
         "zoo",
         "files",
+        "torch_import",
     )
 )
 CODEGEN = frozenset({"symnn.codegen"})
