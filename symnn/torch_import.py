@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import operator
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -75,15 +76,21 @@ def _array(t: Any) -> Any:
 
 
 def _where(node: Any) -> str:
-    """The source line of ``forward`` that made ``node`` (fx records it when asked), or ''."""
+    """The user's source line that made ``node`` (fx records the stack when asked), or ''."""
     trace = getattr(node, "stack_trace", None) or node.meta.get("stack_trace") or ""
     lines = [ln.strip() for ln in trace.strip().splitlines() if ln.strip()]
-    frames = [i for i, ln in enumerate(lines) if ln.startswith("File ")]
+    # the innermost frame outside torch itself: the line of forward (or of a helper it calls)
+    frames = [i for i, ln in enumerate(lines) if ln.startswith("File ") and f"{os.sep}torch{os.sep}" not in ln]
     if not frames:
         return ""
     last = frames[-1]
     code = lines[last + 1] if last + 1 < len(lines) and not lines[last + 1].startswith("File ") else ""
     return f" at {lines[last]}" + (f": {code}" if code else "")
+
+
+def _qual(prefix: str, attr: str) -> str:
+    """PyTorch's qualified parameter name: ``"0.weight"``, or ``"weight"`` on the root module."""
+    return f"{prefix}.{attr}" if prefix else attr
 
 
 def _ints(v: Any, d: int) -> tuple[int, ...]:
@@ -109,7 +116,7 @@ class _Importer:
         return self.b.param(name, tuple(p.shape))
 
     def maybe(self, prefix: str, attr: str) -> Tensor | None:
-        name = f"{prefix}.{attr}" if prefix else attr
+        name = _qual(prefix, attr)
         return self.param(name) if name in self.named else None
 
     def const(self, t: Any) -> Tensor:
@@ -122,7 +129,7 @@ class _Importer:
             raise GraphError("takes exactly one tensor argument here")
         (x,) = args
         if isinstance(m, nn.Linear):
-            w = self.param(f"{target}.weight")
+            w = self.param(_qual(target, "weight"))
             lead = "abcdefghjklmn"[: x.ndim - 1]
             y = einsum(f"{lead}i,oi->{lead}o", x, w)
             bias = self.maybe(target, "bias")
@@ -193,7 +200,7 @@ class _Importer:
         d = x.ndim - 2
         if m.groups != 1 or m.padding_mode != "zeros":
             raise GraphError(f"convolutions need groups=1 and padding_mode='zeros', got {m.groups}, {m.padding_mode!r}")
-        w = self.param(f"{target}.weight")
+        w = self.param(_qual(target, "weight"))
         kernel, dilation = _ints(m.kernel_size, d), _ints(m.dilation, d)
         if isinstance(m.padding, str):
             before, after = same_padding(kernel, dilation) if m.padding == "same" else ((0,) * d, (0,) * d)
@@ -217,6 +224,8 @@ class _Importer:
     # -- functions and methods -----------------------------------------------------------------------
     def call_function(self, fn: Any, args: list[Any], kwargs: dict[str, Any]) -> Any:
         torch, F = self.torch, self.F
+        if kwargs.get("inplace") is False:  # functional activations' default: nothing to do
+            del kwargs["inplace"]
         binary = {
             operator.add: operator.add,
             torch.add: operator.add,
@@ -352,9 +361,13 @@ def from_torch(
     if not isinstance(module, torch.nn.Module):
         raise GraphError(f"from_torch needs a torch.nn.Module, got {type(module).__name__}")
     examples = (example_inputs,) if isinstance(example_inputs, torch.Tensor) else tuple(example_inputs)
+    original = module
+    single = type(module).__module__.startswith("torch.nn.") and not any(True for _ in module.children())
+    if single:  # one of torch's layers: tracing its forward would give functional code, so trace a parent
+        module = _root(module, torch)
     gm = _trace(module)
     b = Builder()
-    imp = _Importer(module, gm, b)
+    imp = _Importer(original, gm, b)
     env: dict[Any, Any] = {}
     inputs: dict[str, Any] = {}
     outputs: list[Tensor] = []
@@ -377,7 +390,8 @@ def from_torch(
         kwargs = torch.fx.node.map_arg(node.kwargs, lambda n: env[n])
         try:
             if node.op == "call_module":
-                env[node] = imp.call_module(node.target, gm.get_submodule(node.target), list(args), dict(kwargs))
+                prefix = "" if single else node.target  # the single layer's parameters keep their names
+                env[node] = imp.call_module(prefix, gm.get_submodule(node.target), list(args), dict(kwargs))
             elif node.op == "call_function":
                 env[node] = imp.call_function(node.target, list(args), dict(kwargs))
             elif node.op == "call_method":
@@ -403,6 +417,20 @@ def from_torch(
     y, value = _target(loss, target, outputs[0], b)
     inputs["y"] = value if not isinstance(value, list) else _array(torch.tensor(value, dtype=torch.float64))
     return TorchModel(label, b.build(_loss(loss, outputs[0], y), names=["loss"]), imp.values, inputs)
+
+
+def _root(layer: Any, torch: Any) -> Any:
+    """``layer`` as the one child of a module whose parameters keep the layer's own names."""
+
+    class Root(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.layer = layer
+
+        def forward(self, x: Any) -> Any:
+            return self.layer(x)
+
+    return Root()
 
 
 def _get_attr(imp: _Importer, target: str) -> Tensor:
