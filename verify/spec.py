@@ -168,6 +168,10 @@ def _layer_rows() -> list[LayerSpec]:
         LayerSpec("Tanh", t(L.Sequential(lin, L.Tanh()), "mse", x=(2, 3))),
         LayerSpec("Sign", t(L.Sequential(lin, L.Sign(), L.Linear(2, 1)), "mse", x=(2, 3))),
         LayerSpec("Activation", t(L.Sequential(lin, L.Activation(x**3 / 3 + sp.sin(x), x)), "mse", x=(2, 3))),
+        LayerSpec(
+            "Activation:piecewise",
+            t(L.Sequential(lin, L.Activation(sp.Piecewise((x, x > 0), (sp.exp(x) - 1, True)), x)), "mse", x=(2, 3)),
+        ),
         LayerSpec("Normalize:layer", t(L.Sequential(lin, L.Normalize("layer")), "mse", x=(2, 3))),
         LayerSpec("Normalize:batch", t(L.Sequential(lin, L.Normalize("batch")), "mse", x=(3, 3))),
         LayerSpec("Residual", t(L.Residual(L.Sequential(L.Linear(2, 2), L.Tanh())), "mse", x=(2, 2))),

@@ -8,7 +8,7 @@ from typing import Any
 import sympy as sp
 
 from ..errors import GraphError, UnsupportedFunctionError
-from ..functions import canonicalize, relu, sgn, sigmoid, softplus
+from ..functions import canonicalize, piecewise_to_step, relu, sgn, sigmoid, softplus
 from ..ir import Tensor, arg_symbols
 from .base import Layer, Params, check_rank, check_tensor, shape_error
 
@@ -66,11 +66,15 @@ class Activation:
     """A user's own activation: the sympy expression ``expr`` in the one variable ``var``, elementwise.
 
     ``expr`` is canonicalized (``Max(0, x)`` becomes ``relu``, ``1/(1+exp(-x))`` becomes
-    ``sigmoid``, ...); functions without a code generator raise ``UnsupportedFunctionError``.
+    ``sigmoid``, ...); functions without a code generator raise ``UnsupportedFunctionError``. A
+    ``Piecewise`` becomes steps (``symnn.functions.piecewise_to_step``): at a boundary the value and
+    the derivative are the branch the conditions select there.
 
     >>> x = sp.Symbol("x")
     >>> Activation(x * sp.tanh(x), x).fn
     Lambda(_a0, _a0*tanh(_a0))
+    >>> Activation(sp.Piecewise((x, x > 0), (x / 10, True)), x).fn
+    Lambda(_a0, 9*_a0*step(_a0)/10 + _a0/10)
     """
 
     expr: sp.Expr
@@ -93,7 +97,7 @@ class Activation:
             )
         a0 = arg_symbols(1)[0]
         try:
-            body = canonicalize(expr.xreplace({self.var: a0}))
+            body = canonicalize(piecewise_to_step(expr.xreplace({self.var: a0})))
         except UnsupportedFunctionError as e:
             raise UnsupportedFunctionError(f"Activation({expr}, {self.var}): {e}") from None
         object.__setattr__(self, "expr", expr)
