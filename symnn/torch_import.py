@@ -10,8 +10,9 @@ max pooling sends the gradient to the first maximal entry of a window. Anything 
 Supported modules: Linear, Conv1d/2d/3d (zero padding, ``"same"``, dilation; groups=1),
 MaxPool1d/2d/3d (no padding), AvgPool1d/2d/3d, AdaptiveAvgPool1d/2d/3d (sizes that divide),
 ReLU, Sigmoid, Tanh, GELU, LeakyReLU, ELU, Softplus, Identity, Dropout (p=0 or eval mode),
-Flatten, LayerNorm, BatchNorm1d/2d/3d (training and eval mode); the functions and methods
-+, -, *, /, neg, relu, sigmoid, tanh, gelu, flatten, reshape/view, mean/sum over dims; the losses
+Flatten, LayerNorm, BatchNorm1d/2d/3d (training and eval mode); their functional forms
+(``F.max_pool2d``, ``F.leaky_relu``, ``F.linear``, ...); +, -, *, /, @, neg, exp, relu, sigmoid,
+tanh, gelu, flatten, reshape/view, transpose/permute/t, cat, mean/sum over dims; the losses
 MSELoss and CrossEntropyLoss (class indices or probabilities; reduction "mean" or "sum").
 """
 
@@ -152,14 +153,16 @@ class _Importer:
             return avg_pool(x, k, _ints(m.stride or k, d), _ints(m.padding, d), str(m))
         if isinstance(m, (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d)):
             d = x.ndim - 2
-            out = tuple(s if o is None else o for s, o in zip(x.shape[2:], _ints(m.output_size, d), strict=True))
+            size = m.output_size
+            sizes = tuple(size) if isinstance(size, (tuple, list)) else (size,) * d
+            out = tuple(s if o is None else int(o) for s, o in zip(x.shape[2:], sizes, strict=True))
             if any(s % o for s, o in zip(x.shape[2:], out, strict=True)):
                 raise GraphError(f"adaptive pooling to {out} needs spatial sizes {x.shape[2:]} divisible by it")
             k = tuple(s // o for s, o in zip(x.shape[2:], out, strict=True))
             return avg_pool(x, k, k, (0,) * d, str(m))
         if isinstance(m, (nn.LayerNorm,)):
-            k = len(m.normalized_shape)
-            y = normalize(x, tuple(range(x.ndim - k, x.ndim)), _number("LayerNorm", "eps", m.eps, positive=True))
+            n = len(m.normalized_shape)
+            y = normalize(x, tuple(range(x.ndim - n, x.ndim)), _number("LayerNorm", "eps", m.eps, positive=True))
             shape = tuple(m.normalized_shape)
             return affine(y, self.maybe(target, "weight"), self.maybe(target, "bias"), shape)
         if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)):
@@ -256,9 +259,55 @@ class _Importer:
             return args[0].map(lambda a: gelu(a, approximate))
         if fn is torch.flatten:
             return _flatten(*args, **kwargs)
-        if fn is torch.cat:
-            return self.method("cat", args, kwargs)
+        if fn in (torch.cat, torch.transpose, torch.permute, torch.sum, torch.mean, torch.reshape):
+            return self.method(fn.__name__, args, kwargs)
+        if fn in (operator.matmul, torch.matmul):
+            return _matmul(*args)
+        if fn is F.linear:
+            return self.linear(*args, **kwargs)
+        layer = self.functional_layer(fn, args[1:], kwargs)
+        if layer is not None and isinstance(args[0], Tensor):
+            return self.call_module("", layer, [args[0]], {})
         raise GraphError(f"the function {getattr(fn, '__name__', fn)} is not supported")
+
+    def linear(self, x: Tensor, w: Tensor, bias: Tensor | None = None) -> Tensor:
+        """F.linear: x W^T + b over the last axis."""
+        lead = "abcdefghjklmn"[: x.ndim - 1]
+        y = einsum(f"{lead}i,oi->{lead}o", x, w)
+        return y + bias if bias is not None else y
+
+    def functional_layer(self, fn: Any, rest: list[Any], kwargs: dict[str, Any]) -> Any:
+        """The torch layer that a functional call such as ``F.max_pool2d(x, 2)`` stands for, or None."""
+        nn, F = self.nn, self.F
+        pool = ("kernel_size", "stride", "padding")
+        table: dict[Any, tuple[Any, tuple[str, ...]]] = {
+            F.max_pool1d: (nn.MaxPool1d, (*pool, "dilation", "ceil_mode", "return_indices")),
+            F.max_pool2d: (nn.MaxPool2d, (*pool, "dilation", "ceil_mode", "return_indices")),
+            F.max_pool3d: (nn.MaxPool3d, (*pool, "dilation", "ceil_mode", "return_indices")),
+            F.avg_pool1d: (nn.AvgPool1d, (*pool, "ceil_mode", "count_include_pad")),
+            F.avg_pool2d: (nn.AvgPool2d, (*pool, "ceil_mode", "count_include_pad", "divisor_override")),
+            F.avg_pool3d: (nn.AvgPool3d, (*pool, "ceil_mode", "count_include_pad", "divisor_override")),
+            F.adaptive_avg_pool1d: (nn.AdaptiveAvgPool1d, ("output_size",)),
+            F.adaptive_avg_pool2d: (nn.AdaptiveAvgPool2d, ("output_size",)),
+            F.adaptive_avg_pool3d: (nn.AdaptiveAvgPool3d, ("output_size",)),
+            F.leaky_relu: (nn.LeakyReLU, ("negative_slope",)),
+            F.elu: (nn.ELU, ("alpha",)),
+            F.softplus: (nn.Softplus, ("beta", "threshold")),
+            F.dropout: (nn.Dropout, ("p", "training")),
+        }
+        if fn not in table:
+            return None
+        cls, names = table[fn]
+        if len(rest) > len(names):
+            raise GraphError(
+                f"{fn.__name__} got {len(rest)} positional arguments after the input, at most {len(names)}"
+            )
+        bound = {**dict(zip(names, rest, strict=False)), **kwargs}
+        training = bound.pop("training", True)
+        layer = cls(**bound)
+        if cls is nn.Dropout:
+            layer.train(bool(training))
+        return layer
 
     def method(self, name: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
         if name == "cat":
@@ -278,10 +327,42 @@ class _Importer:
             dim = kwargs.get("dim", rest[0] if rest else None)
             keep = bool(kwargs.get("keepdim", rest[1] if len(rest) > 1 else False))
             return getattr(x, name)(dim, keepdims=keep)
+        if name == "transpose":
+            a, c = (
+                kwargs.get("dim0", rest[0] if rest else None),
+                kwargs.get("dim1", rest[1] if len(rest) > 1 else None),
+            )
+            order = list(range(x.ndim))
+            order[a], order[c] = order[c], order[a]
+            return _permute(x, order)
+        if name == "permute":
+            dims = rest[0] if len(rest) == 1 and isinstance(rest[0], (tuple, list)) else rest
+            return _permute(x, [int(d) % x.ndim for d in kwargs.get("dims", dims)])
+        if name == "t" and x.ndim == 2:
+            return _permute(x, [1, 0])
         if name == "size":
             dim = kwargs.get("dim", rest[0] if rest else None)
             return x.shape if dim is None else x.shape[dim]
         raise GraphError(f"the method .{name}() is not supported")
+
+
+def _permute(x: Tensor, order: list[int]) -> Tensor:
+    """torch.permute: axis k of the result is axis ``order[k]`` of ``x``."""
+    letters = "abcdefghijklmnop"[: x.ndim]
+    return einsum(f"{letters}->{''.join(letters[o % x.ndim] for o in order)}", x)
+
+
+def _matmul(a: Any, c: Any) -> Tensor:
+    """torch.matmul for a (..., n, k) @ (k, m) and equal-rank batched (..., n, k) @ (..., k, m)."""
+    if not isinstance(a, Tensor) or not isinstance(c, Tensor) or a.ndim < 1 or c.ndim < 2:
+        raise GraphError("matmul needs tensors a (..., k) and b (k, m) or equal-rank batched matrices")
+    if c.ndim == 2:
+        lead = "abcdefgh"[: a.ndim - 1]
+        return einsum(f"{lead}k,km->{lead}m", a, c)
+    if a.ndim != c.ndim:
+        raise GraphError(f"matmul of ranks {a.ndim} and {c.ndim}: batched matmul needs equal ranks here")
+    lead = "abcdefgh"[: a.ndim - 2]
+    return einsum(f"{lead}nk,{lead}km->{lead}nm", a, c)
 
 
 def _flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:

@@ -58,6 +58,26 @@ def _fcnn():
     return M()
 
 
+def _functional():
+    class M(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv1d(2, 3, 2)
+            self.w = nn.Parameter(torch.randn(2, 3))
+            self.b = nn.Parameter(torch.randn(2))
+
+        def forward(self, x):
+            h = nn.functional.leaky_relu(self.conv(x), 0.1)  # (N, 3, 7)
+            h = nn.functional.max_pool1d(h, 2) + nn.functional.avg_pool1d(h, 2, stride=2)  # (N, 3, 3)
+            h = nn.functional.elu(h.transpose(1, 2), alpha=0.5)  # (N, 3, 3)
+            h = nn.functional.softplus(h @ self.w.t(), beta=2.0)  # (N, 3, 2)
+            h = nn.functional.linear(h.permute(0, 2, 1), self.w, self.b)  # (N, 2, 2)
+            h = nn.functional.dropout(h, 0.5, training=False)
+            return torch.sum(h, 1) - torch.mean(nn.functional.adaptive_avg_pool1d(h, 1), dim=2)
+
+    return M()
+
+
 def _bn_eval():
     m = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.ReLU(), nn.Linear(4, 2))
     with torch.no_grad():
@@ -174,6 +194,12 @@ CASES = {
     "residual": (Residual, [(3, 4)], lambda: _ce(3, 2)),
     "two_inputs": (TwoInputs, [(4, 3), (4, 5)], lambda: _mse((4, 2))),
     "functional_cnn": (_fcnn, [(2, 2, 4, 4)], lambda: _ce(2, 3)),
+    "functional_forms": (_functional, [(3, 2, 8)], lambda: _mse((3, 2))),
+    "adaptive_avgpool_none": (
+        lambda: nn.Sequential(nn.Conv2d(1, 2, 1), nn.AdaptiveAvgPool2d((None, 2)), nn.Flatten()),
+        [(2, 1, 3, 4)],
+        lambda: _mse((2, 12)),
+    ),
     "ce_sum": (
         lambda: nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 3)),
         [(6, 3)],

@@ -20,7 +20,7 @@ import sympy as sp
 from symnn import layers as L
 from symnn.functions import maximum, relu, sgn, sigmoid, softplus, step
 from symnn.ir import Builder, Graph, Tensor, concat, einsum
-from symnn.losses import cross_entropy
+from symnn.losses import Loss, cross_entropy
 from symnn.ops import ALL_OPS, Fold, Op, Window
 from symnn.registry import RegistryError, register
 from symnn.trace import trace
@@ -143,7 +143,7 @@ class LayerSpec:
 
 
 def _layer_rows() -> list[LayerSpec]:
-    def t(net: object, loss: str | None, **shapes: tuple[int, ...]) -> Callable[[], Graph]:
+    def t(net: object, loss: str | Loss | None, **shapes: tuple[int, ...]) -> Callable[[], Graph]:
         return lambda: trace(net, loss, shapes)  # type: ignore[arg-type]
 
     x = sp.Symbol("x", real=True)
