@@ -209,3 +209,13 @@ def test_normalizations_equal_torch():
     bn_eval.eval()
     ours = L.BatchNorm(3, running_mean=bn_eval.running_mean.tolist(), running_var=bn_eval.running_var.tolist())
     _compare(ours, bn_eval, (4, 3), wb)
+
+
+def test_meanpool_takes_a_tuple_of_axes_and_rejects_others_clearly():
+    g = trace(L.MeanPool(axis=(2, 3)), shapes={"x": (2, 3, 2, 2)})
+    xs = np.arange(24.0).reshape(2, 3, 2, 2)
+    assert np.allclose(Executor(g).forward({"x": xs})["out"], xs.mean(axis=(2, 3)))
+    with pytest.raises(GraphError, match="tuple of ints"):
+        L.MeanPool(axis=(1.5,))
+    with pytest.raises(ShapeError, match="outside rank"):
+        trace(L.MeanPool(axis=(1, 4)), shapes={"x": (2, 3)})
