@@ -10,9 +10,12 @@ max pooling sends the gradient to the first maximal entry of a window. Anything 
 Supported modules: Linear, Conv1d/2d/3d (zero padding, ``"same"``, dilation; groups=1),
 MaxPool1d/2d/3d (no padding), AvgPool1d/2d/3d, AdaptiveAvgPool1d/2d/3d (sizes that divide),
 ReLU, Sigmoid, Tanh, GELU, LeakyReLU, ELU, Softplus, Identity, Dropout (p=0 or eval mode),
-Flatten, LayerNorm, BatchNorm1d/2d/3d (training and eval mode); their functional forms
+Flatten, LayerNorm, BatchNorm1d/2d/3d (training and eval mode), MultiheadAttention (self- and
+cross-attention, no masks), TransformerEncoderLayer and TransformerEncoder (pre- or post-norm,
+relu or gelu, no masks; dropout 0 or eval mode); their functional forms
 (``F.max_pool2d``, ``F.leaky_relu``, ``F.linear``, ...); +, -, *, /, @, neg, exp, relu, sigmoid,
-tanh, gelu, flatten, reshape/view, transpose/permute/t, cat, mean/sum over dims; the losses
+tanh, gelu, flatten, reshape/view, transpose/permute/t, cat, mean/sum over dims, indexing with
+ints and unit-step slices; the losses
 MSELoss and CrossEntropyLoss (class indices or probabilities; reduction "mean" or "sum").
 """
 
@@ -35,7 +38,7 @@ from .layers.activations import _number, elu, gelu, leaky_relu
 from .layers.core import conv, same_padding
 from .layers.norm import affine, normalize
 from .layers.pooling import avg_pool, max_pool
-from .losses import cross_entropy, mse, one_hot
+from .losses import cross_entropy, mse, one_hot, softmax
 
 
 def is_torch_module(obj: object) -> bool:
@@ -126,6 +129,18 @@ class _Importer:
     # -- modules -----------------------------------------------------------------------------------
     def call_module(self, target: str, m: Any, args: list[Any], kwargs: dict[str, Any]) -> Any:
         nn = self.nn
+        if isinstance(m, nn.MultiheadAttention):
+            return self.attention(target, m, *args, **kwargs)
+        if isinstance(m, (nn.TransformerEncoderLayer, nn.TransformerEncoder)):
+            masks = [a for a in args[1:] if a is not None] + [v for v in kwargs.values() if v not in (None, False)]
+            if masks or not isinstance(args[0], Tensor):
+                raise GraphError("transformer layers are supported without masks (src_mask, key padding, is_causal)")
+            if isinstance(m, nn.TransformerEncoder):
+                x = args[0]
+                for i, layer in enumerate(m.layers):
+                    x = self.encoder_layer(_qual(target, f"layers.{i}"), layer, x)
+                return x if m.norm is None else self.call_module(_qual(target, "norm"), m.norm, [x], {})
+            return self.encoder_layer(target, m, args[0])
         if kwargs or len(args) != 1 or not isinstance(args[0], Tensor):
             raise GraphError("takes exactly one tensor argument here")
         (x,) = args
@@ -177,6 +192,83 @@ class _Importer:
         if fn is not None:
             return x.map(fn)
         raise GraphError(f"the module type {type(m).__name__} is not supported")
+
+    def attention(
+        self,
+        target: str,
+        m: Any,
+        query: Tensor,
+        key: Tensor,
+        value: Tensor,
+        key_padding_mask: Any = None,
+        need_weights: bool = True,
+        attn_mask: Any = None,
+        average_attn_weights: bool = True,
+        is_causal: bool = False,
+    ) -> tuple[Tensor, Tensor | None]:
+        """nn.MultiheadAttention: softmax(Q K^T / sqrt(d)) V per head, then the output projection.
+
+        Q = query W_q^T + b_q (and K, V likewise) with W_q, W_k, W_v the row blocks of
+        ``in_proj_weight``; no masks, no bias_k/v, no zero attention, no dropout while training.
+        """
+        if key_padding_mask is not None or attn_mask is not None or is_causal:
+            raise GraphError("MultiheadAttention is supported without masks (attn_mask, key_padding_mask, is_causal)")
+        if not m._qkv_same_embed_dim or m.bias_k is not None or m.add_zero_attn:
+            raise GraphError("MultiheadAttention needs kdim = vdim = embed_dim, add_bias_kv=False, add_zero_attn=False")
+        if m.dropout and m.training:
+            raise GraphError(f"MultiheadAttention with dropout {m.dropout} in training mode is random; call .eval()")
+        if not m.batch_first:  # (L, N, E) -> (N, L, E)
+            query, key, value = (_permute(t, [1, 0, 2]) for t in (query, key, value))
+        e, h = m.embed_dim, m.num_heads
+        d = e // h
+        w = self.param(_qual(target, "in_proj_weight"))
+        bias = self.maybe(target, "in_proj_bias")
+        heads = []
+        for i, t in enumerate((query, key, value)):
+            proj = einsum("nli,oi->nlo", t, w.take(0, i * e, (i + 1) * e))
+            if bias is not None:
+                proj = proj + bias.take(0, i * e, (i + 1) * e)
+            heads.append(proj.reshape((t.shape[0], t.shape[1], h, d)))
+        q, k, v = heads
+        scores = einsum("nlhd,nshd->nhls", q, k) * (1 / sp.sqrt(d))
+        weights = softmax(scores, axis=3)
+        out = einsum("nhls,nshd->nlhd", weights, v).reshape((q.shape[0], q.shape[1], e))
+        out = self.call_module(_qual(target, "out_proj"), m.out_proj, [out], {})
+        if not m.batch_first:
+            out = _permute(out, [1, 0, 2])
+        if not need_weights:
+            return out, None
+        return out, weights.mean(1) if average_attn_weights else weights
+
+    def encoder_layer(self, target: str, m: Any, x: Tensor) -> Tensor:
+        """nn.TransformerEncoderLayer: self-attention and feed-forward blocks with residuals, post- or pre-norm."""
+
+        def sub(name: str, t: Tensor) -> Tensor:
+            return self.call_module(_qual(target, name), getattr(m, name), [t], {})  # type: ignore[no-any-return]
+
+        def attend(t: Tensor) -> Tensor:
+            return sub(
+                "dropout1", self.attention(_qual(target, "self_attn"), m.self_attn, t, t, t, need_weights=False)[0]
+            )
+
+        def feed_forward(t: Tensor) -> Tensor:
+            act = m.activation
+            if act is self.F.relu:
+                hidden = sub("linear1", t).map(relu)
+            elif act is self.F.gelu:
+                hidden = sub("linear1", t).map(gelu)
+            else:
+                fn = self.activation(act)
+                if fn is None:
+                    raise GraphError(f"the feed-forward activation {act!r} is not supported")
+                hidden = sub("linear1", t).map(fn)
+            return sub("dropout2", sub("linear2", sub("dropout", hidden)))
+
+        if m.norm_first:
+            x = x + attend(sub("norm1", x))
+            return x + feed_forward(sub("norm2", x))
+        x = sub("norm1", x + attend(x))
+        return sub("norm2", x + feed_forward(x))
 
     def activation(self, m: Any) -> Callable[[sp.Expr], sp.Expr] | None:
         nn = self.nn
@@ -261,6 +353,8 @@ class _Importer:
             return _flatten(*args, **kwargs)
         if fn in (torch.cat, torch.transpose, torch.permute, torch.sum, torch.mean, torch.reshape):
             return self.method(fn.__name__, args, kwargs)
+        if fn is operator.getitem:
+            return _getitem(*args)
         if fn in (operator.matmul, torch.matmul):
             return _matmul(*args)
         if fn is F.linear:
@@ -344,6 +438,37 @@ class _Importer:
             dim = kwargs.get("dim", rest[0] if rest else None)
             return x.shape if dim is None else x.shape[dim]
         raise GraphError(f"the method .{name}() is not supported")
+
+
+def _getitem(x: Any, index: Any) -> Any:
+    """``x[index]``: an item of a tuple (a module's several outputs), or basic indexing of a Tensor.
+
+    Tensor indices are ints and unit-step slices (and one ``...``); an int drops its axis.
+    """
+    if not isinstance(x, Tensor):
+        return x[index]
+    items = list(index) if isinstance(index, tuple) else [index]
+    if any(it is Ellipsis for it in items):
+        at = items.index(Ellipsis)
+        items[at : at + 1] = [slice(None)] * (x.ndim - len(items) + 1)
+    items += [slice(None)] * (x.ndim - len(items))
+    if len(items) != x.ndim:
+        raise GraphError(f"index {index!r} has more entries than the {x.ndim} axes of shape {x.shape}")
+    start, stop, keep = [], [], []
+    for axis, (it, n) in enumerate(zip(items, x.shape, strict=True)):
+        if isinstance(it, slice):
+            lo, hi, step = it.indices(n)
+            if step != 1 or hi <= lo:
+                raise GraphError(f"index {index!r}: axis {axis} needs a non-empty slice with step 1")
+            start.append(lo)
+            stop.append(hi)
+            keep.append(hi - lo)
+        elif isinstance(it, int) and not isinstance(it, bool) and -n <= it < n:
+            start.append(it % n)
+            stop.append(it % n + 1)
+        else:
+            raise GraphError(f"index {index!r}: axis {axis} takes ints in [-{n}, {n}) and slices, got {it!r}")
+    return x.slice(start, stop).reshape(tuple(keep))
 
 
 def _permute(x: Tensor, order: list[int]) -> Tensor:
@@ -443,8 +568,8 @@ def from_torch(
         raise GraphError(f"from_torch needs a torch.nn.Module, got {type(module).__name__}")
     examples = (example_inputs,) if isinstance(example_inputs, torch.Tensor) else tuple(example_inputs)
     original = module
-    single = type(module).__module__.startswith("torch.nn.") and not any(True for _ in module.children())
-    if single:  # one of torch's layers: tracing its forward would give functional code, so trace a parent
+    single = type(module).__module__.startswith("torch.nn.") and not isinstance(module, torch.nn.Sequential)
+    if single:  # one of torch's layers (a leaf to fx): tracing its own forward would give functional code
         module = _root(module, torch)
     gm = _trace(module)
     b = Builder()

@@ -78,6 +78,39 @@ def _functional():
     return M()
 
 
+class Attention(nn.Module):
+    def __init__(self, batch_first: bool) -> None:
+        super().__init__()
+        self.attn = nn.MultiheadAttention(4, 2, batch_first=batch_first)
+        self.head = nn.Linear(4, 1)
+        self.batch_first = batch_first
+
+    def forward(self, x):
+        out, weights = self.attn(x, x, x)  # weights (N, L, S), averaged over the heads
+        w = weights.sum(-1) * weights[:, :, 0]
+        return self.head(out)[..., 0] + (w if self.batch_first else w.t())
+
+
+class CrossAttention(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.attn = nn.MultiheadAttention(4, 4, bias=False, batch_first=True)
+
+    def forward(self, q, kv):
+        return self.attn(q, kv, kv, need_weights=False)[0][:, 1:, 2]
+
+
+class Encoder(nn.Module):
+    def __init__(self, norm_first: bool, activation: str, layers: int = 1) -> None:
+        super().__init__()
+        layer = nn.TransformerEncoderLayer(4, 2, 6, dropout=0.0, activation=activation, norm_first=norm_first)
+        self.enc = nn.TransformerEncoder(layer, layers, norm=nn.LayerNorm(4), enable_nested_tensor=False)
+        self.head = nn.Linear(4, 3)
+
+    def forward(self, x):
+        return self.head(self.enc(x)[:, 0])  # (L, N, E) -> batch element 0 at every position: (L, 3)
+
+
 def _bn_eval():
     m = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.ReLU(), nn.Linear(4, 2))
     with torch.no_grad():
@@ -199,6 +232,16 @@ CASES = {
         lambda: nn.Sequential(nn.Conv2d(1, 2, 1), nn.AdaptiveAvgPool2d((None, 2)), nn.Flatten()),
         [(2, 1, 3, 4)],
         lambda: _mse((2, 12)),
+    ),
+    "mha_seq_first": (lambda: Attention(False), [(3, 2, 4)], lambda: _mse((3, 2))),
+    "mha_batch_first": (lambda: Attention(True), [(2, 3, 4)], lambda: _mse((2, 3))),
+    "cross_attention": (CrossAttention, [(2, 3, 4), (2, 5, 4)], lambda: _mse((2, 2))),
+    "transformer_post_norm": (lambda: Encoder(False, "relu"), [(3, 2, 4)], lambda: _ce(3, 3)),
+    "transformer_pre_norm_gelu": (lambda: Encoder(True, "gelu", 2), [(3, 2, 4)], lambda: _ce(3, 3)),
+    "transformer_layer": (
+        lambda: nn.TransformerEncoderLayer(4, 2, 5, dropout=0.0, batch_first=True),
+        [(2, 3, 4)],
+        lambda: _mse((2, 3, 4)),
     ),
     "ce_sum": (
         lambda: nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 3)),
