@@ -10,7 +10,8 @@ max pooling sends the gradient to the first maximal entry of a window. Anything 
 Supported modules: Linear, Conv1d/2d/3d (zero padding, ``"same"``, dilation; groups=1),
 MaxPool1d/2d/3d (no padding), AvgPool1d/2d/3d, AdaptiveAvgPool1d/2d/3d (sizes that divide),
 ReLU, Sigmoid, Tanh, GELU, LeakyReLU, ELU, Softplus, Identity, Dropout (p=0 or eval mode),
-Flatten, LayerNorm, BatchNorm1d/2d/3d (training and eval mode), MultiheadAttention (self- and
+Flatten, LayerNorm, BatchNorm1d/2d/3d (training and eval mode), Embedding (an integer input
+becomes one-hot rows, the graph input of that name), MultiheadAttention (self- and
 cross-attention, no masks), TransformerEncoderLayer and TransformerEncoder (pre- or post-norm,
 relu or gelu, no masks; dropout 0 or eval mode); their functional forms
 (``F.max_pool2d``, ``F.leaky_relu``, ``F.linear``, ...); +, -, *, /, @, neg, exp, relu, sigmoid,
@@ -101,6 +102,15 @@ def _ints(v: Any, d: int) -> tuple[int, ...]:
     return tuple(int(a) for a in v) if isinstance(v, (tuple, list)) else (int(v),) * d
 
 
+@dataclass(frozen=True)
+class _Indices:
+    """An integer input of ``forward``: its name, its values in C order and its shape."""
+
+    name: str
+    values: tuple[int, ...]
+    shape: tuple[int, ...]
+
+
 class _Importer:
     """One pass over an fx graph, building the symnn graph node by node."""
 
@@ -111,6 +121,7 @@ class _Importer:
         self.module, self.gm, self.b = module, gm, builder
         self.named = dict(module.named_parameters())
         self.values: dict[str, Any] = {}
+        self.inputs: dict[str, Any] = {}
 
     # -- leaves ------------------------------------------------------------------------------------
     def param(self, name: str) -> Tensor:
@@ -141,6 +152,10 @@ class _Importer:
                     x = self.encoder_layer(_qual(target, f"layers.{i}"), layer, x)
                 return x if m.norm is None else self.call_module(_qual(target, "norm"), m.norm, [x], {})
             return self.encoder_layer(target, m, args[0])
+        if isinstance(m, nn.Embedding) and len(args) == 1 and not kwargs:
+            return self.embedding(target, m, args[0])
+        if any(isinstance(a, _Indices) for a in args):
+            raise GraphError("integer inputs are supported only as the indices of an Embedding")
         if kwargs or len(args) != 1 or not isinstance(args[0], Tensor):
             raise GraphError("takes exactly one tensor argument here")
         (x,) = args
@@ -192,6 +207,21 @@ class _Importer:
         if fn is not None:
             return x.map(fn)
         raise GraphError(f"the module type {type(m).__name__} is not supported")
+
+    def embedding(self, target: str, m: Any, idx: Any) -> Tensor:
+        """nn.Embedding: integer indices (N, ...) become the one-hot input (N, ..., num_embeddings) times the table."""
+        if m.padding_idx is not None or m.max_norm is not None or m.scale_grad_by_freq:
+            raise GraphError("Embedding is supported without padding_idx, max_norm and scale_grad_by_freq")
+        if not isinstance(idx, _Indices):
+            raise GraphError("Embedding needs a forward argument of integer indices as its input")
+        v = m.num_embeddings
+        if not all(0 <= i < v for i in idx.values):
+            raise GraphError(f"Embedding indices must lie in [0, {v}), got {sorted(set(idx.values))}")
+        x = self.b.input(idx.name, (*idx.shape, v))
+        rows = [[1.0 if k == i else 0.0 for k in range(v)] for i in idx.values]
+        self.inputs[idx.name] = _array(self.torch.tensor(rows, dtype=self.torch.float64).reshape(*idx.shape, v))
+        lead = "abcdefghjklmn"[: len(idx.shape)]
+        return einsum(f"{lead}i,io->{lead}o", x, self.param(_qual(target, "weight")))
 
     def attention(
         self,
@@ -587,14 +617,20 @@ def from_torch(
         if not isinstance(example, torch.Tensor):
             raise GraphError(f"example input {node.name!r} must be a torch tensor, got {type(example).__name__}")
         label = "x" if len(placeholders) == 1 else node.name  # one input is "x", as in symnn.trace
-        env[node] = b.input(label, tuple(example.shape))
-        inputs[label] = _array(example)
+        if example.is_floating_point():
+            env[node] = b.input(label, tuple(example.shape))
+            inputs[label] = _array(example)
+        else:  # indices: they become one-hot rows where an Embedding reads them
+            env[node] = _Indices(label, tuple(int(i) for i in example.flatten().tolist()), tuple(example.shape))
+    imp.inputs = inputs
     for node in gm.graph.nodes:
         if node.op == "placeholder":
             continue
         args = torch.fx.node.map_arg(node.args, lambda n: env[n])
         kwargs = torch.fx.node.map_arg(node.kwargs, lambda n: env[n])
         try:
+            if node.op != "call_module" and any(isinstance(a, _Indices) for a in (*args, *kwargs.values())):
+                raise GraphError("integer inputs are supported only as the indices of an Embedding")
             if node.op == "call_module":
                 prefix = "" if single else node.target  # the single layer's parameters keep their names
                 env[node] = imp.call_module(prefix, gm.get_submodule(node.target), list(args), dict(kwargs))

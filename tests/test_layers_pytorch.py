@@ -219,3 +219,25 @@ def test_meanpool_takes_a_tuple_of_axes_and_rejects_others_clearly():
         L.MeanPool(axis=(1.5,))
     with pytest.raises(ShapeError, match="outside rank"):
         trace(L.MeanPool(axis=(1, 4)), shapes={"x": (2, 3)})
+
+
+@needs_torch
+def test_embedding_on_one_hot_rows_equals_torch():
+    import torch
+    from torch import nn
+
+    torch.manual_seed(5)
+    table = nn.Embedding(5, 3).double()
+    idx = torch.tensor([[0, 4, 4], [2, 1, 0]])
+    out = table(idx)
+    c = torch.randn(*out.shape, dtype=torch.float64)
+    (out * c).sum().backward()
+    b = Builder()
+    onehot = b.input("x", (2, 3, 5))
+    y = L.Embedding(5, 3)(onehot, L.Params(b))
+    g = b.build((y * b.const(c.tolist(), (2, 3, 3))).sum(), names=["s"])
+    rows = np.array(one_hot(idx.flatten().tolist(), 5)).reshape(2, 3, 5)
+    arrays = {"x": rows, "weight": table.weight.detach().numpy()}
+    sym = Executor(grad(g)).forward(arrays)
+    assert abs(float(sym["s"]) - float((out * c).sum().detach())) < 1e-12
+    assert np.max(np.abs(sym["grad:weight"] - table.weight.grad.numpy())) < 1e-12

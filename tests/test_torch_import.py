@@ -111,6 +111,17 @@ class Encoder(nn.Module):
         return self.head(self.enc(x)[:, 0])  # (L, N, E) -> batch element 0 at every position: (L, 3)
 
 
+class Bag(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.emb = nn.Embedding(6, 4)
+        self.enc = nn.TransformerEncoderLayer(4, 2, 8, dropout=0.0, batch_first=True)
+        self.head = nn.Linear(4, 3)
+
+    def forward(self, tokens):
+        return self.head(self.enc(self.emb(tokens)).mean(1))
+
+
 def _bn_eval():
     m = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.ReLU(), nn.Linear(4, 2))
     with torch.no_grad():
@@ -243,6 +254,7 @@ CASES = {
         [(2, 3, 4)],
         lambda: _mse((2, 3, 4)),
     ),
+    "embedding_transformer": (Bag, [(2, 5)], lambda: _ce(2, 3)),
     "ce_sum": (
         lambda: nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 3)),
         [(6, 3)],
@@ -262,12 +274,12 @@ CASES = {
 
 
 def _torch_reference(module, inputs, loss, target):
-    inputs = [t.clone().requires_grad_(True) for t in inputs]
+    inputs = [t.clone().requires_grad_(t.is_floating_point()) for t in inputs]
     module.zero_grad()
     value = loss(module(*inputs), target)
     value.backward()
     grads = {name: p.grad.numpy() for name, p in module.named_parameters()}
-    return value.item(), grads, [t.grad.numpy() for t in inputs]
+    return value.item(), grads, [t.grad.numpy() if t.grad is not None else None for t in inputs]
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
@@ -276,19 +288,21 @@ def test_loss_and_gradients_equal_torch_autograd(case):
     torch.manual_seed(sum(map(ord, case)))
     module = make().double()
     inputs = [torch.randn(*s, dtype=torch.float64) for s in shapes]
+    if case.startswith("embedding"):
+        inputs = [torch.randint(0, 6, shapes[0])]  # token indices
     loss, target = make_loss()
     model = from_torch(module, tuple(inputs), loss, target)
     graph, arrays = model.graph(), model.arrays()
     assert set(model.params()) == {name for name, _ in module.named_parameters()}
     value, grads, input_grads = _torch_reference(module, inputs, loss, target)
-    names = [n for n in graph.inputs if n != "y"]
+    names = [n for n, t in zip(graph.inputs, inputs, strict=False) if n != "y" and t.is_floating_point()]
     wrt = [*graph.params, *names]
 
     ex_value, ex_grads = Executor(graph).grad(arrays, wrt=wrt)  # numeric reverse mode
     sym = Executor(grad(graph, wrt=wrt)).forward(arrays)  # symnn's symbolic gradient graph
     assert abs(ex_value - value) <= TOL * max(1.0, abs(value))
     assert abs(float(sym["loss"]) - value) <= TOL * max(1.0, abs(value))
-    expected = {**grads, **dict(zip(names, input_grads, strict=True))}
+    expected = {**grads, **dict(zip(names, [g for g in input_grads if g is not None], strict=True))}
     for name, g in expected.items():
         assert np.max(np.abs(ex_grads[name] - g)) <= TOL, (name, "executor")
         assert np.max(np.abs(sym[f"grad:{name}"] - g)) <= TOL, (name, "symbolic")

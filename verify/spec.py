@@ -205,6 +205,7 @@ def _layer_rows() -> list[LayerSpec]:
             "Conv2d:same_dilated",
             t(L.Sequential(L.Conv2d(1, 1, 2, padding="same", dilation=2), L.Flatten()), "mse", x=(1, 1, 3, 3)),
         ),
+        LayerSpec("Embedding", t(L.Sequential(L.Embedding(3, 2), L.Tanh()), "mse", x=(2, 3))),
         LayerSpec("LayerNorm", t(L.Sequential(lin, L.LayerNorm(2)), "mse", x=(2, 3))),
         LayerSpec("BatchNorm", t(L.Sequential(L.Conv2d(1, 2, 1), L.BatchNorm(2)), "mse", x=(2, 1, 1, 2))),
         LayerSpec(

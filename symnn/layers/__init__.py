@@ -23,7 +23,7 @@ from .activations import (
 from .architectures import MLP, ResNet, Transformer, TransformerBlock
 from .attention import MultiHeadAttention, SelfAttention
 from .base import Flatten, Layer, MeanPool, Params, Residual, Sequential
-from .core import Conv1d, Conv2d, Conv3d, Linear
+from .core import Conv1d, Conv2d, Conv3d, Embedding, Linear
 from .norm import BatchNorm, LayerNorm
 from .pooling import AvgPool1d, AvgPool2d, AvgPool3d, MaxPool1d, MaxPool2d, MaxPool3d
 
@@ -40,6 +40,7 @@ __all__ = [
     "Conv1d",
     "Conv2d",
     "Conv3d",
+    "Embedding",
     "Flatten",
     "Layer",
     "LayerNorm",

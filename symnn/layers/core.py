@@ -1,4 +1,4 @@
-"""The parameter-carrying building blocks: Linear and Conv1d/2d/3d."""
+"""The parameter-carrying building blocks: Linear, Embedding and Conv1d/2d/3d."""
 
 from __future__ import annotations
 
@@ -50,6 +50,42 @@ class Linear:
             if self.bias:
                 y = y + p.param("b", (self.out_features,))
             return y
+
+
+@dataclass(frozen=True)
+class Embedding:
+    """A lookup table as PyTorch's Embedding, on one-hot inputs: (..., num_embeddings) -> (..., embedding_dim).
+
+    y[..., d] = sum_v x[..., v] weight[v, d] with weight (num_embeddings, embedding_dim): for a one-hot
+    row x = e_i this is row i of the table, and the gradient reaches only the rows used. Class
+    indices become one-hot rows with ``symnn.losses.one_hot`` (``from_torch`` does it for integer inputs).
+
+    >>> from symnn.trace import trace
+    >>> trace(Embedding(5, 2), shapes={"x": (3, 4, 5)}).params
+    {'weight': (5, 2)}
+    """
+
+    num_embeddings: int
+    embedding_dim: int
+
+    def __post_init__(self) -> None:
+        check_size("Embedding", num_embeddings=self.num_embeddings, embedding_dim=self.embedding_dim)
+
+    def __str__(self) -> str:
+        return f"Embedding({self.num_embeddings}, {self.embedding_dim})"
+
+    def __call__(self, x: Tensor, p: Params) -> Tensor:
+        check_tensor(self, x)
+        check_rank(self, x, 1, "(..., num_embeddings) one-hot rows", at_least=True)
+        if x.shape[-1] != self.num_embeddings:
+            raise shape_error(
+                self, x, f"last axis {x.shape[-1]} != num_embeddings {self.num_embeddings} (one-hot rows)"
+            )
+        if x.ndim - 1 > len(_LEAD):
+            raise shape_error(self, x, f"more than {len(_LEAD)} leading axes")
+        with x.builder.scope(str(self)):
+            lead = _LEAD[: x.ndim - 1]
+            return einsum(f"{lead}i,io->{lead}o", x, p.param("weight", (self.num_embeddings, self.embedding_dim)))
 
 
 def _tuple(owner: str, name: str, value: int | tuple[int, ...], d: int, least: int) -> tuple[int, ...]:
