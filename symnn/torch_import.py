@@ -452,10 +452,8 @@ class _Importer:
             keep = bool(kwargs.get("keepdim", rest[1] if len(rest) > 1 else False))
             return getattr(x, name)(dim, keepdims=keep)
         if name == "transpose":
-            a, c = (
-                kwargs.get("dim0", rest[0] if rest else None),
-                kwargs.get("dim1", rest[1] if len(rest) > 1 else None),
-            )
+            a = int(kwargs.get("dim0", rest[0] if rest else 0))
+            c = int(kwargs.get("dim1", rest[1] if len(rest) > 1 else 1))
             order = list(range(x.ndim))
             order[a], order[c] = order[c], order[a]
             return _permute(x, order)
