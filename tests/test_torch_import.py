@@ -413,3 +413,22 @@ def test_the_command_line_loader_accepts_a_torch_module(tmp_path):
     bare.write_text("from torch import nn\nmodel = nn.Linear(2, 2)\n")
     with pytest.raises(ModelError, match="example_inputs"):
         resolve(f"{bare}:model")
+
+
+def test_symnn_derive_and_check_read_a_torch_module_from_a_file(tmp_path, capsys):
+    from symnn.cli.main import main
+
+    path = tmp_path / "net.py"
+    path.write_text(
+        "import torch\n"
+        "from torch import nn\n"
+        "torch.manual_seed(0)\n"
+        "model = nn.Sequential(nn.Conv1d(1, 2, 3), nn.ELU(), nn.MaxPool1d(2), nn.Flatten(), nn.Linear(4, 1)).double()\n"
+        "example_inputs = torch.randn(2, 1, 6, dtype=torch.float64)\n"
+        "loss = nn.MSELoss()\n"
+        "target = torch.randn(2, 1, dtype=torch.float64)\n"
+    )
+    assert main(["derive", f"{path}:model", "--mode", "reverse"]) == 0
+    assert "0.weight" in capsys.readouterr().out
+    assert main(["check", f"{path}:model"]) == 0
+    assert "every path agrees with every oracle" in capsys.readouterr().out
