@@ -16,8 +16,9 @@ cross-attention, no masks), TransformerEncoderLayer and TransformerEncoder (pre-
 relu or gelu, no masks; dropout 0 or eval mode); their functional forms
 (``F.max_pool2d``, ``F.leaky_relu``, ``F.linear``, ...); +, -, *, /, @, neg, exp, relu, sigmoid,
 tanh, gelu, flatten, reshape/view, transpose/permute/t, cat, mean/sum over dims, indexing with
-ints and unit-step slices; the losses
-MSELoss and CrossEntropyLoss (class indices or probabilities; reduction "mean" or "sum").
+ints and unit-step slices; the losses MSELoss and CrossEntropyLoss (class indices or
+probabilities; reduction "mean" or "sum"). Every parameter is a graph parameter (frozen ones
+too); buffers (BatchNorm's running statistics) are constants.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ import sympy as sp
 from .errors import GraphError, ModelError, ShapeError, SymnnError
 from .functions import relu, sigmoid
 from .ir import Builder, Graph, Tensor, concat, einsum
-from .layers.activations import _number, elu, gelu, leaky_relu
+from .layers.activations import elu, exact_number, gelu, leaky_relu
 from .layers.core import conv, same_padding
 from .layers.norm import affine, normalize
 from .layers.pooling import avg_pool, max_pool
@@ -77,7 +78,8 @@ class TorchModel:
 
 
 def _array(t: Any) -> Any:
-    return t.detach().to(dtype=t.new_zeros(()).double().dtype).cpu().numpy().copy()
+    """A torch tensor's values as a float64 numpy array of its own (not sharing torch's memory)."""
+    return t.detach().double().cpu().numpy().copy()
 
 
 def _where(node: Any) -> str:
@@ -192,7 +194,7 @@ class _Importer:
             return avg_pool(x, k, k, (0,) * d, str(m))
         if isinstance(m, (nn.LayerNorm,)):
             n = len(m.normalized_shape)
-            y = normalize(x, tuple(range(x.ndim - n, x.ndim)), _number("LayerNorm", "eps", m.eps, positive=True))
+            y = normalize(x, tuple(range(x.ndim - n, x.ndim)), exact_number("LayerNorm", "eps", m.eps, positive=True))
             shape = tuple(m.normalized_shape)
             return affine(y, self.maybe(target, "weight"), self.maybe(target, "bias"), shape)
         if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)):
@@ -311,13 +313,13 @@ class _Importer:
         if isinstance(m, nn.GELU):
             return lambda a: gelu(a, m.approximate)
         if isinstance(m, nn.LeakyReLU):
-            slope = _number("LeakyReLU", "negative_slope", m.negative_slope)
+            slope = exact_number("LeakyReLU", "negative_slope", m.negative_slope)
             return lambda a: leaky_relu(a, slope)
         if isinstance(m, nn.ELU):
-            alpha = _number("ELU", "alpha", m.alpha)
+            alpha = exact_number("ELU", "alpha", m.alpha)
             return lambda a: elu(a, alpha)
         if isinstance(m, nn.Softplus):
-            beta = _number("Softplus", "beta", m.beta, positive=True)
+            beta = exact_number("Softplus", "beta", m.beta, positive=True)
             return lambda a: sp.log(1 + sp.exp(beta * a)) / beta
         return None
 
@@ -337,7 +339,7 @@ class _Importer:
         c = m.num_features
         shape = (1, c) + (1,) * (x.ndim - 2)
         axes = (0, *range(2, x.ndim))
-        eps = _number("BatchNorm", "eps", m.eps, positive=True)
+        eps = exact_number("BatchNorm", "eps", m.eps, positive=True)
         if m.training or m.running_mean is None:
             y = normalize(x, axes, eps)
         else:

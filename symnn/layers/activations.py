@@ -112,7 +112,7 @@ class Activation:
             return x.map(self.fn)
 
 
-def _number(owner: str, name: str, value: Any, positive: bool = False) -> sp.Expr:
+def exact_number(owner: str, name: str, value: Any, positive: bool = False) -> sp.Expr:
     """``value`` as an exact sympy number (floats through their shortest decimal, so 0.01 is 1/100)."""
     try:
         v = sp.nsimplify(repr(value)) if isinstance(value, float) else sp.sympify(value)
@@ -175,7 +175,7 @@ class LeakyReLU:
     negative_slope: Any = "1/100"
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "negative_slope", _number("LeakyReLU", "negative_slope", self.negative_slope))
+        object.__setattr__(self, "negative_slope", exact_number("LeakyReLU", "negative_slope", self.negative_slope))
 
     def __str__(self) -> str:
         return f"LeakyReLU({self.negative_slope})"
@@ -192,7 +192,7 @@ class ELU:
     alpha: Any = 1
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "alpha", _number("ELU", "alpha", self.alpha))
+        object.__setattr__(self, "alpha", exact_number("ELU", "alpha", self.alpha))
 
     def __str__(self) -> str:
         return f"ELU({self.alpha})"
@@ -213,7 +213,7 @@ class Softplus:
     beta: Any = 1
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "beta", _number("Softplus", "beta", self.beta, positive=True))
+        object.__setattr__(self, "beta", exact_number("Softplus", "beta", self.beta, positive=True))
 
     def __str__(self) -> str:
         return "Softplus()" if self.beta == 1 else f"Softplus(beta={self.beta})"

@@ -22,7 +22,7 @@ import sympy as sp
 
 from ..errors import GraphError
 from ..ir import Tensor
-from .activations import EPS, _number
+from .activations import EPS, exact_number
 from .base import Params, check_rank, check_size, check_tensor, shape_error
 
 
@@ -68,7 +68,7 @@ class LayerNorm:
         if not shape:
             raise GraphError("LayerNorm: normalized_shape must name at least one axis")
         object.__setattr__(self, "normalized_shape", shape)
-        object.__setattr__(self, "eps", _number("LayerNorm", "eps", self.eps, positive=True))
+        object.__setattr__(self, "eps", exact_number("LayerNorm", "eps", self.eps, positive=True))
 
     def __str__(self) -> str:
         return f"LayerNorm({self.normalized_shape})"
@@ -107,7 +107,7 @@ class BatchNorm:
 
     def __post_init__(self) -> None:
         check_size("BatchNorm", num_features=self.num_features)
-        object.__setattr__(self, "eps", _number("BatchNorm", "eps", self.eps, positive=True))
+        object.__setattr__(self, "eps", exact_number("BatchNorm", "eps", self.eps, positive=True))
         if (self.running_mean is None) != (self.running_var is None):
             raise GraphError("BatchNorm: give both running_mean and running_var (eval mode) or neither (training)")
         for name in ("running_mean", "running_var"):
