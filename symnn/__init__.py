@@ -48,6 +48,7 @@ if TYPE_CHECKING:
         TransformerBlock,
     )
     from .losses import hinge, logistic, mse, softmax, softmax_cross_entropy
+    from .torch_import import TorchModel, from_torch
     from .trace import trace
     from .zoo import Model, list_models, resolve
 
@@ -85,6 +86,7 @@ __all__ = [
     "SymnnError",
     "Tanh",
     "Tensor",
+    "TorchModel",
     "Transformer",
     "TransformerBlock",
     "UnsupportedFunctionError",
@@ -93,6 +95,7 @@ __all__ = [
     "concat",
     "einsum",
     "formula",
+    "from_torch",
     "grad",
     "hinge",
     "hvp",
@@ -125,6 +128,7 @@ _EXPORTS = {
     "Residual ResNet SelfAttention Sequential Sigmoid Sign Tanh Transformer TransformerBlock",
     "losses": "hinge logistic mse softmax softmax_cross_entropy",
     "trace": "trace",
+    "torch_import": "TorchModel from_torch",
     "zoo": "Model list_models resolve",
     "codegen": "Kernel compile",
     "executor": "Executor",
@@ -133,7 +137,7 @@ _HOME = {name: f"{__name__}.{module}" for module, names in _EXPORTS.items() for 
 #: Modules reachable as attributes (``symnn.layers.MLP``) without importing them first.
 _SUBMODULES = frozenset(
     {"codegen", "cost", "diff", "errors", "executor", "expand", "formula", "functions", "ir", "layers"}
-    | {"losses", "ops", "printing", "registry", "trace", "train", "zoo"}
+    | {"losses", "ops", "printing", "registry", "torch_import", "trace", "train", "zoo"}
 )
 
 

@@ -315,6 +315,51 @@ def canonicalize(expr: sp.Expr) -> sp.Expr:
     return expr
 
 
+def _indicator(cond: Any) -> sp.Expr:
+    """1 where ``cond`` holds, else 0, through ``step`` (step(0) = 0 keeps strict and non-strict apart)."""
+    if cond is sp.true:
+        return sp.S.One
+    if isinstance(cond, sp.StrictGreaterThan):
+        return step(cond.lhs - cond.rhs)
+    if isinstance(cond, sp.StrictLessThan):
+        return step(cond.rhs - cond.lhs)
+    if isinstance(cond, sp.GreaterThan):
+        return 1 - step(cond.rhs - cond.lhs)
+    if isinstance(cond, sp.LessThan):
+        return 1 - step(cond.lhs - cond.rhs)
+    if isinstance(cond, sp.And):
+        out = sp.S.One
+        for c in cond.args:
+            out *= _indicator(c)
+        return out
+    raise UnsupportedFunctionError(
+        f"the Piecewise condition {cond} is not a comparison (<, <=, >, >=) or an And of them; rewrite it so"
+    )
+
+
+def piecewise_to_step(expr: sp.Expr) -> sp.Expr:
+    """``Piecewise((f, c), (g, True))`` as ``g + [c] (f - g)`` with ``[c]`` built from ``step``, recursively.
+
+    The value is the branch the conditions select (ties follow the comparison: ``x > 0`` is false at
+    0, ``x >= 0`` true), and since ``step' = 0`` the derivative at a boundary is the selected branch's
+    derivative: ``Piecewise((x, x > 0), (a*x, True))`` has derivative a at 0, as PyTorch's LeakyReLU.
+    Every branch is evaluated, so each must be finite everywhere (0 * inf is NaN).
+    """
+
+    def rewrite(*pairs: Any) -> sp.Expr:
+        (first, cond), rest = pairs[0], pairs[1:]
+        if cond is sp.true or not rest:
+            if cond is not sp.true:
+                raise UnsupportedFunctionError(
+                    f"Piecewise without a final (expr, True) branch is undefined where {cond} fails; add one"
+                )
+            return first
+        other = rewrite(*rest)
+        return other + _indicator(cond) * (first - other)
+
+    return expr.replace(sp.Piecewise, lambda *pairs: rewrite(*pairs))
+
+
 def check_supported(expr: sp.Expr) -> None:
     """Raise ``UnsupportedFunctionError`` if ``expr`` holds a function without a code generator."""
     if expr.has(sp.Derivative, sp.Integral, sp.Piecewise, sp.Subs):

@@ -1,4 +1,4 @@
-"""Losses (each a scalar Tensor, the mean over the batch) and the stable softmax.
+"""Losses (each a scalar Tensor: the mean over the batch, or the sum with ``reduction="sum"``) and the stable softmax.
 
 >>> from symnn.ir import Builder
 >>> b = Builder()
@@ -9,7 +9,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import sympy as sp
 
@@ -37,10 +37,20 @@ def _check_pair(name: str, pred: Tensor, y: Tensor) -> None:
         raise ShapeError(f"{name}: prediction of shape {pred.shape} and target of shape {y.shape} differ")
 
 
-def mse(pred: Tensor, y: Tensor) -> Tensor:
-    """Mean squared error: mean over all entries of (pred - y)^2."""
+REDUCTIONS = ("mean", "sum")
+
+
+def reduce(t: Tensor, reduction: str, name: str) -> Tensor:
+    """The mean (PyTorch's default) or the sum of all entries of ``t``."""
+    if reduction not in REDUCTIONS:
+        raise GraphError(f"{name}: reduction must be one of {REDUCTIONS}, got {reduction!r}")
+    return t.mean() if reduction == "mean" else t.sum()
+
+
+def mse(pred: Tensor, y: Tensor, reduction: str = "mean") -> Tensor:
+    """Mean squared error: mean (or sum) over all entries of (pred - y)^2."""
     _check_pair("mse", pred, y)
-    return pred.builder.elementwise(lambda a, b: (a - b) ** 2, pred, y).mean()
+    return reduce(pred.builder.elementwise(lambda a, b: (a - b) ** 2, pred, y), reduction, "mse")
 
 
 def logistic(pred: Tensor, y: Tensor) -> Tensor:
@@ -64,6 +74,30 @@ def softmax_cross_entropy(logits: Tensor, y_onehot: Tensor) -> Tensor:
     picked = einsum(f"{lead}k,{lead}k->{lead}", y_onehot, logits)
     per_example = logits.logsumexp(-1) - picked
     return per_example.mean()
+
+
+def cross_entropy(logits: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
+    """PyTorch's CrossEntropyLoss: logits (N, C) or (N, C, *d), target of the same shape (one-hot or probabilities).
+
+    Per example and position, logsumexp_c(z) - sum_c y_c z_c over the class axis 1, then the mean
+    (or sum) over the N * prod(d) of them. Class-index targets are one-hot rows: ``one_hot``.
+    """
+    _check_pair("cross_entropy", logits, target)
+    if logits.ndim < 2:
+        raise ShapeError(f"cross_entropy needs logits (N, C, ...), got shape {logits.shape}")
+    rest = "abcdefgh"[: logits.ndim - 2]
+    picked = einsum(f"nk{rest},nk{rest}->n{rest}", target, logits)
+    return reduce(logits.logsumexp(1) - picked, reduction, "cross_entropy")
+
+
+def one_hot(labels: Sequence[int], classes: int) -> list[list[float]]:
+    """Class indices as one-hot rows: ``one_hot([2, 0], 3) == [[0, 0, 1], [1, 0, 0]]``."""
+    rows = []
+    for i, c in enumerate(labels):
+        if isinstance(c, bool) or not isinstance(c, int) or not 0 <= c < classes:
+            raise GraphError(f"one_hot: label {i} is {c!r}; class indices are ints in [0, {classes})")
+        rows.append([1.0 if k == c else 0.0 for k in range(classes)])
+    return rows
 
 
 LOSSES: dict[str, Loss] = {

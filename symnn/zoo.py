@@ -2,7 +2,9 @@
 
 A spec is a built-in name with optional sizes (``mlp:4-8-1``, ``conv``, ``attention``, ...),
 a file ``path/to/file.py:attr`` or a module ``package.module:attr``, where ``attr`` is a Graph,
-a Model, an object with ``.graph()``, or a zero-argument callable returning one. The built-in
+a Model, an object with ``.graph()``, a zero-argument callable returning one, or a
+``torch.nn.Module`` (imported by ``symnn.from_torch`` at the ``example_inputs`` defined beside
+it, with its ``loss`` and ``target`` if the file defines them). The built-in
 defaults are tiny on purpose: they are expanded to explicit scalar sympy expressions by the exact
 reference. Every command and check loads its models here (``resolve(spec).graph()``).
 
@@ -41,6 +43,7 @@ from .layers import (
 )
 from .layers.base import Layer
 from .losses import Loss
+from .torch_import import is_torch_module, resolve_torch
 from .trace import trace
 
 
@@ -177,7 +180,8 @@ def resolve(spec: str) -> Model:
     if where.endswith(".py") or "/" in where or "\\" in where:
         if not attr or not sep:
             raise ModelError(f"{spec!r}: name the object to load from the file, e.g. {where}:model")
-        return _from_object(spec, _attribute(_load_file(where), attr, where))
+        module = _load_file(where)
+        return _from_object(spec, _attribute(module, attr, where), module)
     known = f"known models: {', '.join(ZOO)} (with optional sizes, e.g. mlp:4-8-1)"
     if sep and re.fullmatch(r"[A-Za-z_][\w.]*", where) and attr:
         try:
@@ -186,7 +190,7 @@ def resolve(spec: str) -> Model:
             raise ModelError(
                 f"{spec!r} is not a built-in model and importing module {where!r} failed ({e}); {known}"
             ) from e
-        return _from_object(spec, _attribute(module, attr, where))
+        return _from_object(spec, _attribute(module, attr, where), module)
     raise ModelError(f"unknown model {spec!r}; {known}, or path/to/file.py:attr, or package.module:attr")
 
 
@@ -218,10 +222,12 @@ def _attribute(module: Any, attr: str, where: str) -> Any:
     return obj
 
 
-def _from_object(spec: str, obj: Any) -> Model:
+def _from_object(spec: str, obj: Any, namespace: Any = None) -> Model:
     expected = "a Graph, a Model, an object with a .graph() method, or a function of no arguments returning one"
     if isinstance(obj, Model):
         return obj
+    if is_torch_module(obj):  # torch is loaded already when obj is one of its modules
+        return _from_object(spec, resolve_torch(spec, obj, namespace).graph())
     if isinstance(obj, Graph):
         return Model(spec, None, None, {}, fixed=obj)
     if not isinstance(obj, type) and callable(getattr(obj, "graph", None)):  # e.g. a constructed SignNetwork

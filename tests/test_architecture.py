@@ -73,6 +73,7 @@ CORE = frozenset(
         "zoo",
         "files",
         "jit",
+        "torch_import",
     )
 )
 CODEGEN = frozenset({"symnn.codegen"})

@@ -20,6 +20,7 @@ import sympy as sp
 from symnn import layers as L
 from symnn.functions import maximum, relu, sgn, sigmoid, softplus, step
 from symnn.ir import Builder, Graph, Tensor, concat, einsum
+from symnn.losses import Loss, cross_entropy
 from symnn.ops import ALL_OPS, Fold, Op, Window
 from symnn.registry import RegistryError, register
 from symnn.trace import trace
@@ -142,11 +143,15 @@ class LayerSpec:
 
 
 def _layer_rows() -> list[LayerSpec]:
-    def t(net: object, loss: str | None, **shapes: tuple[int, ...]) -> Callable[[], Graph]:
+    def t(net: object, loss: str | Loss | None, **shapes: tuple[int, ...]) -> Callable[[], Graph]:
         return lambda: trace(net, loss, shapes)  # type: ignore[arg-type]
 
     x = sp.Symbol("x", real=True)
     lin = L.Linear(3, 2)
+
+    def pooled(conv: object, pool: object, x: tuple[int, ...]) -> Callable[[], Graph]:
+        return t(L.Sequential(conv, pool, L.Flatten()), "mse", x=x)  # type: ignore[arg-type]
+
     return [
         LayerSpec("Linear", t(lin, "mse", x=(2, 3))),
         LayerSpec("Linear:nobias", t(L.Linear(3, 2, bias=False), "mse", x=(2, 3))),
@@ -163,6 +168,10 @@ def _layer_rows() -> list[LayerSpec]:
         LayerSpec("Tanh", t(L.Sequential(lin, L.Tanh()), "mse", x=(2, 3))),
         LayerSpec("Sign", t(L.Sequential(lin, L.Sign(), L.Linear(2, 1)), "mse", x=(2, 3))),
         LayerSpec("Activation", t(L.Sequential(lin, L.Activation(x**3 / 3 + sp.sin(x), x)), "mse", x=(2, 3))),
+        LayerSpec(
+            "Activation:piecewise",
+            t(L.Sequential(lin, L.Activation(sp.Piecewise((x, x > 0), (sp.exp(x) - 1, True)), x)), "mse", x=(2, 3)),
+        ),
         LayerSpec("Normalize:layer", t(L.Sequential(lin, L.Normalize("layer")), "mse", x=(2, 3))),
         LayerSpec("Normalize:batch", t(L.Sequential(lin, L.Normalize("batch")), "mse", x=(3, 3))),
         LayerSpec("Residual", t(L.Residual(L.Sequential(L.Linear(2, 2), L.Tanh())), "mse", x=(2, 2))),
@@ -180,6 +189,30 @@ def _layer_rows() -> list[LayerSpec]:
         LayerSpec("loss:logistic", t(L.Linear(3, 1), "logistic", x=(2, 3))),
         LayerSpec("loss:hinge", t(L.Linear(3, 1), "hinge", x=(2, 3))),
         LayerSpec("loss:softmax_cross_entropy", t(lin, "softmax_cross_entropy", x=(2, 3))),
+        # PyTorch's layers (issue 17): kinks as in PyTorch, max pooling's ties to the first maximum
+        LayerSpec("GELU", t(L.Sequential(lin, L.GELU()), "mse", x=(2, 3))),
+        LayerSpec("GELU:tanh", t(L.Sequential(lin, L.GELU("tanh")), "mse", x=(2, 3))),
+        LayerSpec("LeakyReLU", t(L.Sequential(lin, L.LeakyReLU(0.2)), "mse", x=(2, 3))),
+        LayerSpec("ELU", t(L.Sequential(lin, L.ELU(0.5)), "mse", x=(2, 3))),
+        LayerSpec("Softplus", t(L.Sequential(lin, L.Softplus(2)), "mse", x=(2, 3))),
+        LayerSpec("MaxPool1d", pooled(L.Conv1d(1, 1, 2), L.MaxPool1d(2), (1, 1, 5))),
+        LayerSpec("MaxPool2d", pooled(L.Conv2d(1, 1, 1), L.MaxPool2d(2, stride=1), (1, 1, 3, 3))),
+        LayerSpec("MaxPool3d", pooled(L.Conv3d(1, 1, 1), L.MaxPool3d(2), (1, 1, 2, 2, 2))),
+        LayerSpec("AvgPool1d", pooled(L.Conv1d(1, 1, 2), L.AvgPool1d(2), (1, 1, 5))),
+        LayerSpec("AvgPool2d", pooled(L.Conv2d(1, 1, 1), L.AvgPool2d(2, padding=1), (1, 1, 2, 2))),
+        LayerSpec("AvgPool3d", pooled(L.Conv3d(1, 1, 1), L.AvgPool3d(2), (1, 1, 2, 2, 2))),
+        LayerSpec(
+            "Conv2d:same_dilated",
+            t(L.Sequential(L.Conv2d(1, 1, 2, padding="same", dilation=2), L.Flatten()), "mse", x=(1, 1, 3, 3)),
+        ),
+        LayerSpec("Embedding", t(L.Sequential(L.Embedding(3, 2), L.Tanh()), "mse", x=(2, 3))),
+        LayerSpec("LayerNorm", t(L.Sequential(lin, L.LayerNorm(2)), "mse", x=(2, 3))),
+        LayerSpec("BatchNorm", t(L.Sequential(L.Conv2d(1, 2, 1), L.BatchNorm(2)), "mse", x=(2, 1, 1, 2))),
+        LayerSpec(
+            "BatchNorm:eval",
+            t(L.Sequential(lin, L.BatchNorm(2, running_mean=(0.5, -1), running_var=(2, 0.25))), "mse", x=(2, 3)),
+        ),
+        LayerSpec("loss:cross_entropy_sum", t(lin, lambda z, y: cross_entropy(z, y, "sum"), x=(2, 3))),
     ]
 
 

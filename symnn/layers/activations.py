@@ -8,7 +8,7 @@ from typing import Any
 import sympy as sp
 
 from ..errors import GraphError, UnsupportedFunctionError
-from ..functions import canonicalize, relu, sgn, sigmoid
+from ..functions import canonicalize, piecewise_to_step, relu, sgn, sigmoid, softplus
 from ..ir import Tensor, arg_symbols
 from .base import Layer, Params, check_rank, check_tensor, shape_error
 
@@ -66,11 +66,15 @@ class Activation:
     """A user's own activation: the sympy expression ``expr`` in the one variable ``var``, elementwise.
 
     ``expr`` is canonicalized (``Max(0, x)`` becomes ``relu``, ``1/(1+exp(-x))`` becomes
-    ``sigmoid``, ...); functions without a code generator raise ``UnsupportedFunctionError``.
+    ``sigmoid``, ...); functions without a code generator raise ``UnsupportedFunctionError``. A
+    ``Piecewise`` becomes steps (``symnn.functions.piecewise_to_step``): at a boundary the value and
+    the derivative are the branch the conditions select there.
 
     >>> x = sp.Symbol("x")
     >>> Activation(x * sp.tanh(x), x).fn
     Lambda(_a0, _a0*tanh(_a0))
+    >>> Activation(sp.Piecewise((x, x > 0), (x / 10, True)), x).fn
+    Lambda(_a0, 9*_a0*step(_a0)/10 + _a0/10)
     """
 
     expr: sp.Expr
@@ -93,7 +97,7 @@ class Activation:
             )
         a0 = arg_symbols(1)[0]
         try:
-            body = canonicalize(expr.xreplace({self.var: a0}))
+            body = canonicalize(piecewise_to_step(expr.xreplace({self.var: a0})))
         except UnsupportedFunctionError as e:
             raise UnsupportedFunctionError(f"Activation({expr}, {self.var}): {e}") from None
         object.__setattr__(self, "expr", expr)
@@ -108,14 +112,134 @@ class Activation:
             return x.map(self.fn)
 
 
+def exact_number(owner: str, name: str, value: Any, positive: bool = False) -> sp.Expr:
+    """``value`` as an exact sympy number (floats through their shortest decimal, so 0.01 is 1/100)."""
+    try:
+        v = sp.nsimplify(repr(value)) if isinstance(value, float) else sp.sympify(value)
+    except (sp.SympifyError, TypeError) as e:
+        raise GraphError(f"{owner}: {name} must be a number, got {value!r}") from e
+    if not (v.is_number and v.is_real and v.is_finite) or (positive and not v.is_positive):
+        need = "a positive" if positive else "a real, finite"
+        raise GraphError(f"{owner}: {name} must be {need} number, got {value!r}")
+    return v
+
+
+def gelu(x: sp.Expr, approximate: str = "none") -> sp.Expr:
+    """GELU(x) = x Phi(x) = x (1 + erf(x / sqrt 2)) / 2; ``"tanh"``: x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) / 2."""
+    if approximate == "tanh":
+        return x * (1 + sp.tanh(sp.sqrt(2 / sp.pi) * (x + sp.Rational(44715, 10**6) * x**3))) / 2
+    return x * (1 + sp.erf(x / sp.sqrt(2))) / 2
+
+
+def leaky_relu(x: sp.Expr, slope: sp.Expr) -> sp.Expr:
+    """LeakyReLU(x) = x if x > 0 else slope x, written slope x + (1 - slope) relu(x): LeakyReLU'(0) = slope."""
+    return slope * x + (1 - slope) * relu(x)
+
+
+def elu(x: sp.Expr, alpha: sp.Expr) -> sp.Expr:
+    """ELU(x) = x if x > 0 else alpha (e^x - 1), written relu(x) + alpha (e^(x - relu(x)) - 1): ELU'(0) = alpha."""
+    return relu(x) + alpha * (sp.exp(x - relu(x)) - 1)
+
+
+@dataclass(frozen=True)
+class GELU:
+    """f(x)_i = x_i Phi(x_i) with Phi the standard normal CDF (erf form), or torch's ``approximate="tanh"`` form.
+
+    >>> GELU()
+    GELU(approximate='none')
+    """
+
+    approximate: str = "none"
+
+    def __post_init__(self) -> None:
+        if self.approximate not in ("none", "tanh"):
+            raise GraphError(f"GELU: approximate must be 'none' or 'tanh', got {self.approximate!r}")
+
+    def __str__(self) -> str:
+        return "GELU()" if self.approximate == "none" else f"GELU(approximate={self.approximate!r})"
+
+    def __call__(self, x: Tensor, p: Params) -> Tensor:
+        check_tensor(self, x)
+        return x.map(lambda a: gelu(a, self.approximate))
+
+
+@dataclass(frozen=True)
+class LeakyReLU:
+    """f(x)_i = x_i if x_i > 0 else slope x_i; the kink follows PyTorch: f'(0) = slope.
+
+    >>> from symnn.trace import trace
+    >>> trace(LeakyReLU(0.1), shapes={"x": (2,)}).nodes[-1].op.fn
+    Lambda(_a0, _a0/10 + 9*relu(_a0)/10)
+    """
+
+    negative_slope: Any = "1/100"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "negative_slope", exact_number("LeakyReLU", "negative_slope", self.negative_slope))
+
+    def __str__(self) -> str:
+        return f"LeakyReLU({self.negative_slope})"
+
+    def __call__(self, x: Tensor, p: Params) -> Tensor:
+        check_tensor(self, x)
+        return x.map(lambda a: leaky_relu(a, self.negative_slope))
+
+
+@dataclass(frozen=True)
+class ELU:
+    """f(x)_i = x_i if x_i > 0 else alpha (exp(x_i) - 1); the kink follows PyTorch: f'(0) = alpha."""
+
+    alpha: Any = 1
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "alpha", exact_number("ELU", "alpha", self.alpha))
+
+    def __str__(self) -> str:
+        return f"ELU({self.alpha})"
+
+    def __call__(self, x: Tensor, p: Params) -> Tensor:
+        check_tensor(self, x)
+        return x.map(lambda a: elu(a, self.alpha))
+
+
+@dataclass(frozen=True)
+class Softplus:
+    """f(x)_i = log(1 + exp(beta x_i)) / beta, evaluated stably.
+
+    PyTorch's ``threshold`` (x itself where beta x > 20) is not copied: the two differ there by
+    less than exp(-20) / beta.
+    """
+
+    beta: Any = 1
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "beta", exact_number("Softplus", "beta", self.beta, positive=True))
+
+    def __str__(self) -> str:
+        return "Softplus()" if self.beta == 1 else f"Softplus(beta={self.beta})"
+
+    def __call__(self, x: Tensor, p: Params) -> Tensor:
+        check_tensor(self, x)
+        return x.map(lambda a: softplus(self.beta * a) / self.beta)
+
+
 #: The default eps of ``Normalize``: exactly 1/100000.
 EPS = sp.Rational(1, 10**5)
 
-ACTIVATIONS: dict[str, Layer] = {"sigmoid": Sigmoid(), "relu": ReLU(), "tanh": Tanh(), "sign": Sign()}
+ACTIVATIONS: dict[str, Layer] = {
+    "sigmoid": Sigmoid(),
+    "relu": ReLU(),
+    "tanh": Tanh(),
+    "sign": Sign(),
+    "gelu": GELU(),
+    "leaky_relu": LeakyReLU(),
+    "elu": ELU(),
+    "softplus": Softplus(),
+}
 
 
 def activation(spec: Any) -> Layer:
-    """A layer from ``"relu" | "sigmoid" | "tanh" | "sign"``, a sympy expression in one symbol, or a layer."""
+    """A layer from a name in ``ACTIVATIONS``, a sympy expression in one symbol, or a layer."""
     if isinstance(spec, str):
         if spec.lower() not in ACTIVATIONS:
             raise GraphError(

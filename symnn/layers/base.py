@@ -154,16 +154,29 @@ class Flatten:
 
 @dataclass(frozen=True)
 class MeanPool:
-    """Mean over one axis (default 1, the sequence or position axis): (B, T, d) -> (B, d)."""
+    """Mean over one axis or a tuple of axes (default 1, the sequence or position axis): (B, T, d) -> (B, d).
 
-    axis: int = 1
+    >>> from symnn.trace import trace
+    >>> g = trace(MeanPool(axis=(2, 3)), shapes={"x": (2, 3, 4, 4)})
+    >>> g.shape(g.outputs[0])
+    (2, 3)
+    """
+
+    axis: int | tuple[int, ...] = 1
+
+    def __post_init__(self) -> None:
+        axes = self.axis if isinstance(self.axis, tuple) else (self.axis,)
+        if not axes or not all(isinstance(a, int) and not isinstance(a, bool) for a in axes):
+            raise GraphError(f"MeanPool: axis must be an int or a non-empty tuple of ints, got {self.axis!r}")
 
     def __str__(self) -> str:
         return f"MeanPool(axis={self.axis})"
 
     def __call__(self, x: Tensor, p: Params) -> Tensor:
         check_tensor(self, x)
-        if not -x.ndim <= self.axis < x.ndim:
-            raise shape_error(self, x, f"axis {self.axis} is outside rank {x.ndim}")
+        axes = self.axis if isinstance(self.axis, tuple) else (self.axis,)
+        for a in axes:
+            if not -x.ndim <= a < x.ndim:
+                raise shape_error(self, x, f"axis {a} is outside rank {x.ndim}")
         with x.builder.scope(str(self)):
-            return x.mean(self.axis)
+            return x.mean(axes)

@@ -1,4 +1,4 @@
-"""The parameter-carrying building blocks: Linear and Conv1d/2d/3d."""
+"""The parameter-carrying building blocks: Linear, Embedding and Conv1d/2d/3d."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import ClassVar
 
 from ..errors import GraphError
 from ..ir import Tensor, einsum
-from ..ops import Window, window_out
+from ..ops import Window
 from .base import Params, check_rank, check_size, check_tensor, shape_error
 
 # letters for leading (batch-like) axes; 'i' and 'o' are the feature indices
@@ -52,6 +52,42 @@ class Linear:
             return y
 
 
+@dataclass(frozen=True)
+class Embedding:
+    """A lookup table as PyTorch's Embedding, on one-hot inputs: (..., num_embeddings) -> (..., embedding_dim).
+
+    y[..., d] = sum_v x[..., v] weight[v, d] with weight (num_embeddings, embedding_dim): for a one-hot
+    row x = e_i this is row i of the table, and the gradient reaches only the rows used. Class
+    indices become one-hot rows with ``symnn.losses.one_hot`` (``from_torch`` does it for integer inputs).
+
+    >>> from symnn.trace import trace
+    >>> trace(Embedding(5, 2), shapes={"x": (3, 4, 5)}).params
+    {'weight': (5, 2)}
+    """
+
+    num_embeddings: int
+    embedding_dim: int
+
+    def __post_init__(self) -> None:
+        check_size("Embedding", num_embeddings=self.num_embeddings, embedding_dim=self.embedding_dim)
+
+    def __str__(self) -> str:
+        return f"Embedding({self.num_embeddings}, {self.embedding_dim})"
+
+    def __call__(self, x: Tensor, p: Params) -> Tensor:
+        check_tensor(self, x)
+        check_rank(self, x, 1, "(..., num_embeddings) one-hot rows", at_least=True)
+        if x.shape[-1] != self.num_embeddings:
+            raise shape_error(
+                self, x, f"last axis {x.shape[-1]} != num_embeddings {self.num_embeddings} (one-hot rows)"
+            )
+        if x.ndim - 1 > len(_LEAD):
+            raise shape_error(self, x, f"more than {len(_LEAD)} leading axes")
+        with x.builder.scope(str(self)):
+            lead = _LEAD[: x.ndim - 1]
+            return einsum(f"{lead}i,io->{lead}o", x, p.param("weight", (self.num_embeddings, self.embedding_dim)))
+
+
 def _tuple(owner: str, name: str, value: int | tuple[int, ...], d: int, least: int) -> tuple[int, ...]:
     vals = (value,) * d if isinstance(value, int) and not isinstance(value, bool) else value
     if (
@@ -72,16 +108,73 @@ def _show(v: int | tuple[int, ...]) -> str:
     return str(t[0]) if len(set(t)) == 1 else str(t)
 
 
+def dilate(w: Tensor, axis: int, dilation: int) -> Tensor:
+    """``w`` with ``dilation - 1`` zeros between neighbours along ``axis`` (size k -> (k - 1) * dilation + 1)."""
+    if dilation == 1:
+        return w
+    shape, k = w.shape, w.shape[axis]
+    t = w.reshape((*shape[: axis + 1], 1, *shape[axis + 1 :]))
+    after = [0] * t.ndim
+    after[axis + 1] = dilation - 1
+    t = t.pad([0] * t.ndim, after).reshape((*shape[:axis], k * dilation, *shape[axis + 1 :]))
+    return t.take(axis, 0, (k - 1) * dilation + 1)
+
+
+def same_padding(kernel: tuple[int, ...], dilation: tuple[int, ...]) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """PyTorch's ``padding="same"`` (stride 1): dilation (k - 1) zeros per axis, the odd one on the right."""
+    total = [d * (k - 1) for k, d in zip(kernel, dilation, strict=True)]
+    return tuple(t // 2 for t in total), tuple(t - t // 2 for t in total)
+
+
+def conv(
+    x: Tensor,
+    w: Tensor,
+    bias: Tensor | None,
+    stride: tuple[int, ...],
+    before: tuple[int, ...],
+    after: tuple[int, ...] | None = None,
+    dilation: tuple[int, ...] | None = None,
+) -> Tensor:
+    """y[n, o, i] = bias[o] + sum_{c, k} w[o, c, k] x_pad[n, c, stride * i + dilation * k] (cross-correlation).
+
+    ``x`` is (N, C, *S), ``w`` (O, C, *K); ``before``/``after`` zero padding per spatial axis
+    (``after`` defaults to ``before``). A dilated kernel is the kernel with zeros between its
+    entries (``dilate``), so one Window op and one Einsum serve every case.
+    """
+    d = w.ndim - 2
+    after = before if after is None else after
+    dilation = (1,) * d if dilation is None else dilation
+    for a, dil in enumerate(dilation):
+        w = dilate(w, 2 + a, dil)
+    kernel = w.shape[2:]
+    if before == after:
+        win = x.builder.add(Window(kernel, stride, before), x)
+    else:
+        x = x.pad((0, 0, *before), (0, 0, *after))
+        win = x.builder.add(Window(kernel, stride, (0,) * d), x)
+    ks, os = "pqr"[:d], "xyz"[:d]
+    y = einsum(f"nc{ks}{os},fc{ks}->nf{os}", win, w)
+    if bias is not None:
+        y = y + bias.reshape((w.shape[0],) + (1,) * d)
+    return y
+
+
 @dataclass(frozen=True)
 class _ConvNd:
-    """Shared body of Conv1d/2d/3d (``dims`` spatial axes)."""
+    """Shared body of Conv1d/2d/3d (``dims`` spatial axes).
+
+    ``padding`` is zeros per spatial axis, or ``"same"`` (stride 1: the output keeps the input's
+    size, PyTorch's split with the odd zero on the right) or ``"valid"`` (no padding); ``dilation``
+    spaces the kernel's entries as in PyTorch.
+    """
 
     in_channels: int
     out_channels: int
     kernel_size: int | tuple[int, ...]
     stride: int | tuple[int, ...] = 1
-    padding: int | tuple[int, ...] = 0
+    padding: int | tuple[int, ...] | str = 0
     bias: bool = True
+    dilation: int | tuple[int, ...] = 1
     dims: ClassVar[int] = 0
 
     def __post_init__(self) -> None:
@@ -90,14 +183,25 @@ class _ConvNd:
         # normalized to tuples so that equal layers compare equal
         object.__setattr__(self, "kernel_size", _tuple(name, "kernel_size", self.kernel_size, self.dims, 1))
         object.__setattr__(self, "stride", _tuple(name, "stride", self.stride, self.dims, 1))
-        object.__setattr__(self, "padding", _tuple(name, "padding", self.padding, self.dims, 0))
+        object.__setattr__(self, "dilation", _tuple(name, "dilation", self.dilation, self.dims, 1))
+        if self.padding == "valid":
+            object.__setattr__(self, "padding", (0,) * self.dims)
+        elif self.padding == "same":
+            if set(_as_tuple(self.stride)) != {1}:  # type: ignore[arg-type]
+                raise GraphError(f"{name}: padding='same' needs stride 1 (as in PyTorch), got stride {self.stride}")
+        else:
+            object.__setattr__(self, "padding", _tuple(name, "padding", self.padding, self.dims, 0))  # type: ignore[arg-type]
 
     def __str__(self) -> str:
         parts = [str(self.in_channels), str(self.out_channels), _show(self.kernel_size)]
         if set(_as_tuple(self.stride)) != {1}:
             parts.append(f"stride={_show(self.stride)}")
-        if set(_as_tuple(self.padding)) != {0}:
+        if isinstance(self.padding, str):
+            parts.append(f"padding={self.padding!r}")
+        elif set(_as_tuple(self.padding)) != {0}:
             parts.append(f"padding={_show(self.padding)}")
+        if set(_as_tuple(self.dilation)) != {1}:
+            parts.append(f"dilation={_show(self.dilation)}")
         return f"{type(self).__name__}({', '.join(parts)})"
 
     def __call__(self, x: Tensor, p: Params) -> Tensor:
@@ -107,20 +211,23 @@ class _ConvNd:
         check_rank(self, x, d + 2, spatial)
         if x.shape[1] != self.in_channels:
             raise shape_error(self, x, f"channel axis 1 is {x.shape[1]} != in_channels {self.in_channels}")
-        kernel, stride, padding = _as_tuple(self.kernel_size), _as_tuple(self.stride), _as_tuple(self.padding)
-        for ax, (s, k, st, pd) in enumerate(zip(x.shape[2:], kernel, stride, padding, strict=True)):
-            if window_out(s, k, st, pd) < 1:
+        kernel, stride, dilation = _as_tuple(self.kernel_size), _as_tuple(self.stride), _as_tuple(self.dilation)
+        if isinstance(self.padding, str):
+            before, after = same_padding(kernel, dilation)
+        else:
+            before = after = _as_tuple(self.padding)
+        axes = zip(x.shape[2:], kernel, stride, before, after, dilation, strict=True)
+        for ax, (s, k, st, lo, hi, dl) in enumerate(axes):
+            span = dl * (k - 1) + 1
+            if (s + lo + hi - span) // st + 1 < 1:
                 raise shape_error(
-                    self, x, f"spatial axis {ax + 2} of size {s} (+2*{pd} padding) is smaller than the kernel {k}"
+                    self, x, f"spatial axis {ax + 2} of size {s} (+{lo}+{hi} padding) is smaller than the kernel {span}"
                 )
         with x.builder.scope(str(self)):
             w = p.param("W", (self.out_channels, self.in_channels, *kernel))
-            win = x.builder.add(Window(kernel, stride, padding), x)
-            ks, os = "pqr"[:d], "xyz"[:d]
-            y = einsum(f"nc{ks}{os},fc{ks}->nf{os}", win, w)
-            if self.bias:
-                b = p.param("b", (self.out_channels,))
-                y = y + b.reshape((self.out_channels,) + (1,) * d)
+            y = conv(x, w, None, stride, before, after, dilation)
+            if self.bias:  # created after the windows, so the node order of existing graphs stays the same
+                y = y + p.param("b", (self.out_channels,)).reshape((self.out_channels,) + (1,) * d)
             return y
 
 
