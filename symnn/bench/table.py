@@ -25,7 +25,8 @@ def peers_line(results: list[dict]) -> str:
             if st["status"] == "not installed":
                 missing[peer] = st["detail"]
             else:
-                found[peer] = f"{peer} {st['version']}".strip()
+                failed = " (failed)" if st["status"] == "failed" else ""
+                found[peer] = f"{peer} {st['version']}".strip() + failed
     parts = ["found: " + (", ".join(found.values()) or "none")]
     if missing:
         parts.append("not installed: " + "; ".join(f"{p} ({how})" for p, how in missing.items()))
