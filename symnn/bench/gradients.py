@@ -169,7 +169,7 @@ def run_workload(
         except Exception as e:  # only a peer can get here: symnn's steps already ran above
             res["peers"][impl] |= {"status": "failed", "detail": one_line(e)}
             continue
-        row = {"us": us, "relerr": err}
+        row: dict[str, float | str] = {"us": us, "relerr": err}
         if impl in firsts:
             row["first_call_s"] = firsts[impl]
         if notes.get(impl):

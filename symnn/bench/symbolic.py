@@ -73,16 +73,17 @@ def s3(depths: list[int], sympy_budget: float) -> list[dict]:
     for i, depth in enumerate(depths):
         gg = grad(tanh_chain(depth))
         sym_s = _median_time(lambda depth=depth: grad(tanh_chain(depth)), 5)
-        row = {"L": depth, "symnn_s": sym_s, "symnn_nodes": len(gg), "sympy_diff_s": None}
+        row: dict = {"L": depth, "symnn_s": sym_s, "symnn_nodes": len(gg), "sympy_diff_s": None}
         if sympy_alive:
             f, params = _sympy_chain(depth)
             t = time.perf_counter()
             derivs = [sp.diff(f, p) for p in params]
-            row["sympy_diff_s"] = time.perf_counter() - t
+            sympy_s = time.perf_counter() - t
+            row["sympy_diff_s"] = sympy_s
             row["sympy_ops"] = sum(sp.count_ops(d, visual=False) for d in derivs[:4])
             # sympy's time about doubles per layer (measured): skip the next depth if it would exceed the budget
             step = depths[i + 1] - depth if i + 1 < len(depths) else 1
-            sympy_alive = row["sympy_diff_s"] * 2.0**step < sympy_budget
+            sympy_alive = sympy_s * 2.0**step < sympy_budget
         rows.append(row)
     return rows
 
