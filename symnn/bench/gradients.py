@@ -10,6 +10,7 @@ not written for this workload. The kernel's compile time is measured in fresh pr
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import statistics
 import subprocess
@@ -20,7 +21,7 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 
-from ..codegen import compile
+from ..codegen import Kernel, compile
 from ..cost import cost, gradient_ratio
 from ..diff import grad
 from ..errors import SymnnError
@@ -95,6 +96,24 @@ def compile_seconds(name: str) -> tuple[float, float]:
     return times[0], times[1]
 
 
+def kernel_path(kernel: Kernel) -> str:
+    """The code path of a kernel's matrix products: ``kernel.path`` ("blas" or "loops") where codegen sets it.
+
+    Without it (codegen before issue 13), read off the source: calls of the ``_gemm_*`` helpers take
+    BLAS when SciPy's BLAS imports (the helpers' own probe), else loops; no call means loops.
+    """
+    path = getattr(kernel, "path", None)
+    if path:
+        return str(path)
+    if "_gemm_" not in kernel.source:
+        return "loops (read from the source)"
+    try:
+        blas = importlib.util.find_spec("scipy.linalg.cython_blas") is not None
+    except ImportError:  # no scipy at all
+        blas = False
+    return f"{'blas' if blas else 'loops'} (read from the source)"
+
+
 def peer_status(peer: Peer, name: str) -> dict:
     """Whether ``peer`` can run ``name``: {"status": "ready" | "not installed" | "n/a", "detail": ...}."""
     if not peer.installed():
@@ -122,7 +141,7 @@ def run_workload(
     res["macs"], res["forward_macs"] = cost(gg).macs, cost(g).macs  # value+grad multiply-adds, forward
 
     kernel = compile(gg)
-    res["kernel_path"] = getattr(kernel, "path", "unknown")  # "blas" or "loops" (issue 13), where compile says
+    res["kernel_path"] = kernel_path(kernel)
     loss_name = gg.output_names[0]
     out = {n: np.empty(s) for n, s in kernel.outputs.items()}
     kout = kernel.run(point, out)

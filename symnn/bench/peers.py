@@ -4,7 +4,7 @@ Each ``Peer`` names the package it needs, how to install it, the workloads it is
 a ``build(name, point)`` that returns a ``Built``: ``step()`` (one timed call: loss and every
 parameter's gradient) and ``result()`` (the same as ``(loss, {param: gradient})`` NumPy values,
 compared with the hand-written NumPy reference). The optional packages are imported inside the
-builders, so that this module loads without them; ``status`` says which are installed.
+builders, so that this module loads without them; ``Peer.installed`` says which are there.
 """
 
 from __future__ import annotations
@@ -67,6 +67,12 @@ def numpy_build(name: str, point: Params) -> Built:
     return Built(lambda: f(point), lambda: f(point))
 
 
+def _static_dim(t: Any, axis: int) -> int:
+    """Length of ``axis`` as a number: PyTensor's ``shape`` is symbolic, its ``type.shape`` static."""
+    static = getattr(getattr(t, "type", None), "shape", None)  # torch's ``type`` is a method: no shape
+    return int(static[axis] if isinstance(static, tuple) and static[axis] is not None else t.shape[axis])
+
+
 # -- peers written once against an array namespace (torch / jax.numpy / pytensor.tensor) ----------------------
 def _loss_fn(name: str, xp, ops: dict) -> Callable:
     """The workload's loss as a function of (params dict, x, y) in the array library ``xp``."""
@@ -98,7 +104,7 @@ def _loss_fn(name: str, xp, ops: dict) -> Callable:
 
     def w5(p, x, y):
         q, k, v = matmul(x, p["0.Wq"]), matmul(x, p["0.Wk"]), matmul(x, p["0.Wv"])
-        s = matmul(q, xp.swapaxes(k, 1, 2)) / math.sqrt(x.shape[2])
+        s = matmul(q, xp.swapaxes(k, 1, 2)) / math.sqrt(_static_dim(x, 2))
         a = ops["softmax"](s)
         pooled = xp.mean(matmul(a, v), 1)
         return mse(matmul(pooled, p["2.W"].T) + p["2.b"], y)

@@ -19,15 +19,18 @@ def _gflops(res: dict, impl: str, meta: dict) -> str:
 def peers_line(results: list[dict]) -> str:
     """Which peers were found (with versions), and which were not (with how to install them)."""
     found: dict[str, str] = {}
+    failed: dict[str, list[str]] = {}
     missing: dict[str, str] = {}
     for res in results:
         for peer, st in res["peers"].items():
             if st["status"] == "not installed":
                 missing[peer] = st["detail"]
-            else:
-                failed = " (failed)" if st["status"] == "failed" else ""
-                found[peer] = f"{peer} {st['version']}".strip() + failed
-    parts = ["found: " + (", ".join(found.values()) or "none")]
+                continue
+            found[peer] = f"{peer} {st['version']}".strip()
+            if st["status"] == "failed":
+                failed.setdefault(peer, []).append(res["workload"])
+    named = [f"{text} (failed on {', '.join(failed[p])})" if p in failed else text for p, text in found.items()]
+    parts = ["found: " + (", ".join(named) or "none")]
     if missing:
         parts.append("not installed: " + "; ".join(f"{p} ({how})" for p, how in missing.items()))
     return "peers: " + "; ".join(parts)
@@ -37,7 +40,8 @@ def _row_notes(res: dict, impl: str, meta: dict) -> list[str]:
     r = res["rows"][impl]
     notes = []
     if impl == "symnn kernel":
-        notes.append(f"{PATHS.get(res['kernel_path'], res['kernel_path'])} path")
+        path, _, how = res["kernel_path"].partition(" ")
+        notes.append(f"{PATHS.get(path, path)} path{' ' + how if how else ''}")
         if "compile_cold_s" in res:
             notes.append(f"compile cold {res['compile_cold_s']:.2f} s, cached {res['compile_cached_s']:.3f} s")
     if impl in ("symnn kernel", "NumPy (hand-written)") and res["workload"] == "W3":
