@@ -19,6 +19,7 @@ The layers, lowest first::
     codegen   symnn/codegen/                                  core + itself
     executor  symnn/executor/                                 core + itself, never diff/expand
     train     symnn/train/                                    core + codegen + itself
+    bench     symnn/bench/ (the benchmarks that ship)         core + codegen + executor + train + itself
     symnn     symnn/__init__.py, the public surface           the core; codegen and the executor
                                                               only lazily (module __getattr__);
                                                               ``import symnn`` imports nothing else
@@ -79,11 +80,12 @@ CORE = frozenset(
 CODEGEN = frozenset({"symnn.codegen"})
 EXECUTOR = frozenset({"symnn.executor"})
 TRAIN = frozenset({"symnn.train"})
+BENCH = frozenset({"symnn.bench"})
 FACADE = frozenset({"symnn"})  # the package itself: symnn/__init__.py
 CLI = frozenset({"symnn.cli", "symnn.__main__"})
 VERIFY = frozenset({"verify"})
 #: The layers of symnn; every module of the package belongs to exactly one.
-SYMNN_LAYERS = {"core": CORE, "codegen": CODEGEN, "executor": EXECUTOR, "train": TRAIN, "cli": CLI}
+SYMNN_LAYERS = {"core": CORE, "codegen": CODEGEN, "executor": EXECUTOR, "train": TRAIN, "bench": BENCH, "cli": CLI}
 #: Independent oracles, and what they must never reach (DESIGN.md, "Independent oracles").
 ORACLES = frozenset({"symnn.executor", "verify.oracles"})
 SYMBOLIC = frozenset({"symnn.diff", "symnn.expand"})
@@ -258,6 +260,12 @@ RULES = (
         lambda i: in_group(i.source, TRAIN),
         lambda i: in_group(i.target, CORE | CODEGEN | TRAIN),
         "command-line and verification code that uses training belongs in symnn/cli or verify",
+    ),
+    Rule(
+        "symnn.bench imports only the core, symnn.codegen, symnn.executor, symnn.train and itself",
+        lambda i: in_group(i.source, BENCH),
+        lambda i: in_group(i.target, CORE | CODEGEN | EXECUTOR | TRAIN | BENCH),
+        "the benchmarks measure the library: code that checks or prints for a user belongs in verify or symnn/cli",
     ),
     Rule(
         "symnn/__init__.py imports the core; codegen and the executor only lazily",

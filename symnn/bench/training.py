@@ -1,7 +1,7 @@
-"""Benchmark T1 (../shared/BENCHMARKS.md): SGD steps per second, MLP 64-128-10 (tanh, softmax
-cross-entropy) on the 8x8 digits, batch 64, float64: symnn's Trainer against PyTorch eager.
+"""Benchmark T1 (BENCHMARKS.md): SGD steps per second, MLP 64-128-10 (tanh, softmax cross-entropy)
+on the 8x8 digits, batch 64, float64: symnn's Trainer against PyTorch eager.
 
-    OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 python -m symnn.train.bench
+    symnn bench --workloads T1          (BLAS threads pinned, as for W1-W5)
 
 Both runs draw the same minibatches (a seeded permutation per epoch) and apply plain SGD with the
 same learning rate; PyTorch is optional (skipped when it is not installed). Reports the median of
@@ -10,8 +10,7 @@ several timed blocks; benchmarks report, tests never assert a time.
 
 from __future__ import annotations
 
-import argparse
-import json
+import importlib.util
 import os
 import statistics
 import time
@@ -21,8 +20,9 @@ import numpy as np
 
 from ..layers import MLP
 from ..trace import trace
-from .data import load_digits, one_hot
-from .sgd import SGDConfig, Trainer
+from ..train.data import load_digits, one_hot
+from ..train.sgd import SGDConfig, Trainer
+from .threads import THREAD_VARS
 
 
 def _blocks(step, steps: int, repeats: int) -> list[float]:
@@ -36,6 +36,7 @@ def _blocks(step, steps: int, repeats: int) -> list[float]:
 
 
 def symnn_rate(x: np.ndarray, y: np.ndarray, batch: int, steps: int, repeats: int) -> dict:
+    """symnn's Trainer: SGD steps per second, and its kernel's calls per second alone."""
     graph = trace(MLP((64, 128, 10), "tanh"), "softmax_cross_entropy", {"x": (batch, 64), "y": (batch, 10)})
     t = time.perf_counter()
     trainer = Trainer(graph, {"x": x, "y": y}, SGDConfig(lr=0.1, steps=10**9, batch=batch))
@@ -49,10 +50,11 @@ def symnn_rate(x: np.ndarray, y: np.ndarray, batch: int, steps: int, repeats: in
 
 
 def torch_rate(x: np.ndarray, labels: np.ndarray, batch: int, steps: int, repeats: int) -> dict | None:
-    try:
-        import torch
-    except ImportError:
+    """PyTorch eager SGD steps per second on the same model, data order and batch; None without torch."""
+    if importlib.util.find_spec("torch") is None:
         return None
+    import torch
+
     torch.set_num_threads(1)
     torch.manual_seed(0)
     net = torch.nn.Sequential(torch.nn.Linear(64, 128), torch.nn.Tanh(), torch.nn.Linear(128, 10)).double()
@@ -76,24 +78,33 @@ def torch_rate(x: np.ndarray, labels: np.ndarray, batch: int, steps: int, repeat
     return {"steps_per_s": statistics.median(_blocks(step, steps, repeats)), "version": torch.__version__}
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m symnn.train.bench", description="benchmark T1")
-    p.add_argument("--steps", type=int, default=1000)
-    p.add_argument("--repeats", type=int, default=7)
-    p.add_argument("--batch", type=int, default=64)
-    args = p.parse_args(argv)
+def t1(steps: int = 1000, repeats: int = 7, batch: int = 64) -> dict:
+    """T1: symnn's and PyTorch eager's SGD steps per second, and their ratio (None without torch)."""
     x, labels = load_digits(scale=True)
     y = one_hot(labels, 10)
     result: dict[str, Any] = {
-        "threads": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")},
-        "symnn": symnn_rate(x, y, args.batch, args.steps, args.repeats),
-        "torch_eager": torch_rate(x, labels, args.batch, args.steps, args.repeats),
+        "threads": {k: os.environ.get(k) for k in THREAD_VARS},
+        "batch": batch,
+        "symnn": symnn_rate(x, y, batch, steps, repeats),
+        "torch_eager": torch_rate(x, labels, batch, steps, repeats),
     }
-    if result["torch_eager"]:
-        result["ratio"] = result["symnn"]["steps_per_s"] / result["torch_eager"]["steps_per_s"]
-    print(json.dumps(result, indent=1))
-    return 0
+    result["ratio"] = (
+        result["symnn"]["steps_per_s"] / result["torch_eager"]["steps_per_s"] if result["torch_eager"] else None
+    )
+    return result
 
 
-if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())
+def format_t1(result: dict) -> str:
+    """T1 as text: steps per second of each, and the ratio (target: at least 1.5x PyTorch eager)."""
+    s, t = result["symnn"], result["torch_eager"]
+    lines = [
+        f"T1  SGD steps/s, MLP 64-128-10 on the 8x8 digits, batch {result['batch']} (target: >= 1.5x PyTorch eager)",
+        f"    symnn Trainer      {s['steps_per_s']:>10.0f} steps/s   "
+        f"(kernel alone {s['kernel_calls_per_s']:.0f} calls/s; setup {s['setup_s']:.2f} s)",
+    ]
+    if t is None:
+        lines.append('    PyTorch eager      not installed: pip install "symnn[bench-torch]" (torch==2.13.0, CPU)')
+    else:
+        lines.append(f"    PyTorch eager      {t['steps_per_s']:>10.0f} steps/s   (torch {t['version']})")
+        lines.append(f"    ratio symnn / PyTorch eager: {result['ratio']:.2f}")
+    return "\n".join(lines)
