@@ -42,6 +42,7 @@ IMPLS = (
     ("PyTorch eager", "Torch", "PyTorch eager"),
     ("JAX jit", "Jax", "JAX jit"),
     ("PyTensor", "Pytensor", "PyTensor"),
+    ("PyTensor, conv as slices", "PytensorSlices", "PyTensor, conv as slices"),
     ("Numba (hand-written)", "Numba", "Numba, hand-written"),
 )
 NA = "n/a"

@@ -10,7 +10,6 @@ not written for this workload. The kernel's compile time is measured in fresh pr
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import statistics
 import subprocess
@@ -97,21 +96,8 @@ def compile_seconds(name: str) -> tuple[float, float]:
 
 
 def kernel_path(kernel: Kernel) -> str:
-    """The code path of a kernel's matrix products: ``kernel.path`` ("blas" or "loops") where codegen sets it.
-
-    Without it (codegen before issue 13), read off the source: calls of the ``_gemm_*`` helpers take
-    BLAS when SciPy's BLAS imports (the helpers' own probe), else loops; no call means loops.
-    """
-    path = getattr(kernel, "path", None)
-    if path:
-        return str(path)
-    if "_gemm_" not in kernel.source:
-        return "loops (read from the source)"
-    try:
-        blas = importlib.util.find_spec("scipy.linalg.cython_blas") is not None
-    except ImportError:  # no scipy at all
-        blas = False
-    return f"{'blas' if blas else 'loops'} (read from the source)"
+    """The code path of a kernel's matrix products, as codegen reports it: ``"blas"`` or ``"loops"``."""
+    return str(kernel.path)
 
 
 def peer_status(peer: Peer, name: str) -> dict:

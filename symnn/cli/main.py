@@ -29,7 +29,7 @@ BUILTIN: dict[str, tuple[str, str]] = {
     "check": ("symnn.cli.check", "verify every derivative path of models against every oracle"),
     "boolean": ("symnn.cli.boolean", "sign networks and boolean representability, checked exhaustively and exactly"),
     "compile": ("symnn.cli.compile", "a standalone Numba kernel module, optionally verified in a fresh process"),
-    "bench": ("symnn.cli.bench", "the gradient benchmarks W1-W5 against installed peers (benchmarks/gradients.py)"),
+    "bench": ("symnn.cli.bench", "the benchmarks W1-W5, T1, S1/S3/S4 against the installed peers (symnn.bench)"),
     "train": ("symnn.cli.train", "minibatch SGD on the digits with a convergence verdict, history and plot"),
     "ops": ("symnn.cli.ops", "the op registry: every op, every part, and where each part is defined"),
     "cache": ("symnn.cli.cache", "the kernel cache: where it is, its size, its entries (BLAS or loops); --clear"),
