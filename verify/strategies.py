@@ -37,7 +37,10 @@ from .oracles import kink_distance
 from .spec import OP_ROWS
 
 Shape = tuple[int, ...]
-_X = sp.Symbol("x", real=True)
+#: The variable of activation expressions: ``activation_exprs()`` draws expressions in ``X``, and a
+#: user's own activation built from it is ``symnn.layers.Activation(expr, X)``.
+X = sp.Symbol("x", real=True)
+_X = X
 
 #: Smooth scalar functions random activations are composed of (all finite on the reals).
 SMOOTH: tuple[Callable[[sp.Expr], sp.Expr], ...] = (
@@ -66,8 +69,55 @@ def arrays(shape: Shape, low: float = -1.0, high: float = 1.0) -> st.SearchStrat
     return hnp.arrays(np.float64, shape, elements=bounded_floats(low, high))
 
 
+def one_hot(shape: Shape) -> st.SearchStrategy[np.ndarray]:
+    """One-hot rows of ``shape`` ``(..., classes)``: labels for a cross-entropy whose gradient formula assumes them."""
+    *lead, k = shape
+    rows = int(np.prod(lead)) if lead else 1
+
+    def make(labels: list[int]) -> np.ndarray:
+        out = np.zeros((rows, k))
+        out[np.arange(rows), labels] = 1.0
+        return out.reshape(shape)
+
+    return st.lists(st.integers(0, k - 1), min_size=rows, max_size=rows).map(make)
+
+
+def positive(shape: Shape, low: float = 0.1, high: float = 2.0) -> st.SearchStrategy[np.ndarray]:
+    """Arrays with entries in [low, high], low > 0: variances, scales, arguments of log and sqrt."""
+    return arrays(shape, low, high)
+
+
+def _seeded(shape: Shape, low: float, high: float) -> st.SearchStrategy[np.ndarray]:
+    """A large array drawn by NumPy from a Hypothesis-drawn seed (entries are not shrunk one by one)."""
+    return st.integers(0, 2**32 - 1).map(lambda s: np.random.default_rng(s).uniform(low, high, size=shape))
+
+
+def leaf_points(
+    shapes: dict[str, Shape],
+    low: float = -1.0,
+    high: float = 1.0,
+    leaves: dict[str, st.SearchStrategy[np.ndarray]] | None = None,
+    max_scalars: int | None = None,
+) -> st.SearchStrategy[dict[str, np.ndarray]]:
+    """Values for leaves of ``shapes``: ``leaves[name]`` where given, else uniform in [low, high].
+
+    A leaf of more than ``max_scalars`` scalars is drawn by NumPy from a drawn seed, so that large
+    layers stay fast (its entries then shrink as one).
+    """
+    own = dict(leaves or {})
+    unknown = sorted(set(own) - set(shapes))
+    if unknown:
+        raise ValueError(f"strategies given for unknown leaves {unknown}; the leaves are {sorted(shapes)}")
+
+    def default(s: Shape) -> st.SearchStrategy[np.ndarray]:
+        big = max_scalars is not None and math.prod(s) > max_scalars
+        return _seeded(s, low, high) if big else arrays(s, low, high)
+
+    return st.fixed_dictionaries({k: own[k] if k in own else default(s) for k, s in shapes.items()})
+
+
 def _leaf_values(shapes: dict[str, Shape], low: float, high: float) -> st.SearchStrategy[dict[str, np.ndarray]]:
-    return st.fixed_dictionaries({k: arrays(s, low, high) for k, s in shapes.items()})
+    return leaf_points(shapes, low, high)
 
 
 def parameters(graph: Graph, low: float = -1.0, high: float = 1.0) -> st.SearchStrategy[dict[str, np.ndarray]]:
@@ -81,16 +131,21 @@ def inputs(graph: Graph, low: float = -1.0, high: float = 1.0) -> st.SearchStrat
 
 
 def points(
-    graph: Graph, low: float = -1.0, high: float = 1.0, away_from_kinks: float | None = None
+    graph: Graph,
+    low: float = -1.0,
+    high: float = 1.0,
+    away_from_kinks: float | None = None,
+    leaves: dict[str, st.SearchStrategy[np.ndarray]] | None = None,
 ) -> st.SearchStrategy[dict[str, np.ndarray]]:
-    """Values for every leaf; with ``away_from_kinks=m`` every kink argument is at least m from its kink.
+    """Values for every leaf; ``leaves={"y": one_hot((2, 5))}`` gives single leaves their own strategy.
 
-    The margin is measured on the arguments of relu, step, sign, abs and maximum inside the
-    graph (``verify.oracles.kink_distance``), so finite differences with steps below m never
-    straddle one.
+    With ``away_from_kinks=m`` every kink argument is at least m from its kink: the margin is
+    measured on the arguments of relu, step, sign, abs and maximum inside the graph
+    (``verify.oracles.kink_distance``), so finite differences with steps below m never straddle
+    one.
     """
     shapes = {n.op.name: n.shape for n in graph.leaves()}  # type: ignore[attr-defined]
-    strategy = _leaf_values(shapes, low, high)
+    strategy = leaf_points(shapes, low, high, leaves)
     if away_from_kinks is None:
         return strategy
     margin = float(away_from_kinks)
@@ -100,7 +155,7 @@ def points(
 # -- scalar activations ---------------------------------------------------------------------------------
 @st.composite
 def activation_exprs(draw: st.DrawFn, depth: int = 2) -> sp.Expr:
-    """A random smooth activation in the symbol ``x``: compositions, sums and products of ``SMOOTH``."""
+    """A random smooth activation in the public symbol ``X``: compositions, sums and products of ``SMOOTH``."""
     expr: sp.Expr = _X
     for _ in range(draw(st.integers(1, depth))):
         f = draw(st.sampled_from(SMOOTH))
@@ -276,6 +331,7 @@ __all__ = [
     "KINDS",
     "LOSSES",
     "SMOOTH",
+    "X",
     "activation_exprs",
     "activations",
     "arrays",
@@ -284,9 +340,12 @@ __all__ = [
     "graphs",
     "inputs",
     "layers",
+    "leaf_points",
     "networks",
+    "one_hot",
     "op_rows",
     "parameters",
     "points",
+    "positive",
     "register_profiles",
 ]
