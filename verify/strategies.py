@@ -310,6 +310,19 @@ def op_rows() -> st.SearchStrategy[Any]:
 
 
 # -- profiles -----------------------------------------------------------------------------------------------
+#: The settings profile for property tests of gradients, registered on import: derandomized (reproducible),
+#: no deadline (Numba compiles on first use), slow examples and filtered draws allowed.
+PROFILE = "symnn"
+settings.register_profile(
+    PROFILE,
+    derandomize=True,
+    deadline=None,
+    max_examples=25,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large],
+)
+
+
 def register_profiles(ci: str = "ci", dev: str = "dev", max_examples: int = 25) -> None:
     """Register a derandomized CI profile and a dev profile (load one with ``settings.load_profile``).
 
@@ -330,6 +343,7 @@ def register_profiles(ci: str = "ci", dev: str = "dev", max_examples: int = 25) 
 __all__ = [
     "KINDS",
     "LOSSES",
+    "PROFILE",
     "SMOOTH",
     "X",
     "activation_exprs",
