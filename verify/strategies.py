@@ -5,8 +5,10 @@ a shape is carried from block to block (vectors ``(B, d)``, sequences ``(B, T, d
 signals ``(B, C, L)``, images ``(B, C, H, W)``), and each block is drawn among those that
 accept it -- Linear, activations (sigmoid, tanh, ReLU, sign and random user activations),
 normalization, residual blocks, self- and multi-head attention, Transformer blocks, Conv1d and
-Conv2d with stride and padding, pooling and flattening -- then a loss. Sizes stay small so
-that every oracle (and the exact reference) is cheap.
+Conv2d (kernels 1-4, strides 1-3, padding, and stacks of two convolutions), pooling and
+flattening -- then a loss (a cross-entropy over 2-10 classes). Sizes stay small so that every
+oracle is cheap, but cover what shape-dependent code branches on: batch 1, odd and even
+lengths, strided windows larger than 2, softmax axes longer than 3.
 
 >>> from hypothesis import given, settings
 >>> @settings(max_examples=3, derandomize=True, deadline=None)
@@ -231,17 +233,16 @@ def blocks(draw: st.DrawFn, kind: str, shape: Shape, smooth_only: bool = False) 
     if kind in ("image", "signal"):
         dims = 2 if kind == "image" else 1
         b, c, *space = shape
-        choice = draw(st.sampled_from(["conv", "act", "residual", "flatten"]))
+        choice = draw(st.sampled_from(["conv", "conv-stack", "act", "residual", "flatten"]))
         conv = L.Conv2d if dims == 2 else L.Conv1d
-        if choice == "conv":
-            k = draw(st.integers(1, min(3, min(space) + 2)))
-            stride = draw(st.integers(1, 2))
-            pad = draw(st.integers(0, 1))
-            out_space = tuple((s + 2 * pad - k) // stride + 1 for s in space)
-            if min(out_space) < 1:
-                pad, out_space = 1, tuple((s + 2 - k) // stride + 1 for s in space)
-            co = draw(st.integers(1, 2))
-            return conv(c, co, k, stride=stride, padding=pad), (b, co, *out_space), kind
+        if choice in ("conv", "conv-stack"):
+            first, shape1 = _conv(draw, conv, c, tuple(space))
+            if choice == "conv":
+                return first, (b, *shape1), kind
+            # a convolution after a convolution: the second one's input has a gradient, so its
+            # window transpose (strided, kernel up to 4) is exercised
+            second, shape2 = _conv(draw, conv, shape1[0], shape1[1:])
+            return L.Sequential(first, draw(act), second), (b, *shape2), kind
         if choice == "act":
             return draw(act), shape, kind
         if choice == "residual":
@@ -250,12 +251,27 @@ def blocks(draw: st.DrawFn, kind: str, shape: Shape, smooth_only: bool = False) 
     raise ValueError(f"unknown tensor kind {kind!r}")
 
 
+def _conv(draw: st.DrawFn, conv: Any, c: int, space: Shape) -> tuple[Any, Shape]:
+    """A convolution of ``c`` channels on ``space`` with kernel 1-4, stride 1-3, padding 0-1: (layer, (C, *out))."""
+    k = draw(st.integers(1, 4))
+    stride = draw(st.integers(1, 3))
+    pad = draw(st.integers(0, 1))
+    if min(space) + 2 * pad < k:  # the kernel must fit the padded input
+        k = min(space) + 2 * pad
+    out_space = tuple((s + 2 * pad - k) // stride + 1 for s in space)
+    co = draw(st.integers(1, 2))
+    return conv(c, co, k, stride=stride, padding=pad), (co, *out_space)
+
+
+#: Input shapes per kind: batch 1 included, odd and even lengths, sizes that let a strided kernel of 4 fit.
 _SHAPES: dict[str, Callable[[st.DrawFn], Shape]] = {
-    "vector": lambda draw: (draw(st.integers(1, 2)), draw(st.integers(1, 4))),
-    "sequence": lambda draw: (1, draw(st.integers(1, 3)), draw(st.integers(1, 4))),
-    "signal": lambda draw: (draw(st.integers(1, 2)), draw(st.integers(1, 2)), draw(st.integers(2, 5))),
-    "image": lambda draw: (1, draw(st.integers(1, 2)), draw(st.integers(2, 4)), draw(st.integers(2, 4))),
+    "vector": lambda draw: (draw(st.integers(1, 3)), draw(st.integers(1, 5))),
+    "sequence": lambda draw: (1, draw(st.integers(1, 4)), draw(st.integers(1, 4))),
+    "signal": lambda draw: (draw(st.integers(1, 2)), draw(st.integers(1, 2)), draw(st.integers(2, 9))),
+    "image": lambda draw: (1, draw(st.integers(1, 2)), draw(st.integers(2, 6)), draw(st.integers(2, 6))),
 }
+#: Class counts of a softmax cross-entropy head: 2-10, so code special-casing short softmax axes is reached.
+CLASSES = (2, 10)
 KINDS = tuple(_SHAPES)
 
 
@@ -278,10 +294,11 @@ def networks(
     for _ in range(draw(st.integers(1, max_blocks))):
         layer, shape, kind = draw(blocks(kind, shape, smooth_only))
         layers.append(layer)
-    # a Linear head on the last axis: every network has parameters, and its own output size
-    layers.append(L.Linear(shape[-1], draw(st.integers(1, 3))))
     allowed = [loss for loss in losses if not (smooth_only and loss == "hinge")]
     loss = draw(st.sampled_from(allowed))
+    # a Linear head on the last axis: every network has parameters, and its own output size
+    width = st.integers(*CLASSES) if loss == "softmax_cross_entropy" else st.integers(1, 3)
+    layers.append(L.Linear(shape[-1], draw(width)))
     name = " -> ".join(str(x) for x in layers) + (f" | {loss}" if loss else "")
     return Model(name, L.Sequential(*layers), loss, {"x": shape0})
 
@@ -341,6 +358,7 @@ def register_profiles(ci: str = "ci", dev: str = "dev", max_examples: int = 25) 
 
 
 __all__ = [
+    "CLASSES",
     "KINDS",
     "LOSSES",
     "PROFILE",
