@@ -220,6 +220,23 @@ def resolve(spec: str) -> Model:
     raise ModelError(f"unknown model {spec!r}; {known}, or path/to/file.py:attr, or package.module:attr")
 
 
+def load_object(spec: str) -> Any:
+    """The object ``attr`` of ``path/to/file.py:attr`` or ``package.module:attr``, whatever it is (e.g. a function).
+
+    Only the file or module named is run; the object is returned as it is, not made a Model.
+    """
+    where, sep, attr = spec.strip().rpartition(":") if isinstance(spec, str) else ("", "", "")
+    if not sep or not where or not attr:
+        raise ModelError(f"{spec!r}: name a file and an object in it, e.g. path/to/file.py:loss_and_grads")
+    if where.endswith(".py") or "/" in where or "\\" in where:
+        return _attribute(_load_file(where), attr, where)
+    try:
+        module = importlib.import_module(where)
+    except Exception as e:
+        raise ModelError(f"importing module {where!r} of {spec!r} failed ({e})") from e
+    return _attribute(module, attr, where)
+
+
 def _load_file(path_text: str) -> Any:
     path = Path(path_text)
     if not path.is_file():
