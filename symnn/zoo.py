@@ -151,7 +151,7 @@ def classifier(sizes: str | None = None) -> Model:
 
     More than 3 classes on purpose: code that special-cases short softmax axes is exercised.
     """
-    d, h, k = _sizes("classifier", sizes, (3, 3, 5), "(d-h-classes)")
+    d, h, k = _sizes("classifier", sizes, (2, 3, 5), "(d-h-classes)")
     if k < 2:
         raise ModelError(f"classifier: need at least 2 classes, got {k}")
     net = Sequential(Linear(d, h), Tanh(), Linear(h, k))

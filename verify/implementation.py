@@ -231,6 +231,30 @@ class _Expected:
         return {leaf: np.asarray(outs[nm]) for leaf, nm in zip(self.wrt, h.output_names[k:], strict=True)}
 
 
+class _Renamed:
+    """A reference whose answers use the implementation's names (``rename`` applied both ways)."""
+
+    def __init__(self, exp: _Expected, to_ref: Mapping[str, str], to_user: Mapping[str, str]) -> None:
+        self.exp, self.to_ref, self.to_user = exp, to_ref, to_user
+
+    def _in(self, values: Mapping[str, np.ndarray]) -> Arrays:
+        return {self.to_ref.get(k, k): v for k, v in values.items()}
+
+    def _out(self, arrays: Mapping[str, np.ndarray]) -> Arrays:
+        return {self.to_user.get(k, k): v for k, v in arrays.items()}
+
+    def symbolic(self, values: Arrays) -> tuple[float, Arrays]:
+        v, g = self.exp.symbolic(self._in(values))
+        return v, self._out(g)
+
+    def numeric(self, values: Arrays) -> tuple[float, Arrays]:
+        v, g = self.exp.numeric(self._in(values))
+        return v, self._out(g)
+
+    def hvp(self, values: Arrays, v: Arrays) -> Arrays:
+        return self._out(self.exp.hvp(self._in(values), self._in(v)))
+
+
 # -- comparing ---------------------------------------------------------------------------------------------
 def _where(kind: str, name: str, idx: tuple[int, ...]) -> str:
     return f"{kind} {name}[{', '.join(map(str, idx))}]" if idx else f"{kind} {name}"
@@ -306,7 +330,7 @@ class _Run:
     values: Arrays
     wrt: tuple[str, ...]
     options: CheckOptions
-    expected: _Expected | None
+    expected: _Renamed | None
     names: Mapping[str, str]
     rng: np.random.Generator
     near_kink: bool = False
@@ -338,8 +362,9 @@ class _Run:
         g: Arrays = state["grad"]
         shapes = {k: self.values[k].shape for k in self.wrt}
         dirs = _directions(shapes, opts.directions, self.rng)
-        if self.expected is not None:
-            self.guard("impl", "symbolic", lambda: self._against_reference(state["loss"], g))
+        expected = self.expected
+        if expected is not None:
+            self.guard("impl", "symbolic", lambda: self._against_reference(expected, state["loss"], g))
         if "fd" in opts.oracles:
             self.guard("impl gradient", "fd", lambda: self._fd(g, dirs))
         if "complex-step" in opts.oracles:
@@ -350,10 +375,9 @@ class _Run:
             self.guard("impl hvp", "-", lambda: self._second(dirs))
         return self.rows
 
-    def _against_reference(self, loss: float, g: Arrays) -> list[Row]:
-        assert self.expected is not None
+    def _against_reference(self, expected: _Renamed, loss: float, g: Arrays) -> list[Row]:
         tol = self.options.tolerance("executor")
-        value, sym = self.expected.symbolic(self.values)
+        value, sym = expected.symbolic(self.values)
         rows = []
         loss_bound = tol.bound(max(abs(loss), abs(value)))
         rows.append(
@@ -361,7 +385,7 @@ class _Run:
         )
         rows.append(_row("impl gradient", "symbolic", compare_arrays("grad", g, sym, tol, "symbolic", self.names)))
         if "executor" in self.options.oracles:
-            _, num = self.expected.numeric(self.values)
+            _, num = expected.numeric(self.values)
             rows.append(_row("impl gradient", "executor", compare_arrays("grad", g, num, tol, "executor", self.names)))
         return rows
 
@@ -591,10 +615,8 @@ def check_implementation(
         user_code = UserCode(impl, grad, jvp, vjp, hvp, convert, user_wrt)
         names = {to_user.get(w, w): to_user.get(w, w) for w in ws}
         rng = np.random.default_rng(base_seed + count)
-        if exp is not None:
-            exp_user = _Renamed(exp, to_ref, to_user)
-            return _Run(user_code, user_values, user_wrt, opts, exp_user, names, rng, near).run()  # type: ignore[arg-type]
-        return _Run(user_code, user_values, user_wrt, opts, None, names, rng, near).run()
+        renamed = _Renamed(exp, to_ref, to_user) if exp is not None else None
+        return _Run(user_code, user_values, user_wrt, opts, renamed, names, rng, near).run()
 
     if point is not None and not size_strategies:
         shp = setup({})[2]
@@ -663,30 +685,6 @@ def check_implementation(
 
 def _has_kinks(graph: Graph) -> bool:
     return math.isfinite(kink_distance(graph, {n.op.name: np.ones(n.shape) for n in graph.leaves()}))  # type: ignore[attr-defined]
-
-
-class _Renamed:
-    """A reference whose answers use the implementation's names (``rename`` applied both ways)."""
-
-    def __init__(self, exp: _Expected, to_ref: Mapping[str, str], to_user: Mapping[str, str]) -> None:
-        self.exp, self.to_ref, self.to_user = exp, to_ref, to_user
-
-    def _in(self, values: Mapping[str, np.ndarray]) -> Arrays:
-        return {self.to_ref.get(k, k): v for k, v in values.items()}
-
-    def _out(self, arrays: Mapping[str, np.ndarray]) -> Arrays:
-        return {self.to_user.get(k, k): v for k, v in arrays.items()}
-
-    def symbolic(self, values: Arrays) -> tuple[float, Arrays]:
-        v, g = self.exp.symbolic(self._in(values))
-        return v, self._out(g)
-
-    def numeric(self, values: Arrays) -> tuple[float, Arrays]:
-        v, g = self.exp.numeric(self._in(values))
-        return v, self._out(g)
-
-    def hvp(self, values: Arrays, v: Arrays) -> Arrays:
-        return self._out(self.exp.hvp(self._in(values), self._in(v)))
 
 
 def assert_implementation(
