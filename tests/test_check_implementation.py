@@ -113,7 +113,8 @@ def test_a_conditional_fault_is_shrunk_to_its_smallest_trigger():
     report = check("softmax-off-above-3")
     assert report.info["sizes"]["classes"] == 4  # the smallest class count where it fires
     report = check("squeeze-batch-1")
-    assert report.info["sizes"]["batch"] == 1 and "shape ()" in report.info["first"]
+    assert report.info["sizes"]["batch"] == 1
+    assert report.info["first"] == "grad b2: shape (), expected (2,) (symbolic)"
 
 
 def test_the_message_names_parameter_and_index():
@@ -232,3 +233,19 @@ def test_options_record():
         lambda v: (np.sum(v["w"] ** 2), {"w": 2 * v["w"]}), shapes={"w": (2,)}, options=CheckOptions(examples=3)
     )
     assert report.ok and report.info["examples"] == 3
+
+
+def test_the_reference_is_confirmed_by_sympy_diff_when_exact_is_asked(monkeypatch):
+    import verify.implementation as vi
+
+    calls = []
+    real = vi.check_exact
+    monkeypatch.setattr(vi, "check_exact", lambda g, **kw: calls.append(g) or real(g, **kw))
+    b = Builder()
+    w, x = b.param("w", (2,)), b.input("x", (2,))
+    graph = b.build((w * x).map(sp.tanh).sum())
+    impl = lambda v: (np.tanh(v["w"] * v["x"]).sum(), {"w": (1 - np.tanh(v["w"] * v["x"]) ** 2) * v["x"]})  # noqa: E731
+    oracles = ("fd", "executor", "exact")
+    assert check_implementation(impl, graph, oracles=oracles, examples=5).ok
+    assert len(calls) == 1  # once per reference graph, not per point
+    assert check_implementation(impl, graph, examples=5).ok and len(calls) == 1  # not among the default oracles

@@ -392,6 +392,10 @@ class _Run:
     def _value(self, values: Mapping[str, Any]) -> complex:
         return _scalar(self.code.value(values), "the loss")
 
+    def _along(self, v: Arrays) -> Callable[[float], float]:
+        """t -> the implementation's loss at x + t v."""
+        return lambda t: self._value(_shift(self.values, v, t)).real
+
     def _fd(self, g: Arrays, dirs: list[Arrays]) -> Row:
         if self.near_kink:
             return Row(
@@ -400,7 +404,7 @@ class _Run:
         tol = self.options.tolerance("fd")
         comps = []
         for k, v in enumerate(dirs):
-            est = _central(lambda t, v=v: self._value(_shift(self.values, v, t)).real)
+            est = _central(self._along(v))
             got = _dot(g, v)
             mag = math.sqrt(sum(float(np.sum((g[n] * a) ** 2)) for n, a in v.items()))
             comps.append(
@@ -421,7 +425,7 @@ class _Run:
                 count += 1
                 e = np.zeros(self.values[k].shape)
                 e[idx] = 1.0
-                est = _central(lambda t, e=e, k=k: self._value(_shift(self.values, {k: e}, t)).real)
+                est = _central(self._along({k: e}))
                 got = float(g[k][idx]) if g[k].shape == e.shape else math.nan
                 where = _where("grad", self.names.get(k, k), idx)
                 out.append(Comparison(where, got, est, abs(got - est), tol.bound(max(abs(got), abs(est))), "fd"))
@@ -466,8 +470,8 @@ class _Run:
             rows.append(_row("impl jvp", "adjoint", comps, "<J v> against <grad, v>"))
         if self.code.vjp is not None:
             c = self.rng.standard_normal()
-            got = as_grads(self.code.call(self.code.vjp, self.values, np.asarray(c)), self.wrt, "vjp")
-            comps = compare_arrays("vjp", got, {k: c * a for k, a in g.items()}, tol, "adjoint", self.names)
+            pulled = as_grads(self.code.call(self.code.vjp, self.values, np.asarray(c)), self.wrt, "vjp")
+            comps = compare_arrays("vjp", pulled, {k: c * a for k, a in g.items()}, tol, "adjoint", self.names)
             rows.append(_row("impl vjp", "adjoint", comps, "J^T c against c * grad"))
         return rows
 
@@ -506,6 +510,8 @@ def _first(rows: Sequence[Row]) -> str:
         if r.verdict == "error":
             return f"{r.path} raised: {r.note}"
         for c in r.failures:
+            if ": shape " in c.where:  # a gradient of the wrong shape: the shapes are the message
+                return f"{c.where} ({r.oracle})"
             if not c.where.startswith("direction"):
                 return f"{c.where}: got {c.got:.9g}, expected {c.expected:.9g} ({r.oracle})"
     for r in rows:
@@ -679,7 +685,7 @@ def check_implementation(
         "shapes": {to_user.get(k, k): list(np.shape(v)) for k, v in values.items()},
         "first": _first(rows),
     }
-    title = name or getattr(impl, "__name__", type(impl).__name__)
+    title = str(name or getattr(impl, "__name__", type(impl).__name__))
     return Report(title, tuple(rows), info)
 
 
