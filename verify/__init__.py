@@ -19,7 +19,7 @@ True
 A user's own gradient code (NumPy, PyTorch, JAX, a saved kernel) is checked against a symnn
 reference by ``check_implementation`` (``verify.implementation``), at Hypothesis-drawn points:
 
->>> import numpy as np
+>>> from verify import check_implementation
 >>> impl = lambda values: ((values["w"] ** 3).sum(), {"w": 3 * values["w"] ** 2})
 >>> check_implementation(impl, b.build((w * w * w).sum()), examples=3).ok
 True
