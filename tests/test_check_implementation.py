@@ -8,6 +8,9 @@ import numpy as np
 import pytest
 import sympy as sp
 
+import verify.implementation as vi
+from symnn.codegen import compile as compile_kernel
+from symnn.diff import grad as symbolic_grad
 from symnn.formula import formula
 from symnn.ir import Builder
 from symnn.layers import Linear, Sequential, Tanh
@@ -236,8 +239,6 @@ def test_options_record():
 
 
 def test_the_reference_is_confirmed_by_sympy_diff_when_exact_is_asked(monkeypatch):
-    import verify.implementation as vi
-
     calls = []
     real = vi.check_exact
     monkeypatch.setattr(vi, "check_exact", lambda g, **kw: calls.append(g) or real(g, **kw))
@@ -249,3 +250,10 @@ def test_the_reference_is_confirmed_by_sympy_diff_when_exact_is_asked(monkeypatc
     assert check_implementation(impl, graph, oracles=oracles, examples=5).ok
     assert len(calls) == 1  # once per reference graph, not per point
     assert check_implementation(impl, graph, examples=5).ok and len(calls) == 1  # not among the default oracles
+
+
+def test_a_compiled_symnn_kernel_is_an_implementation():
+    graph = reference(2, 3, 2, 4)
+    kernel = compile_kernel(symbolic_grad(graph))
+    report = check_implementation(kernel, graph, leaves={"y": one_hot}, examples=5)
+    assert report.ok, report.table()

@@ -14,7 +14,9 @@ its gradients. The protocol, one of:
   ``hvp=f(values, v) -> H v`` (all optional, same calling convention) for forward mode, reverse
   mode with a cotangent and second order.
 
-Results may be NumPy arrays, Python numbers, torch tensors (``.detach().cpu().numpy()`` is
+A dict result ``{"loss": ..., "grad:<p>": ...}`` is read as a symnn kernel's (a compiled or saved
+``grad`` graph: ``check_implementation(kernel, graph)``). Results may be NumPy arrays, Python
+numbers, torch tensors (``.detach().cpu().numpy()`` is
 called; torch is not needed otherwise) or JAX arrays. ``convert`` (e.g. ``torch.from_numpy``)
 is applied to every array passed in.
 
@@ -136,6 +138,8 @@ class UserCode:
         out = self.call(self.fn, values)
         if self.grad is not None:
             return out, self.call(self.grad, values)
+        if isinstance(out, Mapping):  # a symnn kernel of a grad graph: {"loss": ..., "grad:<p>": ...}
+            return _kernel_outputs(out, self.params)
         if not (isinstance(out, tuple | list) and len(out) == 2):
             raise ImplementationError(
                 f"the implementation returned a {type(out).__name__}; return (loss, grads) with grads a dict "
@@ -145,7 +149,18 @@ class UserCode:
 
     def value(self, values: Mapping[str, np.ndarray]) -> Any:
         out = self.call(self.fn, values)
+        if isinstance(out, Mapping):
+            return _kernel_outputs(out, self.params)[0]
         return out[0] if self.grad is None and isinstance(out, tuple | list) else out
+
+
+def _kernel_outputs(out: Mapping[str, Any], params: Sequence[str]) -> tuple[Any, Any]:
+    """(loss, grads) from the outputs of a symnn kernel of ``grad(graph)``: the first output and ``grad:<p>``."""
+    grads = {p: out[f"grad:{p}"] for p in params if f"grad:{p}" in out}
+    values = [k for k in out if not k.startswith("grad:")]
+    if not values:
+        raise ImplementationError(f"the implementation returned a dict without a loss: its keys are {list(out)}")
+    return out[values[0]], grads
 
 
 def as_grads(raw: Any, wrt: Sequence[str], what: str = "grads") -> Arrays:
