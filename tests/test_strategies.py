@@ -110,11 +110,11 @@ def _find(condition, **kwargs):
 
 def test_networks_reach_the_shapes_conditional_faults_need():
     # a strided convolution with a kernel larger than 2 right after another convolution
-    stacked = _find(
-        lambda m: any(
-            len(_convs(b)) >= 2 and max(_convs(b)[1].kernel_size) > 2 and max(_convs(b)[1].stride) > 1 for b in m.net.layers
-        )
-    )
+    def strided_after_conv(block):
+        convs = _convs(block)
+        return len(convs) >= 2 and max(convs[1].kernel_size) > 2 and max(convs[1].stride) > 1
+
+    stacked = _find(lambda m: any(strided_after_conv(b) for b in m.net.layers))
     assert stacked is not None
     # a cross-entropy over more than 3 classes
     wide = _find(lambda m: m.loss == "softmax_cross_entropy" and m.shapes["x"] and m.net.layers[-1].out_features > 3)
