@@ -53,6 +53,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -581,6 +582,7 @@ def check_implementation(
     coordinate of the smallest failing example and ``info["example"]`` its shapes and point.
     """
     opts = make_options(options, overrides)
+    started = time.perf_counter()
     to_ref = dict(rename or {})
     to_user = {v: k for k, v in to_ref.items()}
     if reference is None and point is None and shapes is None:
@@ -699,6 +701,7 @@ def check_implementation(
         "example": {to_user.get(k, k): np.asarray(v).tolist() for k, v in values.items()},
         "shapes": {to_user.get(k, k): list(np.shape(v)) for k, v in values.items()},
         "first": _first(rows),
+        "seconds": round(time.perf_counter() - started, 3),
     }
     title = str(name or getattr(impl, "__name__", type(impl).__name__))
     return Report(title, tuple(rows), info)
