@@ -257,3 +257,36 @@ def test_a_compiled_symnn_kernel_is_an_implementation():
     kernel = compile_kernel(symbolic_grad(graph))
     report = check_implementation(kernel, graph, leaves={"y": one_hot}, examples=5)
     assert report.ok, report.table()
+
+
+# -- the pytest fixture ------------------------------------------------------------------------------------------
+pytest_plugins = ["pytester"]
+
+
+def test_the_fixture_in_a_user_suite_inside_given(pytester):
+    pytester.makepyfile(
+        """
+        import numpy as np
+        from hypothesis import given, settings, strategies as st
+        from symnn.ir import Builder
+
+        b = Builder()
+        w = b.param("w", (3,))
+        CUBE = b.build((w * w * w).sum())
+
+        def test_good(check_implementation):
+            check_implementation(lambda v: (np.sum(v["w"] ** 3), {"w": 3 * v["w"] ** 2}), CUBE, examples=3)
+
+        def test_bad(check_implementation):
+            check_implementation(lambda v: (np.sum(v["w"] ** 3), {"w": 2 * v["w"] ** 2}), CUBE, examples=3)
+
+        @settings(max_examples=3, deadline=None)
+        @given(st.integers(2, 3), st.data())
+        def test_inside_given_without_health_check_suppression(check_implementation, power, data):
+            impl = lambda v: (np.sum(v["w"] ** power), {"w": power * v["w"] ** (power - 1)})
+            check_implementation(impl, shapes={"w": (2,)}, data=data)
+        """
+    )
+    result = pytester.runpytest_inprocess("-q", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2, failed=1)
+    result.stdout.fnmatch_lines(["*grad w[[]*]: got *, expected *"])

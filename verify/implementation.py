@@ -60,7 +60,7 @@ from typing import Any
 
 import numpy as np
 import sympy as sp
-from hypothesis import HealthCheck, Phase, given, seed, settings
+from hypothesis import HealthCheck, Phase, currently_in_test_context, given, seed, settings
 from hypothesis import strategies as st
 
 from symnn import zoo
@@ -565,6 +565,7 @@ def check_implementation(
     output: str | None = None,
     convert: Callable[[np.ndarray], Any] | None = None,
     name: str | None = None,
+    data: Any = None,
     **overrides: Any,
 ) -> Report:
     """Check ``impl``'s loss and gradients against ``reference`` (or against itself) at Hypothesis-drawn points.
@@ -580,6 +581,8 @@ def check_implementation(
     reference's parameters (without a reference: every leaf of ``shapes``/``point`` not in
     ``inputs``). Returns a ``Report`` whose ``info["first"]`` names the first disagreeing
     coordinate of the smallest failing example and ``info["example"]`` its shapes and point.
+    Inside a Hypothesis test, pass its ``data`` (``st.data()``): the case is drawn from it, and
+    the outer test shrinks it (a search nested in another is refused).
     """
     opts = make_options(options, overrides)
     started = time.perf_counter()
@@ -664,29 +667,22 @@ def check_implementation(
             values = draw(leaf_points(shp, opts.low, opts.high, own, HYPOTHESIS_SCALARS))
             return sz, values
 
-        @settings(
-            max_examples=opts.examples,
-            database=None,
-            deadline=None,
-            derandomize=False,
-            suppress_health_check=list(HealthCheck),
-            phases=(Phase.generate, Phase.shrink),
-            report_multiple_bugs=False,
-        )
-        @seed(base_seed)
-        @given(cases())
-        def search(case: tuple[dict[str, int], Arrays]) -> None:
+        def check(case: tuple[dict[str, int], Arrays]) -> bool:
             sz, values = case
             counter[0] += 1
             rows = one(sz, values, 0)
             seen.append((sz, values, rows))
-            if any(r.verdict in ("FAIL", "error") for r in rows):
-                raise _Disagreement
+            return not any(r.verdict in ("FAIL", "error") for r in rows)
 
-        try:
-            search()
-        except _Disagreement:
-            pass
+        if data is not None:  # inside the user's @given: one case from its data, which it shrinks itself
+            check(data.draw(cases(), label="check_implementation case"))
+        elif currently_in_test_context():
+            raise GradcheckError(
+                "check_implementation runs its own Hypothesis search; inside a @given test pass data=data "
+                "(a st.data() argument of the test), or a fixed point=..."
+            )
+        else:
+            _search(cases(), check, opts.examples, base_seed)
         examples = counter[0]
         # the last failing run is Hypothesis's shrunk example (it replays it last)
         failing = [s for s in seen if any(r.verdict in ("FAIL", "error") for r in s[2])]
@@ -705,6 +701,30 @@ def check_implementation(
     }
     title = str(name or getattr(impl, "__name__", type(impl).__name__))
     return Report(title, tuple(rows), info)
+
+
+def _search(cases: st.SearchStrategy[Any], check: Callable[[Any], bool], examples: int, at: int) -> None:
+    """Hypothesis over ``cases`` until ``check`` fails, then shrinking: the shrunk case is checked last."""
+
+    @settings(
+        max_examples=examples,
+        database=None,
+        deadline=None,
+        derandomize=False,
+        suppress_health_check=list(HealthCheck),
+        phases=(Phase.generate, Phase.shrink),
+        report_multiple_bugs=False,
+    )
+    @seed(at)
+    @given(cases)
+    def search(case: Any) -> None:
+        if not check(case):
+            raise _Disagreement
+
+    try:
+        search()
+    except _Disagreement:
+        pass
 
 
 def _has_kinks(graph: Graph) -> bool:

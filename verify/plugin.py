@@ -31,6 +31,10 @@ Hypothesis's ``@given`` without suppressing any health check::
     @given(strategies.networks(max_blocks=2, smooth_only=True))
     def test_random_networks(check_gradients, net):
         check_gradients(net, paths=("symbolic", "executor"))
+
+``check_implementation`` runs a Hypothesis search of its own; inside ``@given`` give it the
+test's ``st.data()`` (``check_implementation(impl, ref, data=data)``): it then draws one case
+from it and the outer test does the searching and shrinking.
 """
 
 from __future__ import annotations
