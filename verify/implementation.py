@@ -611,7 +611,8 @@ def check_implementation(
                 raise GraphError(f"the reference has no output {out!r}; its outputs are {list(g.output_names)}")
             if g.shape(g.outputs[g.output_names.index(out)]) != ():
                 raise ShapeError(
-                    f"the reference's output {out!r} must be a scalar loss, got shape {g.shape(g.outputs[0])}"
+                    f"the reference's output {out!r} must be a scalar loss, "
+                    f"got shape {g.shape(g.outputs[g.output_names.index(out)])}"
                 )
             ws = tuple(to_ref.get(w, w) for w in wrt) if wrt is not None else tuple(g.params)
             unknown = [w for w in ws if w not in {n.op.name for n in g.leaves()}]  # type: ignore[attr-defined]
@@ -633,14 +634,15 @@ def check_implementation(
     seen: list[tuple[dict[str, int], Arrays, list[Row]]] = []
     base_seed = opts.int_seed
 
-    def one(sz: dict[str, int], values: Arrays, count: int) -> list[Row]:
+    def one(sz: dict[str, int], values: Arrays) -> list[Row]:
+        """Every check of ``impl`` at one case (the same directions at every case: ``rng`` from the seed)."""
         g, exp, _, ws = setup(sz)
         near = g is not None and _has_kinks(g) and kink_distance(g, values) < 4 * STEP
         user_values = {to_user.get(k, k): v for k, v in values.items()}
         user_wrt = tuple(to_user.get(w, w) for w in ws)
         user_code = UserCode(impl, grad, jvp, vjp, hvp, convert, user_wrt)
-        names = {to_user.get(w, w): to_user.get(w, w) for w in ws}
-        rng = np.random.default_rng(base_seed + count)
+        names = {w: w for w in user_wrt}
+        rng = np.random.default_rng(base_seed)
         renamed = _Renamed(exp, to_ref, to_user) if exp is not None else None
         return _Run(user_code, user_values, user_wrt, opts, renamed, names, rng, near).run()
 
@@ -650,7 +652,7 @@ def check_implementation(
         missing = [k for k in shp if k not in values]
         if missing:
             raise GradcheckError(f"point has no values for {[to_user.get(m, m) for m in missing]}")
-        rows = one({}, values, 0)
+        rows = one({}, values)
         seen.append(({}, values, rows))
         examples = 1
     else:
@@ -670,7 +672,7 @@ def check_implementation(
         def check(case: tuple[dict[str, int], Arrays]) -> bool:
             sz, values = case
             counter[0] += 1
-            rows = one(sz, values, 0)
+            rows = one(sz, values)
             seen.append((sz, values, rows))
             return not any(r.verdict in ("FAIL", "error") for r in rows)
 
