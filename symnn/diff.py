@@ -300,6 +300,30 @@ def _name(node: Node) -> str:
     return node.op.name
 
 
+def derivative_names(graph: Graph, kind: str, names: Sequence[str]) -> list[str]:
+    """``kind:name`` for each name, or ``kind2:name``, ``kind3:name``, ... if one of those is already taken.
+
+    A derivative of a derivative graph keeps distinct names: ``vjp(grad(g))`` already has the
+    outputs ``grad:W``, so its own gradients are ``grad2:W``; ``jvp(jvp(g))`` gets the inputs
+    ``tangent2:W``. One order is chosen for all names, so they stay parallel.
+
+    >>> from symnn.ir import Builder
+    >>> b = Builder()
+    >>> w = b.param("w", (2,))
+    >>> g = grad(b.build((w * w).sum()))
+    >>> derivative_names(g, "grad", ["w"]), vjp(g).output_names
+    (['grad2:w'], ('out', 'grad:w', 'grad2:w'))
+    """
+    taken = set(graph.output_names) | {_name(n) for n in graph.leaves()}
+    order = 1
+    while True:
+        prefix = kind if order == 1 else f"{kind}{order}"
+        out = [f"{prefix}:{nm}" for nm in names]
+        if not taken.intersection(out):
+            return out
+        order += 1
+
+
 def jvp(graph: Graph, wrt: Sequence[str] | None = None) -> Graph:
     """Forward mode: adds inputs ``tangent:<leaf>`` and outputs ``tangent:<output>``.
 
@@ -310,8 +334,8 @@ def jvp(graph: Graph, wrt: Sequence[str] | None = None) -> Graph:
     b = Builder()
     primals = load(b, graph)
     tangents: list[MaybeTensor] = [None] * len(graph.nodes)
-    for i in ids:
-        tangents[i] = b.input(f"tangent:{_name(graph.nodes[i])}", graph.nodes[i].shape)
+    for i, nm in zip(ids, derivative_names(graph, "tangent", [_name(graph.nodes[i]) for i in ids]), strict=True):
+        tangents[i] = b.input(nm, graph.nodes[i].shape)
     for i, n in enumerate(graph.nodes):
         if isinstance(n.op, (Input, Const)) or all(tangents[a] is None for a in n.args):
             continue
@@ -321,7 +345,7 @@ def jvp(graph: Graph, wrt: Sequence[str] | None = None) -> Graph:
             )
     outs = [primals[o] for o in graph.outputs]
     outs += [_or_zeros(b, tangents[o], graph.shape(o)) for o in graph.outputs]
-    names = list(graph.output_names) + [f"tangent:{nm}" for nm in graph.output_names]
+    names = list(graph.output_names) + derivative_names(graph, "tangent", graph.output_names)
     return b.build(*outs, names=names)
 
 
@@ -353,11 +377,10 @@ def vjp(graph: Graph, wrt: Sequence[str] | None = None) -> Graph:
     ids = _wrt_ids(graph, wrt)
     b = Builder()
     primals = load(b, graph)
-    seeds = {
-        o: b.input(f"cotangent:{nm}", graph.shape(o)) for o, nm in zip(graph.outputs, graph.output_names, strict=True)
-    }
+    cotangents = derivative_names(graph, "cotangent", graph.output_names)
+    seeds = {o: b.input(nm, graph.shape(o)) for o, nm in zip(graph.outputs, cotangents, strict=True)}
     grads = _reverse(graph, ids, b, primals, seeds)
-    names = list(graph.output_names) + [f"grad:{_name(graph.nodes[i])}" for i in ids]
+    names = list(graph.output_names) + derivative_names(graph, "grad", [_name(graph.nodes[i]) for i in ids])
     return b.build(*(primals[o] for o in graph.outputs), *grads, names=names)
 
 
@@ -376,19 +399,20 @@ def grad(graph: Graph, wrt: Sequence[str] | None = None, output: str | None = No
     b = Builder()
     primals = load(b, graph)
     grads = _reverse(graph, ids, b, primals, {o: b.const(1, ())})
-    names = [name] + [f"grad:{_name(graph.nodes[i])}" for i in ids]
+    names = [name] + derivative_names(graph, "grad", [_name(graph.nodes[i]) for i in ids])
     return b.build(primals[o], *grads, names=names)
 
 
 def hvp(graph: Graph, wrt: Sequence[str] | None = None, output: str | None = None) -> Graph:
     """Hessian-vector product by forward over reverse: outputs ``(output, grad:.., hvp:..)``.
 
-    The tangent inputs are named ``tangent:<leaf>``.
+    The tangent inputs are named ``tangent:<leaf>`` (``tangent2:<leaf>`` ... if those are taken,
+    see ``derivative_names``).
     """
-    g = grad(graph, wrt, output)
-    names = [nm[len("grad:") :] for nm in g.output_names[1:]]
+    names = [_name(graph.nodes[i]) for i in _wrt_ids(graph, wrt)]
+    g = grad(graph, names, output)
     j = jvp(g, names)
     k = len(g.outputs)
     keep = list(j.outputs[:k]) + list(j.outputs[k + 1 :])
-    out_names = list(j.output_names[:k]) + [f"hvp:{nm}" for nm in names]
+    out_names = list(j.output_names[:k]) + derivative_names(g, "hvp", names)
     return prune(j.nodes, tuple(keep), tuple(out_names))

@@ -39,6 +39,7 @@ from .layers import (
     SelfAttention,
     Sequential,
     Sign,
+    Tanh,
     Transformer,
 )
 from .layers.base import Layer
@@ -148,6 +149,33 @@ def signnet(sizes: str | None = None) -> Model:
     return Model(f"signnet:{d}-{k}", net, "mse", {"x": (2, d), "y": (2, 1)})
 
 
+def classifier(sizes: str | None = None) -> Model:
+    """Two-layer tanh classifier, softmax cross-entropy over more than 3 classes, batch 2 (sizes: d-h-classes).
+
+    More than 3 classes on purpose: code that special-cases short softmax axes is exercised.
+    """
+    d, h, k = _sizes("classifier", sizes, (2, 3, 5), "(d-h-classes)")
+    if k < 2:
+        raise ModelError(f"classifier: need at least 2 classes, got {k}")
+    net = Sequential(Linear(d, h), Tanh(), Linear(h, k))
+    return Model(f"classifier:{d}-{h}-{k}", net, "softmax_cross_entropy", {"x": (2, d), "y": (2, k)})
+
+
+def convstack(sizes: str | None = None) -> Model:
+    """A strided conv after a conv: Conv2d k, tanh, Conv2d k stride s, flatten, Linear to 1, MSE (sizes: H-k-s).
+
+    The second convolution's input has a gradient, so the transpose of a strided window with a
+    kernel larger than 2 is exercised (a first-layer convolution only needs its weights').
+    """
+    hw, k, st = _sizes("convstack", sizes, (7, 3, 2), "(H-kernel-stride)")
+    mid = hw - k + 1
+    if mid < k:
+        raise ModelError(f"convstack: a {hw}x{hw} image leaves {mid}x{mid} after the first conv, less than kernel {k}")
+    out = (mid - k) // st + 1
+    net = Sequential(Conv2d(1, 2, k), Tanh(), Conv2d(2, 2, k, stride=st), Flatten(), Linear(2 * out * out, 1))
+    return Model(f"convstack:{hw}-{k}-{st}", net, "mse", {"x": (1, 1, hw, hw), "y": (1, 1)})
+
+
 #: Built-in model names -> factory taking the optional sizes text.
 ZOO: dict[str, Callable[[str | None], Model]] = {
     "mlp": mlp,
@@ -157,6 +185,8 @@ ZOO: dict[str, Callable[[str | None], Model]] = {
     "transformer": transformer,
     "resnet": resnet,
     "signnet": signnet,
+    "classifier": classifier,
+    "convstack": convstack,
 }
 
 
@@ -192,6 +222,23 @@ def resolve(spec: str) -> Model:
             ) from e
         return _from_object(spec, _attribute(module, attr, where), module)
     raise ModelError(f"unknown model {spec!r}; {known}, or path/to/file.py:attr, or package.module:attr")
+
+
+def load_object(spec: str) -> Any:
+    """The object ``attr`` of ``path/to/file.py:attr`` or ``package.module:attr``, whatever it is (e.g. a function).
+
+    Only the file or module named is run; the object is returned as it is, not made a Model.
+    """
+    where, sep, attr = spec.strip().rpartition(":") if isinstance(spec, str) else ("", "", "")
+    if not sep or not where or not attr:
+        raise ModelError(f"{spec!r}: name a file and an object in it, e.g. path/to/file.py:loss_and_grads")
+    if where.endswith(".py") or "/" in where or "\\" in where:
+        return _attribute(_load_file(where), attr, where)
+    try:
+        module = importlib.import_module(where)
+    except Exception as e:
+        raise ModelError(f"importing module {where!r} of {spec!r} failed ({e})") from e
+    return _attribute(module, attr, where)
 
 
 def _load_file(path_text: str) -> Any:

@@ -87,3 +87,53 @@ def test_bad_option_values_are_errors(capsys):
     assert main(["check", "mlp:2-2-1", "--directions", "0", "--quiet"]) == 2
     assert "directions" in capsys.readouterr().err
     assert main(["check", "mlp:2-2-1", "--oracles", "astrology"]) == 2
+
+
+# -- symnn check --impl: a user's own function ---------------------------------------------------------------
+MINE = """
+import numpy as np
+
+def loss_and_grads(params, data):
+    r = data["x"] @ params["W"].T + params["b"] - data["y"]
+    return np.mean(r**2), {"W": 2 * r.T @ data["x"] / r.size, "b": 2 * r.sum(axis=0) / r.size}
+
+def forgot_the_two(params, data):
+    r = data["x"] @ params["W"].T + params["b"] - data["y"]
+    return np.mean(r**2), {"W": 2 * r.T @ data["x"] / r.size, "b": r.sum(axis=0) / r.size}
+
+def cube(values):
+    return np.sum(values["w"] ** 3), {"w": 3 * values["w"] ** 2}
+
+def cube_hvp(values, v):
+    return {"w": 6 * values["w"] * v["w"]}
+"""
+
+
+def test_check_impl_against_a_model(tmp_path, capsys):
+    (tmp_path / "mine.py").write_text(MINE)
+    impl = f"{tmp_path / 'mine.py'}:loss_and_grads"
+    rename = ["--rename", "W=0.W", "b=0.b"]
+    assert main(["check", "--impl", impl, "--model", "mlp:3-2", *rename, "--examples", "5", "--quiet"]) == 0
+    assert "agrees with mlp:3-2 at 5 drawn points" in capsys.readouterr().out
+    bad = f"{tmp_path / 'mine.py'}:forgot_the_two"
+    assert main(["check", "--impl", bad, "--model", "mlp:3-2", *rename, "--examples", "5", "--quiet"]) == 1
+    out = capsys.readouterr().out
+    assert "grad b[0]: got " in out and "smallest failing example" in out
+
+
+def test_check_impl_without_a_model_and_second_order(tmp_path, capsys):
+    (tmp_path / "mine.py").write_text(MINE)
+    impl, hvp = f"{tmp_path / 'mine.py'}:cube", f"{tmp_path / 'mine.py'}:cube_hvp"
+    assert main(["check", "--impl", impl, "--shapes", "w=3", "--examples", "3"]) == 0
+    assert "agrees with its own finite differences" in capsys.readouterr().out
+    assert main(["check", "--impl", impl, "--shapes", "w=3", "--order", "2", "--hvp", hvp, "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["ok"] and {r["path"] for r in doc["rows"]} >= {"impl hvp"}
+
+
+def test_check_impl_bad_input(tmp_path, capsys):
+    (tmp_path / "mine.py").write_text(MINE)
+    assert main(["check", "--impl", f"{tmp_path / 'mine.py'}:nothing", "--model", "mlp"]) == 2
+    assert "has no attribute 'nothing'" in capsys.readouterr().err
+    assert main(["check", "--impl", f"{tmp_path / 'mine.py'}:cube"]) == 2
+    assert "--shapes" in capsys.readouterr().err

@@ -117,3 +117,39 @@ def test_contractions_in_the_gradient_are_binary():
         if isinstance(n.op, Einsum):
             assert len(n.args) <= 2
     assert math.isclose(cost(g).macs, 2 * 3 * 4 + 2 * 4 * 2)
+
+
+# -- derivatives of derivative graphs -----------------------------------------------------------------------
+def _cube():
+    b = Builder()
+    w = b.param("w", (2,))
+    return b.build((w * w * w).sum())
+
+
+def test_vjp_of_a_gradient_graph_has_distinct_names():
+    gg = grad(_cube())
+    second = vjp(gg)
+    assert second.output_names == ("out", "grad:w", "grad2:w")
+    assert set(second.inputs) == {"cotangent:out", "cotangent:grad:w"}
+    assert grad(gg, output="out").output_names == ("out", "grad2:w")
+
+
+def test_jvp_of_a_jvp_graph_gets_new_tangent_inputs():
+    import numpy as np
+
+    from symnn.executor import Executor
+
+    j = jvp(_cube(), ["w"])
+    jj = jvp(j, ["w"])
+    # a new input, not the first tangent reused: d/dt d/ds f(w + s u + t v) = sum 6 w u v
+    assert set(jj.inputs) == {"tangent:w", "tangent2:w"}
+    assert jj.output_names == ("out", "tangent:out", "tangent2:out", "tangent2:tangent:out")
+    w, u, v = np.array([0.5, -2.0]), np.array([1.0, 3.0]), np.array([-1.0, 0.25])
+    out = Executor(jj).forward({"w": w, "tangent:w": u, "tangent2:w": v})
+    assert math.isclose(float(out["tangent2:tangent:out"]), float(np.sum(6 * w * u * v)))
+
+
+def test_hvp_of_a_gradient_graph_names_its_outputs_apart():
+    gg = grad(_cube())
+    h = hvp(gg, output="out")
+    assert len(set(h.output_names)) == len(h.output_names)

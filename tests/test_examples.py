@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -26,6 +27,15 @@ def test_example_runs(script):
     assert proc.stdout.strip()
 
 
+def test_the_backprop_example_passes_and_names_the_planted_bug():
+    proc = subprocess.run(
+        [sys.executable, str(EXAMPLES / "check_my_backprop.py"), "--quick"], capture_output=True, text=True, timeout=600
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "backprop: OK" in proc.stdout
+    assert re.search(r"with the planted bug: grad (W1|b1)\[\d+(, \d+)?\]: got ", proc.stdout), proc.stdout[-1000:]
+
+
 def test_the_property_test_example_passes():
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(EXAMPLES / "test_my_model.py")],
@@ -34,4 +44,4 @@ def test_the_property_test_example_passes():
         timeout=600,
     )
     assert proc.returncode == 0, proc.stdout[-3000:]
-    assert "3 passed" in proc.stdout
+    assert "4 passed" in proc.stdout

@@ -420,3 +420,39 @@ def test_check_gradients_fixture_in_a_user_suite(pytester):
     result = pytester.runpytest_inprocess("--symnn-paths", "symbolic,executor", "-q")
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["*symbolic reverse*FAIL*", "*test_wrong_rule: FAILED*"])
+
+
+# -- second order ----------------------------------------------------------------------------------------------
+def test_gradcheck_of_a_gradient_graph():
+    from symnn import zoo
+    from symnn.diff import grad
+
+    g = zoo.resolve("mlp:2-2-1").graph()
+    report = gradcheck(grad(g), output="grad:0.W", paths=("symbolic", "executor"))
+    assert report.ok, report.table()
+
+
+def test_order_2_checks_hessian_vector_products():
+    from symnn import registry, zoo
+    from symnn.ops import Elementwise
+    from verify.gradients import SECOND_ORDER_OUTPUT, second_order_graph
+
+    g = zoo.resolve("classifier").graph()
+    s = second_order_graph(g)
+    assert s.output_names == (SECOND_ORDER_OUTPUT,) and {f"probe:{p}" for p in g.params} <= set(s.inputs)
+    report = gradcheck(
+        g, order=2, paths=("symbolic", "executor"), oracles=("fd", "complex-step", "adjoint", "executor")
+    )
+    assert report.ok and report.info["order"] == 2, report.table()
+
+    def doubled(rule):
+        return lambda *a: [None if t is None else 2 * t for t in rule(*a)]
+
+    with registry.override(Elementwise, "vjp", doubled):
+        bad = gradcheck(g, order=2, paths=("symbolic",), oracles=("fd", "executor"))
+    assert not bad.ok
+
+
+def test_order_must_be_1_or_2():
+    with pytest.raises(GradcheckError, match="order must be 1"):
+        CheckOptions(order=3)

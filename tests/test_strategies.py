@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import sympy as sp
-from hypothesis import given, settings
+from hypothesis import find, given, settings
 from hypothesis import strategies as st
 
 from symnn.functions import maximum, relu, sgn, step
 from symnn.ir import Builder, Graph
-from symnn.layers import Params
+from symnn.layers import Activation, Conv1d, Conv2d, Params, Sequential
 from symnn.ops import Elementwise
 from verify import strategies as vs
 from verify.oracles import kink_distance
@@ -95,3 +95,59 @@ def test_register_profiles_makes_a_derandomized_profile():
     ci = settings.get_profile("symnn-test-ci")
     assert ci.derandomize and ci.deadline is None and ci.max_examples == 7
     assert settings.get_profile("symnn-test-dev").max_examples == 14
+
+
+# -- the shapes shape-dependent code branches on are drawn ------------------------------------------------------
+def _convs(layer):
+    if isinstance(layer, Sequential):
+        return [c for sub in layer.layers for c in _convs(sub)]
+    return [layer] if isinstance(layer, (Conv1d, Conv2d)) else []
+
+
+def _find(condition, **kwargs):
+    return find(vs.networks(**kwargs), condition, settings=settings(max_examples=2000, database=None))
+
+
+def test_networks_reach_the_shapes_conditional_faults_need():
+    # a strided convolution with a kernel larger than 2 right after another convolution
+    def strided_after_conv(block):
+        convs = _convs(block)
+        return len(convs) >= 2 and max(convs[1].kernel_size) > 2 and max(convs[1].stride) > 1
+
+    stacked = _find(lambda m: any(strided_after_conv(b) for b in m.net.layers))
+    assert stacked is not None
+    # a cross-entropy over more than 3 classes
+    wide = _find(lambda m: m.loss == "softmax_cross_entropy" and m.shapes["x"] and m.net.layers[-1].out_features > 3)
+    assert wide.net.layers[-1].out_features == 4  # shrunk to the smallest such count
+    # batch 1 and odd lengths
+    assert _find(lambda m: m.shapes["x"][0] == 1).shapes["x"][0] == 1
+    odd = _find(
+        lambda m: len(m.shapes["x"]) == 3 and m.shapes["x"][2] % 2 == 1 and m.shapes["x"][2] > 2, kinds=("signal",)
+    )
+    assert odd.shapes["x"][2] == 3
+    # class counts up to 10
+    assert _find(lambda m: m.net.layers[-1].out_features == 10, losses=("softmax_cross_entropy",)) is not None
+
+
+def test_activation_expressions_use_the_public_variable():
+    expr = find(vs.activation_exprs(), lambda e: True)
+    assert expr.free_symbols == {vs.X}
+    assert Activation(expr, vs.X) is not None
+
+
+@settings(max_examples=10, deadline=None)
+@given(st.data())
+def test_points_take_a_strategy_per_leaf(data):
+    b = Builder()
+    logits, y = b.param("z", (3, 5)), b.input("y", (3, 5))
+    graph = b.build((logits * y).sum())
+    point = data.draw(vs.points(graph, leaves={"y": vs.one_hot((3, 5))}))
+    assert point["y"].sum(axis=1).tolist() == [1.0, 1.0, 1.0] and set(np.unique(point["y"])) <= {0.0, 1.0}
+    assert np.abs(point["z"]).max() <= 1.0
+    var = data.draw(vs.positive((4,)))
+    assert var.min() >= 0.1
+
+
+def test_the_symnn_profile_is_registered():
+    profile = settings.get_profile(vs.PROFILE)
+    assert profile.derandomize and profile.deadline is None

@@ -16,8 +16,17 @@ The options of a check are one ``CheckOptions`` record (keyword arguments overri
 >>> gradcheck(b.build((w * w).sum()), None, fast, seed=1).ok
 True
 
-``verify.strategies`` (Hypothesis strategies for layers, networks and points) is imported on
-first use, so that ``import verify`` does not import Hypothesis.
+A user's own gradient code (NumPy, PyTorch, JAX, a saved kernel) is checked against a symnn
+reference by ``check_implementation`` (``verify.implementation``), at Hypothesis-drawn points:
+
+>>> from verify import check_implementation
+>>> impl = lambda values: ((values["w"] ** 3).sum(), {"w": 3 * values["w"] ** 2})
+>>> check_implementation(impl, b.build((w * w * w).sum()), examples=3).ok
+True
+
+``verify.strategies`` (Hypothesis strategies for layers, networks and points) and
+``check_implementation`` are imported on first use, so that ``import verify`` does not import
+Hypothesis.
 """
 
 from __future__ import annotations
@@ -53,6 +62,8 @@ __all__ = [
     "ToleranceError",
     "VerificationError",
     "assert_gradients",
+    "assert_implementation",
+    "check_implementation",
     "check_jvp",
     "check_vjp",
     "gradcheck",
@@ -61,8 +72,18 @@ __all__ = [
 ]
 
 
+#: Public names whose modules import Hypothesis: loaded on first use.
+_LAZY = {
+    "strategies": ("strategies", None),
+    "check_implementation": ("implementation", "check_implementation"),
+    "assert_implementation": ("implementation", "assert_implementation"),
+}
+
+
 def __getattr__(name: str) -> Any:
-    """``verify.strategies`` loads Hypothesis only when first used."""
-    if name == "strategies":
-        return importlib.import_module(".strategies", __name__)
+    """``verify.strategies`` and ``check_implementation`` load Hypothesis only when first used."""
+    if name in _LAZY:
+        module, attr = _LAZY[name]
+        loaded = importlib.import_module(f".{module}", __name__)
+        return loaded if attr is None else getattr(loaded, attr)
     raise AttributeError(f"module 'verify' has no attribute {name!r}")

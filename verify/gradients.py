@@ -45,11 +45,11 @@ import numpy as np
 import sympy as sp
 
 from symnn import codegen
-from symnn.diff import grad, jvp, vjp
+from symnn.diff import derivative_names, grad, jvp, vjp
 from symnn.errors import GraphError, ShapeError
 from symnn.executor import Executor
 from symnn.expand import scalar_count
-from symnn.ir import Graph
+from symnn.ir import Builder, Graph, load
 
 from .exact import check_exact
 from .options import DEFAULT_ORACLES, IMPLEMENTATIONS, MODES, CheckOptions, GradcheckError, check_finite, make_options
@@ -228,18 +228,18 @@ class Implementation:
                 return ex.grad(p.values(), p.output, wrt)[1]
             cts = ex.vjp(p.values(), {p.output: p.cotangent.astype(p.dtype)})[1]
             return {k: cts[k] for k in wrt}
+        # derivative graphs of derivative graphs name their leaves grad2:, cotangent2:, ... (derivative_names)
         if p.cotangent is None:
             g = grad(p.graph, wrt, p.output)
             extra: dict[str, np.ndarray] = {}
         else:
             g = vjp(p.graph, wrt)
-            extra = {
-                f"cotangent:{nm}": np.zeros(p.graph.shape(o))
-                for nm, o in zip(p.graph.output_names, p.graph.outputs, strict=True)
-            }
-            extra[f"cotangent:{p.output}"] = p.cotangent
+            names = derivative_names(p.graph, "cotangent", p.graph.output_names)
+            extra = {nm: np.zeros(p.graph.shape(o)) for nm, o in zip(names, p.graph.outputs, strict=True)}
+            extra[names[p.graph.output_names.index(p.output)]] = p.cotangent
         outs = self._runner(g)(self._feed(g, extra))
-        return {k: np.asarray(outs[f"grad:{k}"], dtype=np.float64) for k in wrt}
+        grads = derivative_names(p.graph, "grad", wrt)
+        return {k: np.asarray(outs[nm], dtype=np.float64) for k, nm in zip(wrt, grads, strict=True)}
 
     def directional(self, directions: Sequence[Mapping[str, np.ndarray]]) -> list[float]:
         """<c, J v> for each direction v (forward mode)."""
@@ -250,10 +250,9 @@ class Implementation:
             return [p.contract(ex.jvp(p.values(), v)[1][p.output]) for v in full]
         g = jvp(p.graph, list(p.wrt))
         run = self._runner(g)
-        return [
-            p.contract(run(self._feed(g, {f"tangent:{k}": a for k, a in v.items()}))[f"tangent:{p.output}"])
-            for v in full
-        ]
+        inputs = dict(zip(p.wrt, derivative_names(p.graph, "tangent", p.wrt), strict=True))
+        out = derivative_names(p.graph, "tangent", [p.output])[0]
+        return [p.contract(run(self._feed(g, {inputs[k]: a for k, a in v.items()}))[out]) for v in full]
 
 
 def dot(grad: Mapping[str, np.ndarray], v: Mapping[str, np.ndarray]) -> float:
@@ -489,6 +488,54 @@ def _exact_comparison(m: Any, tol: Tolerance) -> Comparison:
     return Comparison(m.where, g, e, err, tol.bound(max(abs(e), abs(g)) if math.isfinite(err) else 0.0), "exact")
 
 
+# -- second order ------------------------------------------------------------------------------------------
+#: The name of the scalar output of ``second_order_graph``.
+SECOND_ORDER_OUTPUT = "<u, grad>"
+
+
+def second_order_graph(graph: Graph, wrt: Sequence[str] | None = None, output: str | None = None) -> Graph:
+    """s(x) = <u, grad_x <c, f(x)>> as a scalar Graph: its gradient is the Hessian-vector product H u.
+
+    ``f`` is ``output`` (default: the first), ``c`` its cotangent (the input ``cotangent:<output>``,
+    or 1 for a scalar output), ``u`` the inputs ``probe:<leaf>`` for each leaf of ``wrt``
+    (default: the parameters). A first-order check of ``s`` is a second-order check of ``f``:
+    its forward mode <grad s, v> = <u, H v> is ``symnn.diff.hvp``'s forward over reverse, its
+    reverse mode H u the VJP of a gradient graph, and finite differences of ``s`` are finite
+    differences of the gradient, as in torch's ``gradgradcheck``.
+
+    >>> from symnn.ir import Builder
+    >>> b = Builder()
+    >>> w = b.param("w", (2,))
+    >>> s = second_order_graph(b.build((w * w * w).sum()))
+    >>> sorted(s.inputs), s.output_names
+    (['probe:w'], ('<u, grad>',))
+    """
+    if not isinstance(graph, Graph):
+        raise GradcheckError(f"second-order checks need a symnn Graph, got {type(graph).__name__}")
+    name = output if output is not None else graph.output_names[0]
+    if name not in graph.output_names:
+        raise GraphError(f"the graph has no output {name!r}; its outputs are {list(graph.output_names)}")
+    leaves = list(graph.params) if wrt is None else ([wrt] if isinstance(wrt, str) else list(wrt))
+    if not leaves:
+        raise NoParametersError("the graph has no parameters to differentiate twice; pass wrt=[names of inputs]")
+    o = graph.outputs[graph.output_names.index(name)]
+    if graph.shape(o) == ():
+        first = grad(graph, leaves, name)
+    else:  # only the checked output's cotangent is live: the others are the constant 0
+        b0 = Builder()
+        vals = load(b0, graph)
+        first = vjp(b0.build(vals[o], names=[name]), leaves)
+    b = Builder()
+    vals = load(b, first)
+    probes = derivative_names(first, "probe", leaves)
+    k = len(first.outputs) - len(leaves)
+    terms = [(vals[gi] * b.input(pn, first.shape(gi))).sum() for gi, pn in zip(first.outputs[k:], probes, strict=True)]
+    total = terms[0]
+    for t in terms[1:]:
+        total = total + t
+    return b.build(total, names=[SECOND_ORDER_OUTPUT])
+
+
 # -- the entry points ------------------------------------------------------------------------------------
 def gradcheck(
     graph: Graph,
@@ -508,9 +555,18 @@ def gradcheck(
     parameters, ``output`` to the first output (a non-scalar output is contracted with a random
     cotangent). Returns a ``Report`` (``report.ok``, ``print(report)``, ``report.to_json()``);
     ``assert_gradients`` raises instead. ``progress(stage)`` is called before each oracle and path.
+    With ``order=2`` the paths' second derivatives are checked: the first-order check of
+    ``second_order_graph`` (Hessian-vector products against differences of gradients).
     """
     say = progress or (lambda stage: None)
     opts = make_options(options, overrides)
+    if opts.order == 2:
+        if not isinstance(graph, Graph):
+            raise GradcheckError(f"gradcheck needs a symnn Graph, got {type(graph).__name__}")
+        s = second_order_graph(graph, wrt, output)
+        report = gradcheck(s, point, opts.replace(order=1), wrt=wrt, name=name or _graph_name(graph), progress=progress)
+        info = {**report.info, "order": 2, "output": output or graph.output_names[0]}
+        return Report(report.name, report.rows, info)
     rng = opts.seed if isinstance(opts.seed, np.random.Generator) else np.random.default_rng(opts.seed)
     problem = make_problem(graph, point, wrt, output, rng, opts.low, opts.high, opts.dtype)
     dirs = random_directions(problem, opts.directions, rng)
@@ -612,5 +668,6 @@ __all__ = [
     "gradcheck",
     "make_problem",
     "random_directions",
+    "second_order_graph",
     "with_exact_rows",
 ]

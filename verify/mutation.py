@@ -3,7 +3,11 @@
 Every ``Mutant`` patches one rule (of ``symnn.diff`` or of the executor, through
 ``symnn.registry.override``) for the duration of a ``with`` block: a wrong sign, a dropped
 term, a missing transpose, a window off by one, a wrong kink convention, a wrong broadcast
-reduction. ``run_mutants`` first checks that each
+reduction. The *conditional* mutants (``CONDITIONAL``) fire only on some shapes -- a softmax
+VJP off by 1e-7 only when its axis is longer than 3, a window transpose wrong only for kernels
+larger than 2 with stride > 1, ... -- as real shape-dependent code does; each also names
+``silent`` cases where it must not fire, and their score is reported apart.
+``run_mutants`` first checks that each
 mutant's graphs pass ``gradcheck`` unmutated, then runs ``gradcheck`` under the mutant; the
 mutant is *caught* when some (path, oracle) pair fails. ``python -m verify.mutation`` runs the
 full set (more graphs per mutant, generated kernels included) and exits 1 on any survivor.
@@ -34,7 +38,7 @@ from symnn import registry, zoo
 from symnn.functions import relu, step
 from symnn.ir import Graph
 from symnn.layers import MLP
-from symnn.ops import Einsum, Elementwise, Op, Window
+from symnn.ops import Einsum, Elementwise, LogSumExp, Op, Window
 from symnn.trace import trace
 
 from .gradients import gradcheck
@@ -61,6 +65,12 @@ class Mutant:
     patch: Patch
     cases: tuple[Case, ...]
     full_cases: tuple[Case, ...] = ()
+    #: cases where a conditional mutant must NOT fire (its condition is false there); empty: unconditional
+    silent: tuple[Case, ...] = ()
+
+    @property
+    def conditional(self) -> bool:
+        return bool(self.silent)
 
 
 # -- patching helpers -------------------------------------------------------------------------------
@@ -182,6 +192,72 @@ def _executor_sign() -> contextlib.AbstractContextManager[None]:
     return _override(Elementwise, "exec.vjp", wrap)
 
 
+# -- conditional faults: each fires only on some shapes ------------------------------------------------------
+def _when(condition: Callable[..., bool], change: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """A rule wrapper applying ``change`` to each non-None result only when ``condition(op, primals)`` holds."""
+
+    def wrap(rule: Any) -> Any:
+        def mutated(op: Any, primals: Any, *rest: Any) -> Any:
+            res = rule(op, primals, *rest)
+            if not condition(op, primals):
+                return res
+            return [None if r is None else change(r) for r in res] if isinstance(res, list) else change(res)
+
+        return mutated
+
+    return wrap
+
+
+def _long_axis(op: Any, primals: Any) -> bool:
+    return bool(primals[0].shape[op.axis] > 3)
+
+
+def _softmax_vjp_above_3() -> contextlib.AbstractContextManager[None]:
+    return _override(LogSumExp, "vjp", _when(_long_axis, lambda t: t + 1e-7))
+
+
+def _logsumexp_jvp_above_3() -> contextlib.AbstractContextManager[None]:
+    return _override(LogSumExp, "jvp", _when(_long_axis, lambda t: t * (1 + 1e-7)))
+
+
+def _strided_window(op: Any, primals: Any) -> bool:
+    return max(op.kernel) > 2 and max(op.stride) > 1
+
+
+def _shifted(t: Any) -> Any:
+    n = t.ndim
+    stop = tuple(t.shape[:-1]) + (t.shape[-1] - 1,)
+    return t.slice((0,) * n, stop).pad((0,) * (n - 1) + (1,), (0,) * n)
+
+
+def _window_strided_transpose() -> contextlib.AbstractContextManager[None]:
+    return _override(Window, "transpose", _when(_strided_window, _shifted))
+
+
+def _wide_operand(op: Any, primals: Any) -> bool:
+    return any(max(p.shape, default=0) > 4 for p in primals)
+
+
+def _einsum_vjp_wide() -> contextlib.AbstractContextManager[None]:
+    return _override(Einsum, "vjp", _when(_wide_operand, lambda t: t * (1 + 1e-7)))
+
+
+def _unbroadcast_odd() -> contextlib.AbstractContextManager[None]:
+    def make(original: Any) -> Any:
+        def pairwise(t: Any, shape: tuple[int, ...]) -> Any:
+            # an unrolled-by-two reduction that drops the odd one out of an odd summed axis longer than 2
+            lead = t.ndim - len(shape)
+            axes = list(range(lead)) + [lead + k for k, n in enumerate(shape) if n == 1 and t.shape[lead + k] != 1]
+            odd = [a for a in axes if t.shape[a] % 2 and t.shape[a] > 2]
+            if odd:
+                t = t.take(odd[0], 0, t.shape[odd[0]] - 1)
+            return original(t, shape)
+
+        return pairwise
+
+    return _swap_attr(diff, "unbroadcast", make)
+
+
 # -- the graphs ------------------------------------------------------------------------------------------
 def _zoo(spec: str) -> Case:
     def graph() -> Graph:
@@ -258,6 +334,45 @@ MUTANTS: list[Mutant] = [
     Mutant("executor-sign", "executor VJP of Elementwise negated", _executor_sign, (_zoo("mlp:3-4-1"),)),
 ]
 
+#: Faults that fire only on some shapes; ``silent`` are cases where they must not fire.
+CONDITIONAL: list[Mutant] = [
+    Mutant(
+        "softmax-vjp-above-3",
+        "symbolic VJP of LogSumExp (softmax) off by 1e-7 when its axis is longer than 3",
+        _softmax_vjp_above_3,
+        (_zoo("classifier"),),
+        silent=(_zoo("conv"),),
+    ),
+    Mutant(
+        "lse-jvp-above-3",
+        "symbolic JVP of LogSumExp off by a relative 1e-7 when its axis is longer than 3",
+        _logsumexp_jvp_above_3,
+        (_zoo("classifier"),),
+        silent=(_zoo("conv"),),
+    ),
+    Mutant(
+        "window-strided-transpose",
+        "symbolic transpose of Window shifted by one only for kernels > 2 with stride > 1",
+        _window_strided_transpose,
+        (_zoo("convstack"),),
+        silent=(_spec_row("Window"), _zoo("convstack:6-2-2")),
+    ),
+    Mutant(
+        "einsum-vjp-wide",
+        "symbolic VJP of Einsum off by a relative 1e-7 when an operand has an axis longer than 4",
+        _einsum_vjp_wide,
+        (_zoo("classifier"),),
+        silent=(_zoo("mlp:3-4-1"),),
+    ),
+    Mutant(
+        "unbroadcast-odd",
+        "symbolic unbroadcast drops the last entry of an odd summed axis longer than 2",
+        _unbroadcast_odd,
+        (_zoo("convstack"),),
+        silent=(_zoo("mlp:3-4-1"),),
+    ),
+]
+
 
 # -- running ----------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
@@ -285,19 +400,29 @@ class MutationResult:
     def survivors(self) -> list[str]:
         return [f"{o.mutant} on {o.case}" for o in self.outcomes if not o.caught]
 
+    def score(self, names: Sequence[str]) -> tuple[int, int]:
+        """(caught, runs) over the outcomes of the mutants ``names``."""
+        runs = [o for o in self.outcomes if o.mutant in names]
+        return sum(o.caught for o in runs), len(runs)
+
     def table(self) -> str:
-        lines = [f"{'mutant':20}  {'case':28}  {'verdict':8}  caught by"]
+        lines = [f"{'mutant':24}  {'case':28}  {'verdict':8}  caught by"]
         for o in self.outcomes:
             verdict = "caught" if o.caught else "SURVIVED"
-            lines.append(f"{o.mutant:20}  {o.case[:28]:28}  {verdict:8}  {', '.join(o.caught_by)}")
+            lines.append(f"{o.mutant:24}  {o.case[:28]:28}  {verdict:8}  {', '.join(o.caught_by)}")
         lines.append(
             f"\ncatch rate {self.catch_rate:.0%} ({len(self.outcomes)} runs); survivors: {self.survivors or 'none'}"
         )
+        caught, runs = self.score([m.name for m in CONDITIONAL])
+        if runs:
+            lines.append(f"conditional mutants (shape-dependent faults): {caught} of {runs} runs caught")
         return "\n".join(lines)
 
     def to_json(self) -> dict[str, Any]:
+        caught, runs = self.score([m.name for m in CONDITIONAL])
         return {
             "catch_rate": self.catch_rate,
+            "conditional": {"caught": caught, "runs": runs},
             "survivors": self.survivors,
             "outcomes": [o.__dict__ for o in self.outcomes],
         }
@@ -339,15 +464,16 @@ def run_mutants(
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m verify.mutation [NAME ...] [--quick] [--json]``: exit 1 if any mutant survives."""
     p = argparse.ArgumentParser(prog="python -m verify.mutation", description=__doc__.splitlines()[0])
-    p.add_argument("names", nargs="*", help=f"mutants to run (default: all): {', '.join(m.name for m in MUTANTS)}")
+    every = MUTANTS + CONDITIONAL
+    p.add_argument("names", nargs="*", help=f"mutants to run (default: all): {', '.join(m.name for m in every)}")
     p.add_argument("--quick", action="store_true", help="the CI subset: one small case per mutant, no kernels")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
-    known = {m.name: m for m in MUTANTS}
+    known = {m.name: m for m in every}
     unknown = [n for n in args.names if n not in known]
     if unknown:
         p.error(f"unknown mutants {unknown}; known: {', '.join(known)}")
-    chosen = [known[n] for n in args.names] if args.names else MUTANTS
+    chosen = [known[n] for n in args.names] if args.names else every
     result = run_mutants(chosen, full=not args.quick)
     print(json.dumps(result.to_json(), indent=2) if args.json else result.table())
     return 0 if not result.survivors else 1

@@ -77,7 +77,8 @@ class CheckOptions:
     override every oracle's tolerance, ``tolerances={"fd": (rtol, atol)}`` one oracle's. A
     failure is located coordinate by coordinate (``locate``, at most ``max_locate`` of them).
     The mpmath reference is skipped above ``mp_max_scalars`` scalars, the exact one above
-    ``exact_max_scalars``.
+    ``exact_max_scalars``. ``order=2`` checks second derivatives (Hessian-vector products).
+    ``examples`` is how many Hypothesis-drawn points (and shapes) ``check_implementation`` tries.
     """
 
     paths: tuple[str, ...] = IMPLEMENTATIONS
@@ -95,6 +96,8 @@ class CheckOptions:
     max_locate: int = 256
     exact_max_scalars: int = 400
     mp_max_scalars: int = 50_000
+    order: int = 1
+    examples: int = 20
 
     def __post_init__(self) -> None:
         def put(name: str, value: Any) -> None:
@@ -122,6 +125,9 @@ class CheckOptions:
         put("max_locate", _count(self.max_locate, "max_locate", 1))
         put("exact_max_scalars", _count(self.exact_max_scalars, "exact_max_scalars", 0))
         put("mp_max_scalars", _count(self.mp_max_scalars, "mp_max_scalars", 0))
+        if self.order not in (1, 2) or isinstance(self.order, bool):
+            raise GradcheckError(f"order must be 1 (gradients) or 2 (Hessian-vector products), got {self.order!r}")
+        put("examples", _count(self.examples, "examples", 1))
 
     def __hash__(self) -> int:  # the tolerances are a dict: hash its items
         return hash(

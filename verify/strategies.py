@@ -5,8 +5,10 @@ a shape is carried from block to block (vectors ``(B, d)``, sequences ``(B, T, d
 signals ``(B, C, L)``, images ``(B, C, H, W)``), and each block is drawn among those that
 accept it -- Linear, activations (sigmoid, tanh, ReLU, sign and random user activations),
 normalization, residual blocks, self- and multi-head attention, Transformer blocks, Conv1d and
-Conv2d with stride and padding, pooling and flattening -- then a loss. Sizes stay small so
-that every oracle (and the exact reference) is cheap.
+Conv2d (kernels 1-4, strides 1-3, padding, and stacks of two convolutions), pooling and
+flattening -- then a loss (a cross-entropy over 2-10 classes). Sizes stay small so that every
+oracle is cheap, but cover what shape-dependent code branches on: batch 1, odd and even
+lengths, strided windows larger than 2, softmax axes longer than 3.
 
 >>> from hypothesis import given, settings
 >>> @settings(max_examples=3, derandomize=True, deadline=None)
@@ -37,7 +39,10 @@ from .oracles import kink_distance
 from .spec import OP_ROWS
 
 Shape = tuple[int, ...]
-_X = sp.Symbol("x", real=True)
+#: The variable of activation expressions: ``activation_exprs()`` draws expressions in ``X``, and a
+#: user's own activation built from it is ``symnn.layers.Activation(expr, X)``.
+X = sp.Symbol("x", real=True)
+_X = X
 
 #: Smooth scalar functions random activations are composed of (all finite on the reals).
 SMOOTH: tuple[Callable[[sp.Expr], sp.Expr], ...] = (
@@ -66,8 +71,55 @@ def arrays(shape: Shape, low: float = -1.0, high: float = 1.0) -> st.SearchStrat
     return hnp.arrays(np.float64, shape, elements=bounded_floats(low, high))
 
 
+def one_hot(shape: Shape) -> st.SearchStrategy[np.ndarray]:
+    """One-hot rows of ``shape`` ``(..., classes)``: labels for a cross-entropy whose gradient formula assumes them."""
+    *lead, k = shape
+    rows = int(np.prod(lead)) if lead else 1
+
+    def make(labels: list[int]) -> np.ndarray:
+        out = np.zeros((rows, k))
+        out[np.arange(rows), labels] = 1.0
+        return out.reshape(shape)
+
+    return st.lists(st.integers(0, k - 1), min_size=rows, max_size=rows).map(make)
+
+
+def positive(shape: Shape, low: float = 0.1, high: float = 2.0) -> st.SearchStrategy[np.ndarray]:
+    """Arrays with entries in [low, high], low > 0: variances, scales, arguments of log and sqrt."""
+    return arrays(shape, low, high)
+
+
+def _seeded(shape: Shape, low: float, high: float) -> st.SearchStrategy[np.ndarray]:
+    """A large array drawn by NumPy from a Hypothesis-drawn seed (entries are not shrunk one by one)."""
+    return st.integers(0, 2**32 - 1).map(lambda s: np.random.default_rng(s).uniform(low, high, size=shape))
+
+
+def leaf_points(
+    shapes: dict[str, Shape],
+    low: float = -1.0,
+    high: float = 1.0,
+    leaves: dict[str, st.SearchStrategy[np.ndarray]] | None = None,
+    max_scalars: int | None = None,
+) -> st.SearchStrategy[dict[str, np.ndarray]]:
+    """Values for leaves of ``shapes``: ``leaves[name]`` where given, else uniform in [low, high].
+
+    A leaf of more than ``max_scalars`` scalars is drawn by NumPy from a drawn seed, so that large
+    layers stay fast (its entries then shrink as one).
+    """
+    own = dict(leaves or {})
+    unknown = sorted(set(own) - set(shapes))
+    if unknown:
+        raise ValueError(f"strategies given for unknown leaves {unknown}; the leaves are {sorted(shapes)}")
+
+    def default(s: Shape) -> st.SearchStrategy[np.ndarray]:
+        big = max_scalars is not None and math.prod(s) > max_scalars
+        return _seeded(s, low, high) if big else arrays(s, low, high)
+
+    return st.fixed_dictionaries({k: own[k] if k in own else default(s) for k, s in shapes.items()})
+
+
 def _leaf_values(shapes: dict[str, Shape], low: float, high: float) -> st.SearchStrategy[dict[str, np.ndarray]]:
-    return st.fixed_dictionaries({k: arrays(s, low, high) for k, s in shapes.items()})
+    return leaf_points(shapes, low, high)
 
 
 def parameters(graph: Graph, low: float = -1.0, high: float = 1.0) -> st.SearchStrategy[dict[str, np.ndarray]]:
@@ -81,16 +133,21 @@ def inputs(graph: Graph, low: float = -1.0, high: float = 1.0) -> st.SearchStrat
 
 
 def points(
-    graph: Graph, low: float = -1.0, high: float = 1.0, away_from_kinks: float | None = None
+    graph: Graph,
+    low: float = -1.0,
+    high: float = 1.0,
+    away_from_kinks: float | None = None,
+    leaves: dict[str, st.SearchStrategy[np.ndarray]] | None = None,
 ) -> st.SearchStrategy[dict[str, np.ndarray]]:
-    """Values for every leaf; with ``away_from_kinks=m`` every kink argument is at least m from its kink.
+    """Values for every leaf; ``leaves={"y": one_hot((2, 5))}`` gives single leaves their own strategy.
 
-    The margin is measured on the arguments of relu, step, sign, abs and maximum inside the
-    graph (``verify.oracles.kink_distance``), so finite differences with steps below m never
-    straddle one.
+    With ``away_from_kinks=m`` every kink argument is at least m from its kink: the margin is
+    measured on the arguments of relu, step, sign, abs and maximum inside the graph
+    (``verify.oracles.kink_distance``), so finite differences with steps below m never straddle
+    one.
     """
     shapes = {n.op.name: n.shape for n in graph.leaves()}  # type: ignore[attr-defined]
-    strategy = _leaf_values(shapes, low, high)
+    strategy = leaf_points(shapes, low, high, leaves)
     if away_from_kinks is None:
         return strategy
     margin = float(away_from_kinks)
@@ -100,7 +157,7 @@ def points(
 # -- scalar activations ---------------------------------------------------------------------------------
 @st.composite
 def activation_exprs(draw: st.DrawFn, depth: int = 2) -> sp.Expr:
-    """A random smooth activation in the symbol ``x``: compositions, sums and products of ``SMOOTH``."""
+    """A random smooth activation in the public symbol ``X``: compositions, sums and products of ``SMOOTH``."""
     expr: sp.Expr = _X
     for _ in range(draw(st.integers(1, depth))):
         f = draw(st.sampled_from(SMOOTH))
@@ -176,17 +233,16 @@ def blocks(draw: st.DrawFn, kind: str, shape: Shape, smooth_only: bool = False) 
     if kind in ("image", "signal"):
         dims = 2 if kind == "image" else 1
         b, c, *space = shape
-        choice = draw(st.sampled_from(["conv", "act", "residual", "flatten"]))
+        choice = draw(st.sampled_from(["conv", "conv-stack", "act", "residual", "flatten"]))
         conv = L.Conv2d if dims == 2 else L.Conv1d
-        if choice == "conv":
-            k = draw(st.integers(1, min(3, min(space) + 2)))
-            stride = draw(st.integers(1, 2))
-            pad = draw(st.integers(0, 1))
-            out_space = tuple((s + 2 * pad - k) // stride + 1 for s in space)
-            if min(out_space) < 1:
-                pad, out_space = 1, tuple((s + 2 - k) // stride + 1 for s in space)
-            co = draw(st.integers(1, 2))
-            return conv(c, co, k, stride=stride, padding=pad), (b, co, *out_space), kind
+        if choice in ("conv", "conv-stack"):
+            first, shape1 = _conv(draw, conv, c, tuple(space))
+            if choice == "conv":
+                return first, (b, *shape1), kind
+            # a convolution after a convolution: the second one's input has a gradient, so its
+            # window transpose (strided, kernel up to 4) is exercised
+            second, shape2 = _conv(draw, conv, shape1[0], shape1[1:])
+            return L.Sequential(first, draw(act), second), (b, *shape2), kind
         if choice == "act":
             return draw(act), shape, kind
         if choice == "residual":
@@ -195,12 +251,27 @@ def blocks(draw: st.DrawFn, kind: str, shape: Shape, smooth_only: bool = False) 
     raise ValueError(f"unknown tensor kind {kind!r}")
 
 
+def _conv(draw: st.DrawFn, conv: Any, c: int, space: Shape) -> tuple[Any, Shape]:
+    """A convolution of ``c`` channels on ``space`` with kernel 1-4, stride 1-3, padding 0-1: (layer, (C, *out))."""
+    k = draw(st.integers(1, 4))
+    stride = draw(st.integers(1, 3))
+    pad = draw(st.integers(0, 1))
+    if min(space) + 2 * pad < k:  # the kernel must fit the padded input
+        k = min(space) + 2 * pad
+    out_space = tuple((s + 2 * pad - k) // stride + 1 for s in space)
+    co = draw(st.integers(1, 2))
+    return conv(c, co, k, stride=stride, padding=pad), (co, *out_space)
+
+
+#: Input shapes per kind: batch 1 included, odd and even lengths, sizes that let a strided kernel of 4 fit.
 _SHAPES: dict[str, Callable[[st.DrawFn], Shape]] = {
-    "vector": lambda draw: (draw(st.integers(1, 2)), draw(st.integers(1, 4))),
-    "sequence": lambda draw: (1, draw(st.integers(1, 3)), draw(st.integers(1, 4))),
-    "signal": lambda draw: (draw(st.integers(1, 2)), draw(st.integers(1, 2)), draw(st.integers(2, 5))),
-    "image": lambda draw: (1, draw(st.integers(1, 2)), draw(st.integers(2, 4)), draw(st.integers(2, 4))),
+    "vector": lambda draw: (draw(st.integers(1, 3)), draw(st.integers(1, 5))),
+    "sequence": lambda draw: (1, draw(st.integers(1, 4)), draw(st.integers(1, 4))),
+    "signal": lambda draw: (draw(st.integers(1, 2)), draw(st.integers(1, 2)), draw(st.integers(2, 9))),
+    "image": lambda draw: (1, draw(st.integers(1, 2)), draw(st.integers(2, 6)), draw(st.integers(2, 6))),
 }
+#: Class counts of a softmax cross-entropy head: 2-10, so code special-casing short softmax axes is reached.
+CLASSES = (2, 10)
 KINDS = tuple(_SHAPES)
 
 
@@ -223,10 +294,11 @@ def networks(
     for _ in range(draw(st.integers(1, max_blocks))):
         layer, shape, kind = draw(blocks(kind, shape, smooth_only))
         layers.append(layer)
-    # a Linear head on the last axis: every network has parameters, and its own output size
-    layers.append(L.Linear(shape[-1], draw(st.integers(1, 3))))
     allowed = [loss for loss in losses if not (smooth_only and loss == "hinge")]
     loss = draw(st.sampled_from(allowed))
+    # a Linear head on the last axis: every network has parameters, and its own output size
+    width = st.integers(*CLASSES) if loss == "softmax_cross_entropy" else st.integers(1, 3)
+    layers.append(L.Linear(shape[-1], draw(width)))
     name = " -> ".join(str(x) for x in layers) + (f" | {loss}" if loss else "")
     return Model(name, L.Sequential(*layers), loss, {"x": shape0})
 
@@ -255,6 +327,19 @@ def op_rows() -> st.SearchStrategy[Any]:
 
 
 # -- profiles -----------------------------------------------------------------------------------------------
+#: The settings profile for property tests of gradients, registered on import: derandomized (reproducible),
+#: no deadline (Numba compiles on first use), slow examples and filtered draws allowed.
+PROFILE = "symnn"
+settings.register_profile(
+    PROFILE,
+    derandomize=True,
+    deadline=None,
+    max_examples=25,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large],
+)
+
+
 def register_profiles(ci: str = "ci", dev: str = "dev", max_examples: int = 25) -> None:
     """Register a derandomized CI profile and a dev profile (load one with ``settings.load_profile``).
 
@@ -273,9 +358,12 @@ def register_profiles(ci: str = "ci", dev: str = "dev", max_examples: int = 25) 
 
 
 __all__ = [
+    "CLASSES",
     "KINDS",
     "LOSSES",
+    "PROFILE",
     "SMOOTH",
+    "X",
     "activation_exprs",
     "activations",
     "arrays",
@@ -284,9 +372,12 @@ __all__ = [
     "graphs",
     "inputs",
     "layers",
+    "leaf_points",
     "networks",
+    "one_hot",
     "op_rows",
     "parameters",
     "points",
+    "positive",
     "register_profiles",
 ]

@@ -1,8 +1,10 @@
 """``symnn check [MODEL ...]``: every derivative path of models against every oracle, with a progress bar.
 
-Three forms: MODELs (zoo names with sizes, ``file.py:attr``; default: the zoo) checked by
+Four forms: MODELs (zoo names with sizes, ``file.py:attr``; default: the zoo) checked by
 ``verify.check.check_models``; saved kernel files (``kernel.py``) whose embedded certificates are
-re-run (``verify.certify.recheck``); ``--campaign N`` random networks in chunks (``verify.campaign``).
+re-run (``verify.certify.recheck``); ``--campaign N`` random networks in chunks (``verify.campaign``);
+``--impl file.py:fn [--model SPEC]`` a user's own loss-and-gradient function
+(``verify.check_implementation``; only the files named are run).
 The exit status is 0 if everything passed, 1 if a check failed, 2 on bad input.
 """
 
@@ -19,10 +21,13 @@ from verify.campaign import check_campaign, session
 from verify.campaign import run as run_plan
 from verify.certify import is_kernel_file, recheck
 from verify.check import EXACT_TIMEOUT, check_models, default_models
+from verify.implementation import check_implementation
 from verify.options import IMPLEMENTATIONS, MODEL_CHECK, CheckOptions
 from verify.report import FAILING, render
+from verify.strategies import one_hot
 from verify.tolerance import ORACLES
 
+from .. import zoo
 from ..errors import ModelError
 
 CAMPAIGN_OPTIONS = ("campaign", "workers", "scheduler", "results", "chunks")
@@ -74,6 +79,24 @@ def configure(p: argparse.ArgumentParser) -> None:
         help=f"stop exact-reference workers still running this long after the start (default {EXACT_TIMEOUT:g})",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar on stderr")
+    u = p.add_argument_group("your own code", "check a loss-and-gradient function against --model (or itself)")
+    u.add_argument(
+        "--impl",
+        metavar="FILE.py:FN",
+        help="your function FN(values) -> (loss, grads) (or FN(params, inputs)); with --model SPEC it is compared "
+        "with SPEC's symbolic gradient, without it with its own finite differences and complex step (needs --shapes)",
+    )
+    u.add_argument("--examples", type=int, default=20, metavar="N", help="Hypothesis-drawn points (default 20)")
+    u.add_argument(
+        "--rename", nargs="+", default=(), metavar="YOURS=MODEL", help="map your parameter names to the model's: W1=0.W"
+    )
+    u.add_argument("--shapes", nargs="+", default=(), metavar="NAME=2x3", help="leaf shapes without --model")
+    u.add_argument("--inputs", nargs="+", default=(), metavar="NAME", help="leaves that are data, not parameters")
+    u.add_argument("--one-hot", nargs="+", default=(), metavar="NAME", help="leaves drawn as one-hot rows (labels)")
+    u.add_argument("--order", type=int, choices=(1, 2), default=1, help="2: also check FN's hvp (see --hvp)")
+    u.add_argument(
+        "--hvp", metavar="FILE.py:FN", help="your Hessian-vector product HVP(values, v) -> H v, for --order 2"
+    )
     g = p.add_argument_group("campaign", "random networks in chunks, on a Dask cluster, saved as they finish")
     g.add_argument("--campaign", type=int, metavar="N", help="check N random networks (verify.strategies) instead")
     g.add_argument("--workers", type=int, metavar="N", help="run the chunks on a local Dask cluster of N processes")
@@ -83,7 +106,9 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Check the models, the saved kernels or a campaign; 0 if everything passed, else 1."""
+    """Check the models, the saved kernels, a campaign or a user's function; 0 if everything passed, else 1."""
+    if args.impl is not None:
+        return _implementation(args)
     if any(getattr(args, k) is not None for k in CAMPAIGN_OPTIONS):
         return _campaign(args)
     kernels = [m for m in args.models if is_kernel_file(m)]
@@ -106,6 +131,64 @@ def _options(args: argparse.Namespace) -> CheckOptions:
         seed=args.seed,
         exact_max_scalars=args.exact_max_scalars,
     )
+
+
+def _pairs(items: Sequence[str], what: str) -> dict[str, str]:
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key or not value:
+            raise ModelError(f"{what} takes NAME=VALUE pairs, got {item!r}")
+        out[key] = value
+    return out
+
+
+def _shape(text: str, name: str) -> tuple[int, ...]:
+    if text in ("", "()", "scalar"):
+        return ()
+    try:
+        shape = tuple(int(n) for n in text.split("x"))
+    except ValueError:
+        raise ModelError(f"--shapes {name}={text}: write a shape as 2x3 (or scalar)") from None
+    if min(shape) < 1:
+        raise ModelError(f"--shapes {name}={text}: sizes must be >= 1")
+    return shape
+
+
+def _implementation(args: argparse.Namespace) -> int:
+    """``symnn check --impl file.py:fn [--model SPEC]``: the report of ``verify.check_implementation``."""
+    if args.models:
+        raise ModelError(f"--impl checks your function against --model SPEC; drop the arguments {args.models}")
+    impl = zoo.load_object(args.impl)
+    if not callable(impl):
+        raise ModelError(f"{args.impl} is a {type(impl).__name__}, not a function")
+    hvp = zoo.load_object(args.hvp) if args.hvp else None
+    if args.order == 2 and hvp is None:
+        raise ModelError("--order 2 needs --hvp FILE.py:FN, your Hessian-vector product")
+    shapes = {k: _shape(v, k) for k, v in _pairs(args.shapes, "--shapes").items()}
+    if args.model is None and not shapes:
+        raise ModelError("without --model SPEC, give --shapes NAME=2x3 ... for every argument of your function")
+    report = check_implementation(
+        impl,
+        args.model,
+        _options(args).replace(examples=max(args.examples, 1), order=args.order),
+        hvp=hvp,
+        shapes=shapes or None,
+        inputs=tuple(args.inputs),
+        rename=_pairs(args.rename, "--rename"),
+        leaves={name: one_hot for name in args.one_hot},
+        name=args.impl,
+    )
+    if args.json:
+        print(json.dumps(report.to_json(), indent=2, default=str))
+    else:
+        print(report.table())
+        examples = report.info["examples"]
+        if report.ok:
+            print(f"{args.impl} agrees with {args.model or 'its own finite differences'} at {examples} drawn points")
+        else:
+            print(f"{report.info['first']}\nsmallest failing example: shapes {report.info['shapes']}")
+    return 0 if report.ok else 1
 
 
 class Bar:
