@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import ModelError
+from .errors import ModelError, SymnnError
 from .ir import Graph
 from .layers import (
     MLP,
@@ -59,7 +59,9 @@ class Model:
             return self.fixed
         if self.net is None:
             raise ModelError(f"model {self.name!r} has neither a network nor a graph")
-        return trace(self.net, self.loss, self.shapes)
+        if self.name.partition(":")[0] in ZOO:
+            return trace(self.net, self.loss, self.shapes)
+        return _call(self.name, lambda: trace(self.net, self.loss, self.shapes))  # user layers: their errors as ModelError
 
 
 # -- built-in models -------------------------------------------------------------------------------
@@ -177,7 +179,8 @@ def resolve(spec: str) -> Model:
     if where.endswith(".py") or "/" in where or "\\" in where:
         if not attr or not sep:
             raise ModelError(f"{spec!r}: name the object to load from the file, e.g. {where}:model")
-        return _from_object(spec, _attribute(_load_file(where), attr, where))
+        module = _load_file(where)
+        return _from_object(spec, _attribute(module, attr, where), module.__name__)
     known = f"known models: {', '.join(ZOO)} (with optional sizes, e.g. mlp:4-8-1)"
     if sep and re.fullmatch(r"[A-Za-z_][\w.]*", where) and attr:
         try:
@@ -186,7 +189,7 @@ def resolve(spec: str) -> Model:
             raise ModelError(
                 f"{spec!r} is not a built-in model and importing module {where!r} failed ({e}); {known}"
             ) from e
-        return _from_object(spec, _attribute(module, attr, where))
+        return _from_object(spec, _attribute(module, attr, where), module.__name__)
     raise ModelError(f"unknown model {spec!r}; {known}, or path/to/file.py:attr, or package.module:attr")
 
 
@@ -218,8 +221,17 @@ def _attribute(module: Any, attr: str, where: str) -> Any:
     return obj
 
 
-def _from_object(spec: str, obj: Any) -> Model:
-    expected = "a Graph, a Model, an object with a .graph() method, or a function of no arguments returning one"
+def _from_object(spec: str, obj: Any, home: str | None = None) -> Model:
+    """The Model of ``obj``, found at ``spec`` in the module named ``home``.
+
+    A callable is called only if it is a plain Python function defined in that module (``def`` in
+    the file or module the spec names): never a builtin, a class or a function imported from
+    elsewhere (``os:abort`` is refused), so a spec runs no code but the named module's own.
+    """
+    expected = (
+        "a Graph, a Model, an object with a .graph() method, or a function of no arguments defined in that "
+        "file or module returning one"
+    )
     if isinstance(obj, Model):
         return obj
     if isinstance(obj, Graph):
@@ -231,16 +243,32 @@ def _from_object(spec: str, obj: Any) -> Model:
             raise ModelError(f"{spec!r}: its .graph() method needs arguments; expose {expected}") from None
         except ValueError:
             pass
-        return _from_object(spec, obj.graph())
+        return _from_object(spec, _call(spec, obj.graph), home)
     if callable(obj) and not isinstance(obj, type):
         try:
             inspect.signature(obj).bind()
         except TypeError:
             raise ModelError(f"{spec!r} is {obj!r}, which needs arguments; expose {expected}") from None
-        except ValueError:  # no signature available (some builtins): just try the call
+        except ValueError:  # no signature (a builtin): refused below
             pass
-        result = obj()
+        if not inspect.isfunction(obj) or (home is not None and getattr(obj, "__module__", None) != home):
+            where = getattr(obj, "__module__", None) or "a builtin"
+            raise ModelError(
+                f"{spec!r} is {obj!r} (from {where}), not a function defined in the named file or module; "
+                f"symnn calls only those. Expose {expected}"
+            )
+        result = _call(spec, obj)
         if isinstance(result, Model | Graph) or (not callable(result) and callable(getattr(result, "graph", None))):
-            return _from_object(spec, result)
+            return _from_object(spec, result, home)
         raise ModelError(f"{spec!r} returned a {type(result).__name__}; expected a Graph or a Model")
     raise ModelError(f"{spec!r} is a {type(obj).__name__}; expected {expected}")
+
+
+def _call(spec: str, fn: Callable[[], Any]) -> Any:
+    """``fn()``, the model code's own failures (including runaway recursion) as ModelError."""
+    try:
+        return fn()
+    except SymnnError:
+        raise
+    except Exception as e:
+        raise ModelError(f"building model {spec!r} failed: {type(e).__name__}: {str(e)[:200]}") from e

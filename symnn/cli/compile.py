@@ -19,6 +19,8 @@ import numpy as np
 from verify.certify import KernelRunError, certify, check_line, check_record
 
 from .. import zoo
+from ..errors import GraphError
+from ..files import check_output
 from ..codegen import MODES, compile, program
 from .derive import MODEL_HELP
 
@@ -45,6 +47,10 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Compile and save (and with --verify certify) the kernel; 0 on success, 1 if --verify disagrees."""
+    if args.seed < 0:
+        raise GraphError(f"--seed must be >= 0, got {args.seed}")
+    inputs = [args.model.rpartition(":")[0]] if ":" in args.model else []
+    check_output(args.output, inputs, what="-o")  # never the model's own source, never a device or directory
     graph = zoo.resolve(args.model).graph()
     prog = program(graph, args.mode)
     dtype = np.dtype(args.dtype)
