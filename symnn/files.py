@@ -78,7 +78,9 @@ def check_output(path: str | Path, inputs: Iterable[str | Path] = (), what: str 
     target, st = _target(path)
     parent = target.parent
     if not parent.is_dir():
-        raise OutputPathError(f"the directory of {what} path {str(path)!r} does not exist; create {str(parent)!r} first")
+        raise OutputPathError(
+            f"the directory of {what} path {str(path)!r} does not exist; create {str(parent)!r} first"
+        )
     if not os.access(parent, os.W_OK | os.X_OK):
         raise OutputPathError(f"the directory {str(parent)!r} of {what} path {str(path)!r} is not writable")
     if st is not None:

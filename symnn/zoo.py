@@ -61,7 +61,8 @@ class Model:
             raise ModelError(f"model {self.name!r} has neither a network nor a graph")
         if self.name.partition(":")[0] in ZOO:
             return trace(self.net, self.loss, self.shapes)
-        return _call(self.name, lambda: trace(self.net, self.loss, self.shapes))  # user layers: their errors as ModelError
+        # user layers: their own errors (and runaway recursion) as ModelError
+        return _call(self.name, lambda: trace(self.net, self.loss, self.shapes))
 
 
 # -- built-in models -------------------------------------------------------------------------------

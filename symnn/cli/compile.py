@@ -19,9 +19,9 @@ import numpy as np
 from verify.certify import KernelRunError, certify, check_line, check_record
 
 from .. import zoo
+from ..codegen import MODES, compile, program
 from ..errors import GraphError
 from ..files import check_output
-from ..codegen import MODES, compile, program
 from .derive import MODEL_HELP
 
 

@@ -147,7 +147,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _check_outputs(args: argparse.Namespace) -> None:
-    """Refuse unwritable --history/--plot/--checkpoint paths, and an existing checkpoint without --resume/--overwrite."""
+    """Refuse bad --history/--plot/--checkpoint paths, and an existing checkpoint without --resume/--overwrite."""
     inputs = [args.model.rpartition(":")[0]] if ":" in args.model else []
     for flag, path in (("--history", args.history), ("--plot", args.plot), ("--checkpoint", args.checkpoint)):
         if path:

@@ -82,7 +82,8 @@ class Activation:
             raise GraphError(f"Activation: var must be a sympy Symbol, got {self.var!r}")
         if isinstance(self.expr, str):  # sympify would evaluate the string as Python
             raise GraphError(
-                f"Activation: got the string {self.expr!r}; expressions are SymPy objects; build it with sympy.Symbol(...)"
+                f"Activation: got the string {self.expr!r}; "
+                "expressions are SymPy objects; build it with sympy.Symbol(...)"
             )
         try:
             expr = sp.sympify(self.expr)
