@@ -111,12 +111,14 @@ def _campaign_doc(outcomes: list[Any]) -> dict[str, Any]:
         "reused": sum(o.reused for o in outcomes),
         "where": outcomes[0].where if outcomes else "in-process",
         "seconds": round(sum(o.seconds for o in outcomes), 4),
+        "redone": [n for o in outcomes for n in o.notes],
     }
 
 
 def _campaign_line(args: argparse.Namespace, doc: dict[str, Any]) -> str:
     saved = f", {doc['reused']} read back from {args.results}" if args.results else ""
-    return f"campaign: {doc['chunks']} chunks, {doc['where']}{saved}, {doc['seconds']:.2f} s"
+    line = f"campaign: {doc['chunks']} chunks, {doc['where']}{saved}, {doc['seconds']:.2f} s"
+    return "\n".join([line, *(f"campaign: not trusted: {n}" for n in doc["redone"])])
 
 
 def _fmt_margin(v: float) -> str:
@@ -205,7 +207,11 @@ def verify_(args: argparse.Namespace) -> int:
         path = Path(args.network)
         if not path.is_file():
             raise NetworkError(f"network file {args.network!r} does not exist")
-        net = SignNetwork.from_json(path.read_text())
+        try:
+            text = path.read_bytes().decode("utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            raise NetworkError(f"network file {args.network!r} is not readable UTF-8 JSON ({e})") from None
+        net = SignNetwork.from_json(text)
         source = f"network from {args.network}"
     elif args.random:
         d, k = args.random
