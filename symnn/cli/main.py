@@ -16,6 +16,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import NoReturn
 
 from .. import __version__
 from ..errors import SymnnError
@@ -73,9 +74,18 @@ def _chosen(argv: Sequence[str]) -> str | None:
     return next((a for a in argv if not a.startswith("-")), None)
 
 
+class Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line, ``symnn: error: ...`` (exit 2), like every other error."""
+
+    def error(self, message: str) -> NoReturn:
+        command = self.prog.removeprefix("symnn").strip()
+        where = f"{command}: " if command else ""
+        self.exit(2, f"symnn: error: {where}{' '.join(message.split())}; see `{self.prog} --help`\n")
+
+
 def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     """The parser of ``symnn``; only the subcommand that ``argv`` names declares its arguments."""
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="symnn",
         description="Networks as SymPy graphs: symbolic derivatives, compiled kernels, independent checks.",
     )
@@ -135,4 +145,4 @@ def _error(message: str) -> int:
     return 2
 
 
-__all__ = ["BUILTIN", "SUBCOMMANDS", "Subcommand", "build_parser", "main", "subcommand"]
+__all__ = ["BUILTIN", "SUBCOMMANDS", "Parser", "Subcommand", "build_parser", "main", "subcommand"]
