@@ -68,6 +68,15 @@ def _umask_mode() -> int:
     return 0o666 & ~mask
 
 
+def writable(directory: Path) -> bool:
+    """Whether a file can be created in ``directory`` (tried, not guessed: root, /proc, read-only mounts)."""
+    try:
+        with tempfile.TemporaryFile(dir=directory, prefix=".symnn-probe-"):
+            return True
+    except OSError:
+        return False
+
+
 def check_output(path: str | Path, inputs: Iterable[str | Path] = (), what: str = "output") -> Path:
     """``path`` if symnn may write it: its directory exists and is writable, it is (or will be) a regular file
     that is none of ``inputs``. Raises ``OutputPathError`` naming the path and the fix.
@@ -81,7 +90,7 @@ def check_output(path: str | Path, inputs: Iterable[str | Path] = (), what: str 
         raise OutputPathError(
             f"the directory of {what} path {str(path)!r} does not exist; create {str(parent)!r} first"
         )
-    if not os.access(parent, os.W_OK | os.X_OK):
+    if not writable(parent):
         raise OutputPathError(f"the directory {str(parent)!r} of {what} path {str(path)!r} is not writable")
     if st is not None:
         for source in inputs:
@@ -121,4 +130,4 @@ def atomic_write(path: str | Path, data: bytes) -> None:
         raise
 
 
-__all__ = ["OutputPathError", "atomic_write", "check_output"]
+__all__ = ["OutputPathError", "atomic_write", "check_output", "writable"]

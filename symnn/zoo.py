@@ -186,7 +186,7 @@ def resolve(spec: str) -> Model:
     if sep and re.fullmatch(r"[A-Za-z_][\w.]*", where) and attr:
         try:
             module = importlib.import_module(where)
-        except Exception as e:
+        except (Exception, SystemExit) as e:
             raise ModelError(
                 f"{spec!r} is not a built-in model and importing module {where!r} failed ({e}); {known}"
             ) from e
@@ -206,7 +206,7 @@ def _load_file(path_text: str) -> Any:
     sys.modules[name] = module  # dataclasses and pickling look their module up here
     try:
         loader_spec.loader.exec_module(module)
-    except Exception as e:
+    except (Exception, SystemExit) as e:  # SystemExit: a model file calling sys.exit() must not end symnn quietly
         sys.modules.pop(name, None)
         raise ModelError(f"running {path_text!r} failed: {type(e).__name__}: {e}") from e
     return module
@@ -271,5 +271,5 @@ def _call(spec: str, fn: Callable[[], Any]) -> Any:
         return fn()
     except SymnnError:
         raise
-    except Exception as e:
+    except (Exception, SystemExit) as e:
         raise ModelError(f"building model {spec!r} failed: {type(e).__name__}: {str(e)[:200]}") from e

@@ -341,6 +341,10 @@ def _minwidth_args(p: argparse.ArgumentParser) -> None:
 )
 def min_width_(args: argparse.Namespace) -> int:
     campaign = None
+    if not 0 <= args.max_width <= 5 or args.max_nodes < 1:
+        raise FunctionSpecError(
+            f"--max-width must be in 0..5 and --max-nodes >= 1, got {args.max_width} and {args.max_nodes}"
+        )
     if _campaign(args) and args.distribution is None:
         raise FunctionSpecError("--workers, --scheduler, --results and --chunks apply to --distribution N only")
     if args.distribution is not None:

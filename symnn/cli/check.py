@@ -84,6 +84,8 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Check the models, the saved kernels or a campaign; 0 if everything passed, else 1."""
+    if args.seed < 0:  # numpy's generators take seeds >= 0
+        raise ModelError(f"--seed must be >= 0, got {args.seed}")
     if any(getattr(args, k) is not None for k in CAMPAIGN_OPTIONS):
         return _campaign(args)
     kernels = [m for m in args.models if is_kernel_file(m)]

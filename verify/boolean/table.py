@@ -20,6 +20,7 @@ True
 from __future__ import annotations
 
 import functools
+import math
 import re
 import time
 from collections.abc import Callable, Sequence
@@ -253,11 +254,19 @@ def _check_d(d: Any) -> int:
 
 
 def format_bytes(n: int) -> str:
+    """``n`` bytes in binary units; beyond EiB as a power of two (2^3000 bytes is no float).
+
+    >>> format_bytes(3 << 20), format_bytes(2**3000)
+    ('3 MiB', '2^3000.0 B')
+    """
+    if n >= 1 << 70:
+        return f"2^{math.log2(n):.1f} B"
+    x = float(n)
     for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
-        if n < 1024:
-            return f"{n:.0f} {unit}"
-        n /= 1024  # type: ignore[assignment]
-    return f"{n:.0f} EiB"
+        if x < 1024:
+            return f"{x:.0f} {unit}"
+        x /= 1024
+    return f"{x:.0f} EiB"
 
 
 # -- named families --------------------------------------------------------------------------------------

@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from symnn.files import atomic_write
+from symnn.files import atomic_write, writable
 
 from .plan import Campaign, CampaignError
 
@@ -106,7 +105,7 @@ class ResultStore:
             raise CampaignError(
                 f"cannot create the results directory {str(root)!r} ({e.strerror}); give another --results"
             ) from None
-        if not os.access(root, os.W_OK | os.X_OK):
+        if not writable(root):
             raise CampaignError(f"the results directory {str(root)!r} is not writable; give another --results")
         manifest = json.loads(json.dumps(digest(campaign.manifest())))  # tuples read back as lists
         path = root / MANIFEST
