@@ -157,7 +157,7 @@ CASES: list[tuple[list[str], tuple[int, ...]]] = [
             ["-x"],
             ["derive-"],
             ["DERIVE", "mlp"],
-            ["--version", "extra"] if False else ["--versions"],
+            ["--versions"],
         )
     ],
     # -- derive --------------------------------------------------------------------------------------------
@@ -394,7 +394,8 @@ CASES: list[tuple[list[str], tuple[int, ...]]] = [
             ["verify", "--network", "{d}/nested.json"],
             ["verify", "--network", "{d}/big.json", "parity:2"],
             ["verify", "--network", "{d}/adir"],
-            ["verify", "--network", "{d}/fifo"] if False else ["verify", "--network", "{d}/empty.npz"],
+            ["verify", "--network", "{d}/fifo"],
+            ["verify", "--network", "{d}/empty.npz"],
             ["verify", "--random", "-1", "3"],
             ["verify", "--random", "3"],
             ["verify", "--random", "70", "1"],
@@ -487,7 +488,7 @@ def test_bad_invocation_is_one_line(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    monkeypatch.chdir(work / "adir" if False else work)
+    monkeypatch.chdir(work)
     argv = [a.replace("{d}", str(work)) for a in argv]
     before = _guards(work)
     old = signal.signal(signal.SIGALRM, _on_alarm)
