@@ -272,6 +272,15 @@ def derivative_rule(op: type[Op], mode: str) -> Callable[..., Any]:
 
 
 # -- drivers -----------------------------------------------------------------------------------------
+def _graph(graph: Any, what: str) -> Graph:
+    """``graph`` if it is a Graph (a wrong-type call is a GraphError naming the fix, not an AttributeError)."""
+    if not isinstance(graph, Graph):
+        raise GraphError(
+            f"{what} needs a symnn Graph, got {type(graph).__name__}; e.g. symnn.zoo.resolve(spec).graph()"
+        )
+    return graph
+
+
 def _wrt_ids(graph: Graph, wrt: Sequence[str] | None) -> list[int]:
     if wrt is None:
         ids = graph.leaf_ids("param")
@@ -306,7 +315,7 @@ def jvp(graph: Graph, wrt: Sequence[str] | None = None) -> Graph:
     Outputs are the primal outputs followed by their tangents (the Jacobian applied to the
     tangent inputs); ``wrt`` defaults to the parameters.
     """
-    ids = _wrt_ids(graph, wrt)
+    ids = _wrt_ids(_graph(graph, "jvp"), wrt)
     b = Builder()
     primals = load(b, graph)
     tangents: list[MaybeTensor] = [None] * len(graph.nodes)
@@ -350,7 +359,7 @@ def vjp(graph: Graph, wrt: Sequence[str] | None = None) -> Graph:
     Outputs are the primal outputs followed by J^T c for each leaf in ``wrt`` (default: the
     parameters).
     """
-    ids = _wrt_ids(graph, wrt)
+    ids = _wrt_ids(_graph(graph, "vjp"), wrt)
     b = Builder()
     primals = load(b, graph)
     seeds = {
@@ -363,6 +372,7 @@ def vjp(graph: Graph, wrt: Sequence[str] | None = None) -> Graph:
 
 def grad(graph: Graph, wrt: Sequence[str] | None = None, output: str | None = None) -> Graph:
     """Value and gradient of a scalar output: outputs ``(output, grad:<leaf>, ...)``."""
+    graph = _graph(graph, "grad")
     name = output if output is not None else graph.output_names[0]
     if name not in graph.output_names:
         raise GraphError(f"the graph has no output {name!r}; its outputs are {list(graph.output_names)}")
@@ -385,7 +395,7 @@ def hvp(graph: Graph, wrt: Sequence[str] | None = None, output: str | None = Non
 
     The tangent inputs are named ``tangent:<leaf>``.
     """
-    g = grad(graph, wrt, output)
+    g = grad(_graph(graph, "hvp"), wrt, output)
     names = [nm[len("grad:") :] for nm in g.output_names[1:]]
     j = jvp(g, names)
     k = len(g.outputs)
