@@ -59,10 +59,11 @@ class Model:
             return self.fixed
         if self.net is None:
             raise ModelError(f"model {self.name!r} has neither a network nor a graph")
+        net = self.net
         if self.name.partition(":")[0] in ZOO:
-            return trace(self.net, self.loss, self.shapes)
+            return trace(net, self.loss, self.shapes)
         # user layers: their own errors (and runaway recursion) as ModelError
-        return _call(self.name, lambda: trace(self.net, self.loss, self.shapes))
+        return _call(self.name, lambda: trace(net, self.loss, self.shapes))
 
 
 # -- built-in models -------------------------------------------------------------------------------

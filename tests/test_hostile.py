@@ -190,7 +190,7 @@ def test_integer_weights_past_2_53_are_refused_with_the_bound() -> None:
     # 2^52 stays exact: x0 decides; sign(2^52 x0 + x1 + 1) is +1 iff x0 = +1
     small = SignNetwork(np.array([[2**52, 1]]), np.array([1]), np.array([1]), 0)
     ev, out = evaluate(small, outputs=True)
-    assert ev.exact and out.tolist() == [-1, 1, -1, 1]
+    assert ev.exact and out is not None and out.tolist() == [-1, 1, -1, 1]
 
 
 def _squares(params: dict, i: int, n: int) -> int:

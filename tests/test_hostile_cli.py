@@ -70,7 +70,7 @@ def work(tmp_path_factory: pytest.TempPathFactory) -> Path:
     meta = np.frombuffer(json.dumps([1, 2, 3]).encode(), dtype=np.uint8)
     np.savez(d / "listmeta.npz", meta=meta)
     valid = d / "valid.npz"
-    np.savez(valid, **{"params/w": np.arange(1000.0), "meta": np.frombuffer(b'{"format": 1}', dtype=np.uint8)})
+    np.savez(valid, **{"params/w": np.arange(1000.0), "meta": np.frombuffer(b'{"format": 1}', dtype=np.uint8)})  # type: ignore[arg-type]
     (d / "truncated.npz").write_bytes(valid.read_bytes()[: valid.stat().st_size // 2])
     (d / "bitflip.npz").write_bytes(_bitflipped(valid.read_bytes()))
     with zipfile.ZipFile(d / "notnpy.npz", "w") as z:
@@ -105,7 +105,7 @@ def _certified_garbage(d: Path) -> None:
     from verify.certify import embed
 
     h = "0" * 64
-    good = {
+    good: dict[str, object] = {
         "format": "symnn-certificate/1",
         "model": "mlp:2-3-1",
         "mode": "grad",
@@ -118,7 +118,7 @@ def _certified_garbage(d: Path) -> None:
         "checks": [{"what": "loss vs executor"}],
         "versions": {},
     }
-    bad = {
+    bad: dict[str, dict[str, object]] = {
         "seed": {"point": {"seed": "zero", "sha256": h}},
         "point": {"point": 7},
         "checks": {"checks": "all"},
