@@ -263,6 +263,7 @@ CASES: list[tuple[list[str], tuple[int, ...]]] = [
             ["mlp:2-3-1", "-o", "{d}/k.py", "--dtype", "float16"],
             ["mlp:2-3-1", "-o", "{d}/k.py", "--seed", "-1", "--verify"],
             ["mlp:2-3-1", "-o", "{d}/k.py", "--seed", "1.5"],
+            ["mlp:100000-100000-1", "-o", "{d}/k.py", "--verify"],
         )
     ],
     *[
@@ -402,6 +403,8 @@ CASES: list[tuple[list[str], tuple[int, ...]]] = [
             ["verify", "--random", "60", "100"],
             ["verify", "--random", "3", "2", "--network", "{d}/big.json"],
             ["verify", "--random", "3", "2", "--chunks", "0"],
+            ["verify", "--random", "3", "2", "--max-seconds", "nan"],
+            ["verify", "--random", "3", "2", "--max-seconds", "-1"],
             ["verify", "--random", "3", "2", "--workers", "0"],
             ["verify", "--random", "3", "2", "--results", "{d}/afile"],
             ["verify", "--random", "3", "2", "--results", "/proc/symnn-results"],

@@ -59,7 +59,7 @@ import numpy as np
 from symnn import zoo
 from symnn.codegen import MODES, Kernel, program
 from symnn.diff import grad
-from symnn.errors import GraphError, SymnnError
+from symnn.errors import GraphError, SizeError, SymnnError
 from symnn.executor import Executor
 from symnn.files import atomic_write
 from symnn.ir import Graph
@@ -317,12 +317,35 @@ def kernel_dtype(outputs: Mapping[str, np.ndarray], declared: Any = None) -> np.
     return np.dtype(np.float32)
 
 
+#: The most memory a check may hold (the point, the child's copy, its outputs and the executor's reference).
+MAX_CHECK_BYTES = 2 * 2**30
+
+
+def check_bytes(prog: Graph) -> int:
+    """Bytes a check of ``prog`` holds at least: 4 float64 copies of its inputs and outputs."""
+    leaves = {**prog.inputs, **prog.params}
+    scalars = sum(math.prod(s) for s in leaves.values()) + sum(math.prod(prog.shape(o)) for o in prog.outputs)
+    return 4 * 8 * scalars
+
+
+def refuse_large(prog: Graph, mode: str) -> None:
+    """Raise SizeError, with the estimate, if checking ``prog`` would hold more than ``MAX_CHECK_BYTES``."""
+    need = check_bytes(prog)
+    if need > MAX_CHECK_BYTES:
+        raise SizeError(
+            f"checking this {mode} kernel would hold about {need / 2**30:,.1f} GiB (its inputs and outputs, 4 copies "
+            f"in float64), above the limit of {MAX_CHECK_BYTES / 2**30:.0f} GiB; check a smaller model"
+        )
+
+
 def check_saved(graph: Graph, prog: Graph, path: Path, mode: str, dtype: Any = None, seed: int = 0) -> list[Comparison]:
     """Run the saved module of ``prog`` (``mode`` of ``graph``) in a fresh process; compare it with its oracles.
 
     The tolerances follow the dtype the kernel actually returns (``kernel_dtype``); ``dtype`` (the
-    compiled kernel's, when known) can only make them stricter.
+    compiled kernel's, when known) can only make them stricter. A check that would hold more than
+    ``MAX_CHECK_BYTES`` is refused with its estimate before anything is allocated.
     """
+    refuse_large(prog, mode)
     point = random_point(prog, seed)
     names = list(input_names(path) or {**prog.inputs, **prog.params})
     got = run_saved(path, names, point, list(prog.output_names))
@@ -427,6 +450,7 @@ def certify(
     A module that failed its checks is left on disk without a certificate (``recheck`` calls it
     unverified); the checks are returned either way. ``model`` is the spec recorded for re-checks.
     """
+    refuse_large(prog, mode)  # before the file is written
     path = kernel.save(path)
     checks = check_saved(graph, prog, path, mode, kernel.dtype, seed)
     if checks and all(c.ok for c in checks):
@@ -605,6 +629,7 @@ __all__ = [
     "KernelVerdict",
     "certificate",
     "certify",
+    "check_bytes",
     "check_line",
     "check_record",
     "check_saved",
@@ -618,6 +643,7 @@ __all__ = [
     "random_point",
     "read",
     "recheck",
+    "refuse_large",
     "run_saved",
     "save_certified",
     "source_hash",

@@ -203,6 +203,8 @@ def verify_(args: argparse.Namespace) -> int:
             target = _function(args)
     if args.network and args.random:
         raise FunctionSpecError("give either --network FILE or --random D K, not both")
+    if not args.max_seconds > 0:  # also nan: an estimate compared with nan never refuses
+        raise FunctionSpecError(f"--max-seconds must be a positive number of seconds, got {args.max_seconds}")
     if args.network:
         path = Path(args.network)
         if not path.is_file():

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from verify.certify import KernelRunError, certify, check_line, check_record
+from verify.certify import KernelRunError, certify, check_line, check_record, refuse_large
 
 from .. import zoo
 from ..codegen import MODES, compile, program
@@ -53,6 +53,8 @@ def run(args: argparse.Namespace) -> int:
     check_output(args.output, inputs, what="-o")  # never the model's own source, never a device or directory
     graph = zoo.resolve(args.model).graph()
     prog = program(graph, args.mode)
+    if args.verify:
+        refuse_large(prog, args.mode)  # before the compile: a check that cannot fit in memory is refused now
     dtype = np.dtype(args.dtype)
     kernel = compile(prog, dtype=dtype)
     path = Path(args.output)
