@@ -203,6 +203,8 @@ def verify_(args: argparse.Namespace) -> int:
             target = _function(args)
     if args.network and args.random:
         raise FunctionSpecError("give either --network FILE or --random D K, not both")
+    if args.seed < 0:
+        raise NetworkError(f"--seed must be >= 0, got {args.seed}")
     if not args.max_seconds > 0:  # also nan: an estimate compared with nan never refuses
         raise FunctionSpecError(f"--max-seconds must be a positive number of seconds, got {args.max_seconds}")
     if args.network:
@@ -350,6 +352,8 @@ def min_width_(args: argparse.Namespace) -> int:
     if _campaign(args) and args.distribution is None:
         raise FunctionSpecError("--workers, --scheduler, --results and --chunks apply to --distribution N only")
     if args.distribution is not None:
+        if not 0 <= args.distribution <= 4:
+            raise FunctionSpecError(f"--distribution N needs 0 <= N <= 4, got {args.distribution}")
         if args.function is not None:
             raise FunctionSpecError("give FUNC or --distribution N, not both")
         if _campaign(args):
@@ -410,6 +414,8 @@ def shatter_(args: argparse.Namespace) -> int:
     d = args.d
     if d < 1:
         raise FunctionSpecError(f"-d must be at least 1, got {d}")
+    if args.k is not None and any(k < 1 for k in args.k):
+        raise FunctionSpecError(f"-k widths must be at least 1, got {args.k}")
     simplex = shatter_simplex(d)
     rng = random.Random(0)
     pts = [tuple(Fraction(rng.randint(-9, 9), rng.randint(1, 5)) for _ in range(d)) for _ in range(d + 2)]

@@ -96,8 +96,13 @@ def run(args: argparse.Namespace) -> int:
         raise CheckpointError("--resume needs --checkpoint PATH (the file to continue from)")
     if not 0.0 <= args.test_fraction < 1.0:
         raise TrainingConfigError(f"--test-fraction must be in [0, 1), got {args.test_fraction}")
-    if args.seed < 0:
-        raise TrainingConfigError(f"--seed must be >= 0, got {args.seed}")
+    for flag, value in (
+        ("--seed", args.seed),
+        ("--eval-every", args.eval_every),
+        ("--checkpoint-every", args.checkpoint_every),
+    ):
+        if value < 0:
+            raise TrainingConfigError(f"{flag} must be >= 0, got {value}")
     _check_outputs(args)  # before the run: a bad path must not cost the run
     net, loss, x_shape = _model(args.model)
     loss = args.loss or loss

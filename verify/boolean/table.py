@@ -313,6 +313,8 @@ def named(family: str, d: int, arg: int | None = None) -> BooleanFunction:
             raise FunctionSpecError(f"const:D:V needs V = 0 or 1, got {arg}")
         return symmetric(d, [arg] * (d + 1), f"const:{d}:{arg}")
     if fam == "random":
+        if arg is not None and arg < 0:
+            raise FunctionSpecError(f"random:D:SEED needs a seed >= 0, got {arg}")
         rng = np.random.default_rng(arg)
         return BooleanFunction(d, rng.choice(np.array([-1, 1], dtype=np.int8), size=2**d), f"random:{d}:{arg}")
     raise FunctionSpecError(
