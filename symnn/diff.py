@@ -19,7 +19,7 @@ inputs get no gradient.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -291,7 +291,10 @@ def _wrt_ids(graph: Graph, wrt: Sequence[str] | None) -> list[int]:
         return ids
     if isinstance(wrt, str):
         wrt = [wrt]
-    return [graph.leaf(name) for name in wrt]
+    names = list(wrt) if isinstance(wrt, Iterable) else [wrt]
+    if not all(isinstance(n, str) for n in names):
+        raise GraphError(f"wrt must be leaf names (a str or a list of str), got {wrt!r}")
+    return [graph.leaf(name) for name in names]
 
 
 def _active(graph: Graph, ids: list[int]) -> list[bool]:

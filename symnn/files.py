@@ -42,6 +42,12 @@ def _kind(mode: int) -> str:
     return "not a regular file"
 
 
+def _path(path: object) -> Path:
+    if not isinstance(path, str | os.PathLike):
+        raise OutputPathError(f"an output path must be a str or a pathlib.Path, got {type(path).__name__}")
+    return Path(path)
+
+
 def _target(path: Path) -> tuple[Path, os.stat_result | None]:
     """The file a write to ``path`` replaces (a symlink's target) and its stat, refusing non-regular files."""
     try:
@@ -81,7 +87,7 @@ def check_output(path: str | Path, inputs: Iterable[str | Path] = (), what: str 
     """``path`` if symnn may write it: its directory exists and is writable, it is (or will be) a regular file
     that is none of ``inputs``. Raises ``OutputPathError`` naming the path and the fix.
     """
-    path = Path(path)
+    path = _path(path)
     if str(path) == "" or path.name in ("", ".", ".."):
         raise OutputPathError(f"{what} path {str(path)!r} names no file; give a file name")
     target, st = _target(path)
@@ -112,7 +118,9 @@ def atomic_write(path: str | Path, data: bytes) -> None:
     Readers, in this process or another, see either the old file or the whole new one. Only a
     regular file (or a symlink to one, whose target is replaced) is ever replaced; its mode is kept.
     """
-    target, st = _target(Path(path))
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise OutputPathError(f"atomic_write writes bytes, got {type(data).__name__}; encode text first")
+    target, st = _target(_path(path))
     mode = stat.S_IMODE(st.st_mode) if st is not None else _umask_mode()
     try:
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")

@@ -301,6 +301,26 @@ def test_wrong_type_calls_are_graph_errors(call) -> None:
         call(None)
 
 
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: atomic_write(None, b""),  # type: ignore[arg-type]
+        lambda: atomic_write("never-written.txt", "text"),  # type: ignore[arg-type]
+        lambda: check_output(None),  # type: ignore[arg-type]
+        lambda: ckpt.load(None),  # type: ignore[arg-type]
+        lambda: recheck(None),  # type: ignore[arg-type]
+        lambda: evaluate(None),  # type: ignore[arg-type]
+        lambda: symnn.grad(symnn.zoo.resolve("mlp:2-2-1").graph(), wrt=5),  # type: ignore[arg-type]
+        lambda: symnn.grad(symnn.zoo.resolve("mlp:2-2-1").graph(), wrt=[None]),  # type: ignore[list-item]
+    ],
+)
+def test_more_wrong_type_calls_are_symnn_errors(call, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SymnnError):
+        call()
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_derive_calls_only_functions_of_the_named_module(tmp_path: Path, capsys, monkeypatch) -> None:
     called = []
     monkeypatch.setattr(os, "abort", lambda: called.append(1))  # had it been called, the test would say so

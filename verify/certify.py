@@ -481,6 +481,8 @@ def save_certified(kernel: Kernel, path: str | Path, model: Graph | str, seed: i
     (or a MODEL spec such as ``"mlp:4-8-1"``, then recorded so that ``symnn check PATH`` can rebuild
     it). A disagreement raises ``VerificationError`` and leaves the file without a certificate.
     """
+    if not isinstance(kernel, Kernel):
+        raise GraphError(f"save_certified needs a compiled Kernel (symnn.compile(graph)), got {type(kernel).__name__}")
     spec = model if isinstance(model, str) else None
     graph = zoo.resolve(model).graph() if isinstance(model, str) else model
     if not isinstance(graph, Graph):
@@ -547,6 +549,8 @@ def recheck(path: str | Path, model: str | Graph | None = None) -> KernelVerdict
     ``model`` rebuilds the certified model: a MODEL spec or the Graph itself (default: the spec the
     certificate records, if it is a zoo name).
     """
+    if not isinstance(path, str | Path):
+        raise CertificateError(f"recheck needs the path of a saved kernel module, got {type(path).__name__}")
     where = str(path)
     try:
         body, cert = read(path)

@@ -43,6 +43,8 @@ def load(path: str | Path, fingerprint: str | None = None) -> dict[str, Any]:
 
     A truncated, empty, bit-flipped or hand-edited file raises ``CheckpointError`` (never a traceback).
     """
+    if not isinstance(path, str | Path):
+        raise CheckpointError(f"a checkpoint path must be a str or a pathlib.Path, got {type(path).__name__}")
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {str(path)!r} does not exist; drop --resume to start afresh")

@@ -414,6 +414,8 @@ def _evaluate(
     start: int,
     stop: int | None,
 ) -> tuple[Evaluation, np.ndarray | None]:
+    if not isinstance(net, SignNetwork):
+        raise NetworkError(f"evaluate needs a SignNetwork, got {type(net).__name__}")
     d, k = net.d, net.k
     if d > 62:
         raise TooLargeError(f"d = {d}: input indices need more than 63 bits; the exhaustive kernel stops at d = 62")
