@@ -179,6 +179,28 @@ def test_every_certificate_field_is_type_checked(certified: Path, field: str, va
         split(embed(body, {**cert, field: value}))
 
 
+def test_a_certificate_naming_a_huge_model_is_refused_with_the_estimate(tmp_path: Path) -> None:
+    graph = symnn.zoo.resolve("mlp:20000-20000-1").graph()  # 4e8 parameters: tracing is cheap, a point is not
+    h = "0" * 64
+    cert = {
+        "format": "symnn-certificate/1",
+        "model": "mlp:20000-20000-1",
+        "mode": "grad",
+        "dtype": "float64",
+        "model_sha256": graph.fingerprint(),
+        "program_sha256": symnn.grad(graph).fingerprint(),
+        "source_sha256": source_hash("x = 1\n"),
+        "point": {"seed": 0, "sha256": h},
+        "oracles": [],
+        "checks": [{"what": "loss vs executor"}],
+        "versions": {},
+    }
+    path = tmp_path / "huge.py"
+    path.write_text(embed("x = 1\n", cert))
+    result = recheck(path)
+    assert result.verdict == "unverified" and "GiB" in result.reasons[0] and "limit" in result.reasons[0]
+
+
 # -- 5: exact boolean arithmetic, campaign chunk files ------------------------------------------------------------
 
 

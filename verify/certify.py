@@ -597,6 +597,10 @@ def recheck(path: str | Path, model: str | Graph | None = None) -> KernelVerdict
         return unverified(
             f"the {cert['mode']} program of {spec!r} differs from the certified one (different symnn version?)"
         )
+    try:
+        refuse_large(prog, str(cert["mode"]))  # before the point is drawn: a 3.6e9-parameter model is refused here
+    except SizeError as e:
+        return unverified(str(e))
     seed = int(cert["point"]["seed"])
     notes = []
     names = list(input_names(Path(path)) or {**prog.inputs, **prog.params})
