@@ -25,7 +25,7 @@ from typing import Any, TextIO
 import numpy as np
 
 from .. import codegen, diff
-from ..files import atomic_write
+from ..files import atomic_write, check_output
 from ..ir import Graph
 from . import checkpoint as ckpt
 from .data import check_arrays
@@ -239,6 +239,9 @@ class Trainer:
     ) -> Result:
         """Train until ``config.steps``; evaluate every ``eval_every`` steps; checkpoint atomically."""
         c = self.config
+        if checkpoint is not None:  # a path that cannot be written fails now, not after the run
+            Path(checkpoint).parent.mkdir(parents=True, exist_ok=True)
+            check_output(checkpoint, what="checkpoint")
         stream = sys.stderr if progress is True else (progress or None)
         every = c.eval_every or max(1, c.steps // 20)
         recent: list[float] = []
