@@ -2,7 +2,8 @@
 
 A spec is a built-in name with optional sizes (``mlp:4-8-1``, ``conv``, ``attention``, ...),
 a file ``path/to/file.py:attr`` or a module ``package.module:attr``, where ``attr`` is a Graph,
-a Model, an object with ``.graph()``, or a zero-argument callable returning one. The built-in
+a Model, an object with ``.graph()``, or a function of no arguments defined in that file or module
+returning one (nothing else is called: not a builtin, a class or an imported function). The built-in
 defaults are tiny on purpose: they are expanded to explicit scalar sympy expressions by the exact
 reference. Every command and check loads its models here (``resolve(spec).graph()``).
 

@@ -124,7 +124,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _error("interrupted (Ctrl-C); files already written are whole, nothing was left half-written")
         return 130
     except RecursionError:
-        return _error("the model is nested too deeply for Python's recursion limit (RecursionError); simplify it")
+        return _error("the input is nested too deeply for Python's recursion limit (RecursionError); simplify it")
     except MemoryError:
         return _error("out of memory; try smaller sizes")
     except OSError as e:  # a file system refusal: permissions, a full disk, a read-only place
