@@ -19,7 +19,7 @@ inputs get no gradient.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -272,6 +272,15 @@ def derivative_rule(op: type[Op], mode: str) -> Callable[..., Any]:
 
 
 # -- drivers -----------------------------------------------------------------------------------------
+def _graph(graph: Any, what: str) -> Graph:
+    """``graph`` if it is a Graph (a wrong-type call is a GraphError naming the fix, not an AttributeError)."""
+    if not isinstance(graph, Graph):
+        raise GraphError(
+            f"{what} needs a symnn Graph, got {type(graph).__name__}; e.g. symnn.zoo.resolve(spec).graph()"
+        )
+    return graph
+
+
 def _wrt_ids(graph: Graph, wrt: Sequence[str] | None) -> list[int]:
     if wrt is None:
         ids = graph.leaf_ids("param")
@@ -282,7 +291,10 @@ def _wrt_ids(graph: Graph, wrt: Sequence[str] | None) -> list[int]:
         return ids
     if isinstance(wrt, str):
         wrt = [wrt]
-    return [graph.leaf(name) for name in wrt]
+    names = list(wrt) if isinstance(wrt, Iterable) else [wrt]
+    if not all(isinstance(n, str) for n in names):
+        raise GraphError(f"wrt must be leaf names (a str or a list of str), got {wrt!r}")
+    return [graph.leaf(name) for name in names]
 
 
 def _active(graph: Graph, ids: list[int]) -> list[bool]:
@@ -330,7 +342,7 @@ def jvp(graph: Graph, wrt: Sequence[str] | None = None) -> Graph:
     Outputs are the primal outputs followed by their tangents (the Jacobian applied to the
     tangent inputs); ``wrt`` defaults to the parameters.
     """
-    ids = _wrt_ids(graph, wrt)
+    ids = _wrt_ids(_graph(graph, "jvp"), wrt)
     b = Builder()
     primals = load(b, graph)
     tangents: list[MaybeTensor] = [None] * len(graph.nodes)
@@ -374,7 +386,7 @@ def vjp(graph: Graph, wrt: Sequence[str] | None = None) -> Graph:
     Outputs are the primal outputs followed by J^T c for each leaf in ``wrt`` (default: the
     parameters).
     """
-    ids = _wrt_ids(graph, wrt)
+    ids = _wrt_ids(_graph(graph, "vjp"), wrt)
     b = Builder()
     primals = load(b, graph)
     cotangents = derivative_names(graph, "cotangent", graph.output_names)
@@ -386,6 +398,7 @@ def vjp(graph: Graph, wrt: Sequence[str] | None = None) -> Graph:
 
 def grad(graph: Graph, wrt: Sequence[str] | None = None, output: str | None = None) -> Graph:
     """Value and gradient of a scalar output: outputs ``(output, grad:<leaf>, ...)``."""
+    graph = _graph(graph, "grad")
     name = output if output is not None else graph.output_names[0]
     if name not in graph.output_names:
         raise GraphError(f"the graph has no output {name!r}; its outputs are {list(graph.output_names)}")
@@ -409,7 +422,7 @@ def hvp(graph: Graph, wrt: Sequence[str] | None = None, output: str | None = Non
     The tangent inputs are named ``tangent:<leaf>`` (``tangent2:<leaf>`` ... if those are taken,
     see ``derivative_names``).
     """
-    names = [_name(graph.nodes[i]) for i in _wrt_ids(graph, wrt)]
+    names = [_name(graph.nodes[i]) for i in _wrt_ids(_graph(graph, "hvp"), wrt)]
     g = grad(graph, names, output)
     j = jvp(g, names)
     k = len(g.outputs)

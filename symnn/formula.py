@@ -89,6 +89,10 @@ def formula(
 
     raw = []
     for e in exprs:
+        if isinstance(e, str):  # sympify would evaluate the string as Python
+            raise GraphError(
+                f"formula: got the string {e!r}; expressions are SymPy objects; build it with sympy.Symbol(...)"
+            )
         try:
             e = sp.sympify(e)
         except (sp.SympifyError, TypeError) as err:

@@ -298,6 +298,10 @@ def canonicalize(expr: sp.Expr) -> sp.Expr:
     becomes ``relu(x)``, other ``Max``/``Min`` become ``maximum``, ``1/(1+exp(a))`` becomes
     ``sigmoid(-a)`` and ``log(1+exp(a))`` becomes ``softplus(a)``.
     """
+    if isinstance(expr, str):  # sympify would evaluate the string as Python
+        raise UnsupportedFunctionError(
+            f"canonicalize: got the string {expr!r}; expressions are SymPy objects; build it with sympy.Symbol(...)"
+        )
     expr = sp.sympify(expr)
     expr = expr.replace(sp.Heaviside, lambda x, *h: step(x))
     expr = expr.replace(sp.sign, lambda x: sgn(x))

@@ -207,7 +207,10 @@ class Builder:
         if isinstance(fn, sp.Lambda):
             body = fn(*exprs)
         else:
-            body = sp.sympify(fn(*exprs))
+            out = fn(*exprs)
+            if isinstance(out, str):  # sympify would evaluate the string as Python
+                raise GraphError(f"map: the function returned the string {out!r}; return a SymPy expression")
+            body = sp.sympify(out)
         return self.apply(body, tensors)
 
     def apply(self, body: sp.Expr, tensors: Sequence[Tensor]) -> Tensor:

@@ -2,7 +2,8 @@
 
 A spec is a built-in name with optional sizes (``mlp:4-8-1``, ``conv``, ``attention``, ...),
 a file ``path/to/file.py:attr`` or a module ``package.module:attr``, where ``attr`` is a Graph,
-a Model, an object with ``.graph()``, a zero-argument callable returning one, or a
+a Model, an object with ``.graph()``, a function of no arguments defined in that file or module
+returning one (nothing else is called: not a builtin, a class or an imported function), or a
 ``torch.nn.Module`` (imported by ``symnn.from_torch`` at the ``example_inputs`` defined beside
 it, with its ``loss`` and ``target`` if the file defines them). The built-in
 defaults are tiny on purpose: they are expanded to explicit scalar sympy expressions by the exact
@@ -25,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import ModelError
+from .errors import ModelError, SymnnError
 from .ir import Graph
 from .layers import (
     MLP,
@@ -63,7 +64,11 @@ class Model:
             return self.fixed
         if self.net is None:
             raise ModelError(f"model {self.name!r} has neither a network nor a graph")
-        return trace(self.net, self.loss, self.shapes)
+        net = self.net
+        if self.name.partition(":")[0] in ZOO:
+            return trace(net, self.loss, self.shapes)
+        # user layers: their own errors (and runaway recursion) as ModelError
+        return _call(self.name, lambda: trace(net, self.loss, self.shapes))
 
 
 # -- built-in models -------------------------------------------------------------------------------
@@ -216,7 +221,7 @@ def resolve(spec: str) -> Model:
     if sep and re.fullmatch(r"[A-Za-z_][\w.]*", where) and attr:
         try:
             module = importlib.import_module(where)
-        except Exception as e:
+        except (Exception, SystemExit) as e:
             raise ModelError(
                 f"{spec!r} is not a built-in model and importing module {where!r} failed ({e}); {known}"
             ) from e
@@ -253,7 +258,7 @@ def _load_file(path_text: str) -> Any:
     sys.modules[name] = module  # dataclasses and pickling look their module up here
     try:
         loader_spec.loader.exec_module(module)
-    except Exception as e:
+    except (Exception, SystemExit) as e:  # SystemExit: a model file calling sys.exit() must not end symnn quietly
         sys.modules.pop(name, None)
         raise ModelError(f"running {path_text!r} failed: {type(e).__name__}: {e}") from e
     return module
@@ -269,12 +274,22 @@ def _attribute(module: Any, attr: str, where: str) -> Any:
     return obj
 
 
-def _from_object(spec: str, obj: Any, namespace: Any = None) -> Model:
-    expected = "a Graph, a Model, an object with a .graph() method, or a function of no arguments returning one"
+def _from_object(spec: str, obj: Any, module: Any = None) -> Model:
+    """The Model of ``obj``, found at ``spec`` in ``module`` (the named file or module, if any).
+
+    A callable is called only if it is a plain Python function defined in that module (``def`` in
+    the file or module the spec names): never a builtin, a class or a function imported from
+    elsewhere (``os:abort`` is refused), so a spec runs no code but the named module's own.
+    """
+    expected = (
+        "a Graph, a Model, an object with a .graph() method, or a function of no arguments defined in that "
+        "file or module returning one"
+    )
+    home = getattr(module, "__name__", None)
     if isinstance(obj, Model):
         return obj
     if is_torch_module(obj):  # torch is loaded already when obj is one of its modules
-        return _from_object(spec, resolve_torch(spec, obj, namespace).graph())
+        return _from_object(spec, resolve_torch(spec, obj, module).graph())
     if isinstance(obj, Graph):
         return Model(spec, None, None, {}, fixed=obj)
     if not isinstance(obj, type) and callable(getattr(obj, "graph", None)):  # e.g. a constructed SignNetwork
@@ -284,16 +299,32 @@ def _from_object(spec: str, obj: Any, namespace: Any = None) -> Model:
             raise ModelError(f"{spec!r}: its .graph() method needs arguments; expose {expected}") from None
         except ValueError:
             pass
-        return _from_object(spec, obj.graph())
+        return _from_object(spec, _call(spec, obj.graph), module)
     if callable(obj) and not isinstance(obj, type):
         try:
             inspect.signature(obj).bind()
         except TypeError:
             raise ModelError(f"{spec!r} is {obj!r}, which needs arguments; expose {expected}") from None
-        except ValueError:  # no signature available (some builtins): just try the call
+        except ValueError:  # no signature (a builtin): refused below
             pass
-        result = obj()
+        if not inspect.isfunction(obj) or (home is not None and getattr(obj, "__module__", None) != home):
+            where = getattr(obj, "__module__", None) or "a builtin"
+            raise ModelError(
+                f"{spec!r} is {obj!r} (from {where}), not a function defined in the named file or module; "
+                f"symnn calls only those. Expose {expected}"
+            )
+        result = _call(spec, obj)
         if isinstance(result, Model | Graph) or (not callable(result) and callable(getattr(result, "graph", None))):
-            return _from_object(spec, result)
+            return _from_object(spec, result, module)
         raise ModelError(f"{spec!r} returned a {type(result).__name__}; expected a Graph or a Model")
     raise ModelError(f"{spec!r} is a {type(obj).__name__}; expected {expected}")
+
+
+def _call(spec: str, fn: Callable[[], Any]) -> Any:
+    """``fn()``, the model code's own failures (including runaway recursion) as ModelError."""
+    try:
+        return fn()
+    except SymnnError:
+        raise
+    except (Exception, SystemExit) as e:
+        raise ModelError(f"building model {spec!r} failed: {type(e).__name__}: {str(e)[:200]}") from e

@@ -25,10 +25,16 @@ and compares its hashes, then re-runs every check on the module: ``verified`` on
 again, ``refuted`` otherwise. The model is rebuilt from the zoo name the certificate records; a
 model defined in a file or module is code, imported only when the caller names it again.
 
->>> cert = dict.fromkeys(KEYS, None) | {"format": FORMAT, "source_sha256": source_hash("x = 1\\n")}
+>>> h = "0" * 64
+>>> cert = {"format": FORMAT, "model": None, "mode": "grad", "dtype": "float64", "model_sha256": h,
+...         "program_sha256": h, "source_sha256": source_hash("x = 1\\n"), "point": {"seed": 0, "sha256": h},
+...         "oracles": [], "checks": [{"what": "loss vs executor"}], "versions": {}}
 >>> body, cert = split(embed("x = 1\\n", cert))
 >>> body == "x = 1\\n" and cert["source_sha256"] == source_hash(body)
 True
+>>> split(embed("x = 1\\n", cert | {"point": {"seed": "0"}}))  # doctest: +ELLIPSIS
+Traceback (most recent call last):
+verify.certify.CertificateError: the certificate's field 'point' is malformed (...
 """
 
 from __future__ import annotations
@@ -53,7 +59,7 @@ import numpy as np
 from symnn import zoo
 from symnn.codegen import MODES, Kernel, program
 from symnn.diff import grad
-from symnn.errors import GraphError, SymnnError
+from symnn.errors import GraphError, SizeError, SymnnError
 from symnn.executor import Executor
 from symnn.files import atomic_write
 from symnn.ir import Graph
@@ -177,8 +183,51 @@ def split(text: str) -> tuple[str, dict[str, Any] | None]:
     missing = [k for k in KEYS if k not in cert]
     if missing:
         raise CertificateError(f"the certificate lacks {missing}; recompile the kernel with --verify")
+    _check_fields(cert)
     body = text[:start].rstrip("\n") + "\n" + text[stop:].lstrip("\n")
     return body.rstrip("\n") + "\n", cert
+
+
+def _is_hash(v: Any) -> bool:
+    return isinstance(v, str) and len(v) == 64 and all(c in "0123456789abcdef" for c in v)
+
+
+def _is_count(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+
+
+#: Each field of a certificate and the test its value must pass (a hand-edited block fails one by name).
+FIELDS: dict[str, tuple[str, Any]] = {
+    "model": ("a model spec string or None", lambda v: v is None or isinstance(v, str)),
+    "mode": (f"one of {MODES}", lambda v: v in MODES),
+    "dtype": ("'float64' or 'float32'", lambda v: v in ("float64", "float32")),
+    "model_sha256": ("64 hex digits", _is_hash),
+    "program_sha256": ("64 hex digits", _is_hash),
+    "source_sha256": ("64 hex digits", _is_hash),
+    "point": (
+        "{'seed': int >= 0, 'sha256': 64 hex digits, ...}",
+        lambda v: isinstance(v, dict) and _is_count(v.get("seed")) and _is_hash(v.get("sha256")),
+    ),
+    "oracles": ("a list of dicts", lambda v: isinstance(v, list) and all(isinstance(o, dict) for o in v)),
+    "checks": (
+        "a non-empty list of {'what': str, ...}",
+        lambda v: isinstance(v, list) and v and all(isinstance(c, dict) and isinstance(c.get("what"), str) for c in v),
+    ),
+    "versions": (
+        "a dict of name -> version string",
+        lambda v: isinstance(v, dict) and all(isinstance(a, str) and isinstance(b, str) for a, b in v.items()),
+    ),
+}
+
+
+def _check_fields(cert: dict[str, Any]) -> None:
+    """Raise CertificateError naming the first field whose value has the wrong type or form."""
+    for key, (form, ok) in FIELDS.items():
+        if not ok(cert[key]):
+            raise CertificateError(
+                f"the certificate's field {key!r} is malformed ({str(cert[key])[:40]!r}; expected {form}); "
+                "recompile the kernel with --verify"
+            )
 
 
 def read(path: str | Path) -> tuple[str, dict[str, Any] | None]:
@@ -196,12 +245,16 @@ def random_point(prog: Graph, seed: int) -> Arrays:
 
 def input_names(path: Path) -> tuple[str, ...] | None:
     """INPUT_NAMES of a saved module, read without importing it (its order is the module's own)."""
-    tree = ast.parse(path.read_text(encoding="utf-8"))
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and any(
-            isinstance(t, ast.Name) and t.id == "INPUT_NAMES" for t in node.targets
-        ):
-            return tuple(ast.literal_eval(node.value))
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in tree.body:
+            if isinstance(node, ast.Assign) and any(
+                isinstance(t, ast.Name) and t.id == "INPUT_NAMES" for t in node.targets
+            ):
+                names = ast.literal_eval(node.value)
+                return tuple(names) if all(isinstance(n, str) for n in names) else None
+    except (SyntaxError, ValueError, TypeError, RecursionError):  # not a module symnn wrote: its own order
+        return None
     return None
 
 
@@ -251,12 +304,52 @@ def _central(
     return [_compare(what, [g for g, _ in pairs], [w for _, w in pairs], tol)]
 
 
-def check_saved(graph: Graph, prog: Graph, path: Path, mode: str, dtype: Any, seed: int = 0) -> list[Comparison]:
-    """Run the saved module of ``prog`` (``mode`` of ``graph``) in a fresh process; compare it with its oracles."""
-    dtype = np.dtype(dtype)
+def kernel_dtype(outputs: Mapping[str, np.ndarray], declared: Any = None) -> np.dtype:
+    """The precision the checks hold a kernel to: float64 if it returned any float64 array (or ``declared``
+    says float64), float32 only if it is float32 throughout. Never the certificate's word alone.
+    """
+    kinds = {np.asarray(v).dtype for v in outputs.values()}
+    strange = sorted(str(k) for k in kinds if k not in (np.float64, np.float32))
+    if strange:
+        raise KernelRunError(f"the kernel returned arrays of dtype {', '.join(strange)}; expected float64 or float32")
+    if np.dtype(np.float64) in kinds or (declared is not None and np.dtype(declared) == np.float64):
+        return np.dtype(np.float64)
+    return np.dtype(np.float32)
+
+
+#: The most memory a check may hold (the point, the child's copy, its outputs and the executor's reference).
+MAX_CHECK_BYTES = 2 * 2**30
+
+
+def check_bytes(prog: Graph) -> int:
+    """Bytes a check of ``prog`` holds at least: 4 float64 copies of its inputs and outputs."""
+    leaves = {**prog.inputs, **prog.params}
+    scalars = sum(math.prod(s) for s in leaves.values()) + sum(math.prod(prog.shape(o)) for o in prog.outputs)
+    return 4 * 8 * scalars
+
+
+def refuse_large(prog: Graph, mode: str) -> None:
+    """Raise SizeError, with the estimate, if checking ``prog`` would hold more than ``MAX_CHECK_BYTES``."""
+    need = check_bytes(prog)
+    if need > MAX_CHECK_BYTES:
+        raise SizeError(
+            f"checking this {mode} kernel would hold about {need / 2**30:,.1f} GiB (its inputs and outputs, 4 copies "
+            f"in float64), above the limit of {MAX_CHECK_BYTES / 2**30:.0f} GiB; check a smaller model"
+        )
+
+
+def check_saved(graph: Graph, prog: Graph, path: Path, mode: str, dtype: Any = None, seed: int = 0) -> list[Comparison]:
+    """Run the saved module of ``prog`` (``mode`` of ``graph``) in a fresh process; compare it with its oracles.
+
+    The tolerances follow the dtype the kernel actually returns (``kernel_dtype``); ``dtype`` (the
+    compiled kernel's, when known) can only make them stricter. A check that would hold more than
+    ``MAX_CHECK_BYTES`` is refused with its estimate before anything is allocated.
+    """
+    refuse_large(prog, mode)
     point = random_point(prog, seed)
     names = list(input_names(path) or {**prog.inputs, **prog.params})
     got = run_saved(path, names, point, list(prog.output_names))
+    dtype = kernel_dtype(got, dtype)
     tol = 1e-9 if dtype == np.float64 else 2e-4
     fd_tol = 1e-5 if dtype == np.float64 else 2e-3
     ex = Executor(graph)  # float64: the reference for both dtypes
@@ -357,6 +450,7 @@ def certify(
     A module that failed its checks is left on disk without a certificate (``recheck`` calls it
     unverified); the checks are returned either way. ``model`` is the spec recorded for re-checks.
     """
+    refuse_large(prog, mode)  # before the file is written
     path = kernel.save(path)
     checks = check_saved(graph, prog, path, mode, kernel.dtype, seed)
     if checks and all(c.ok for c in checks):
@@ -387,6 +481,8 @@ def save_certified(kernel: Kernel, path: str | Path, model: Graph | str, seed: i
     (or a MODEL spec such as ``"mlp:4-8-1"``, then recorded so that ``symnn check PATH`` can rebuild
     it). A disagreement raises ``VerificationError`` and leaves the file without a certificate.
     """
+    if not isinstance(kernel, Kernel):
+        raise GraphError(f"save_certified needs a compiled Kernel (symnn.compile(graph)), got {type(kernel).__name__}")
     spec = model if isinstance(model, str) else None
     graph = zoo.resolve(model).graph() if isinstance(model, str) else model
     if not isinstance(graph, Graph):
@@ -453,11 +549,17 @@ def recheck(path: str | Path, model: str | Graph | None = None) -> KernelVerdict
     ``model`` rebuilds the certified model: a MODEL spec or the Graph itself (default: the spec the
     certificate records, if it is a zoo name).
     """
+    if not isinstance(path, str | Path):
+        raise CertificateError(f"recheck needs the path of a saved kernel module, got {type(path).__name__}")
     where = str(path)
     try:
         body, cert = read(path)
     except OSError as e:
         return KernelVerdict(where, "unverified", (f"cannot read the file: {e}",))
+    except UnicodeDecodeError as e:
+        return KernelVerdict(
+            where, "unverified", (f"the file is not UTF-8 text ({e.reason} at byte {e.start}); not run",)
+        )
     except CertificateError as e:
         return KernelVerdict(where, "unverified", (str(e),))
     if cert is None:
@@ -495,6 +597,10 @@ def recheck(path: str | Path, model: str | Graph | None = None) -> KernelVerdict
         return unverified(
             f"the {cert['mode']} program of {spec!r} differs from the certified one (different symnn version?)"
         )
+    try:
+        refuse_large(prog, str(cert["mode"]))  # before the point is drawn: a 3.6e9-parameter model is refused here
+    except SizeError as e:
+        return unverified(str(e))
     seed = int(cert["point"]["seed"])
     notes = []
     names = list(input_names(Path(path)) or {**prog.inputs, **prog.params})
@@ -505,7 +611,7 @@ def recheck(path: str | Path, model: str | Graph | None = None) -> KernelVerdict
     if changed:
         notes.append("versions differ: " + ", ".join(f"{k} {a} -> {b}" for k, (a, b) in changed.items()))
     try:
-        checks = check_saved(graph, prog, Path(path), str(cert["mode"]), str(cert["dtype"]), seed)
+        checks = check_saved(graph, prog, Path(path), str(cert["mode"]), None, seed)  # tolerances: the kernel's dtype
     except KernelRunError as e:
         return KernelVerdict(where, "refuted", (str(e),), notes=tuple(notes), certificate=cert)
     recorded = {c["what"] for c in cert["checks"]}
@@ -531,18 +637,21 @@ __all__ = [
     "KernelVerdict",
     "certificate",
     "certify",
+    "check_bytes",
     "check_line",
     "check_record",
     "check_saved",
     "embed",
     "input_names",
     "is_kernel_file",
+    "kernel_dtype",
     "oracle_of",
     "point_hash",
     "program_of",
     "random_point",
     "read",
     "recheck",
+    "refuse_large",
     "run_saved",
     "save_certified",
     "source_hash",

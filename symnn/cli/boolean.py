@@ -111,12 +111,14 @@ def _campaign_doc(outcomes: list[Any]) -> dict[str, Any]:
         "reused": sum(o.reused for o in outcomes),
         "where": outcomes[0].where if outcomes else "in-process",
         "seconds": round(sum(o.seconds for o in outcomes), 4),
+        "redone": [n for o in outcomes for n in o.notes],
     }
 
 
 def _campaign_line(args: argparse.Namespace, doc: dict[str, Any]) -> str:
     saved = f", {doc['reused']} read back from {args.results}" if args.results else ""
-    return f"campaign: {doc['chunks']} chunks, {doc['where']}{saved}, {doc['seconds']:.2f} s"
+    line = f"campaign: {doc['chunks']} chunks, {doc['where']}{saved}, {doc['seconds']:.2f} s"
+    return "\n".join([line, *(f"campaign: not trusted: {n}" for n in doc["redone"])])
 
 
 def _fmt_margin(v: float) -> str:
@@ -201,11 +203,19 @@ def verify_(args: argparse.Namespace) -> int:
             target = _function(args)
     if args.network and args.random:
         raise FunctionSpecError("give either --network FILE or --random D K, not both")
+    if args.seed < 0:
+        raise NetworkError(f"--seed must be >= 0, got {args.seed}")
+    if not args.max_seconds > 0:  # also nan: an estimate compared with nan never refuses
+        raise FunctionSpecError(f"--max-seconds must be a positive number of seconds, got {args.max_seconds}")
     if args.network:
         path = Path(args.network)
         if not path.is_file():
             raise NetworkError(f"network file {args.network!r} does not exist")
-        net = SignNetwork.from_json(path.read_text())
+        try:
+            text = path.read_bytes().decode("utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            raise NetworkError(f"network file {args.network!r} is not readable UTF-8 JSON ({e})") from None
+        net = SignNetwork.from_json(text)
         source = f"network from {args.network}"
     elif args.random:
         d, k = args.random
@@ -335,9 +345,15 @@ def _minwidth_args(p: argparse.ArgumentParser) -> None:
 )
 def min_width_(args: argparse.Namespace) -> int:
     campaign = None
+    if not 0 <= args.max_width <= 5 or args.max_nodes < 1:
+        raise FunctionSpecError(
+            f"--max-width must be in 0..5 and --max-nodes >= 1, got {args.max_width} and {args.max_nodes}"
+        )
     if _campaign(args) and args.distribution is None:
         raise FunctionSpecError("--workers, --scheduler, --results and --chunks apply to --distribution N only")
     if args.distribution is not None:
+        if not 0 <= args.distribution <= 4:
+            raise FunctionSpecError(f"--distribution N needs 0 <= N <= 4, got {args.distribution}")
         if args.function is not None:
             raise FunctionSpecError("give FUNC or --distribution N, not both")
         if _campaign(args):
@@ -398,6 +414,8 @@ def shatter_(args: argparse.Namespace) -> int:
     d = args.d
     if d < 1:
         raise FunctionSpecError(f"-d must be at least 1, got {d}")
+    if args.k is not None and any(k < 1 for k in args.k):
+        raise FunctionSpecError(f"-k widths must be at least 1, got {args.k}")
     simplex = shatter_simplex(d)
     rng = random.Random(0)
     pts = [tuple(Fraction(rng.randint(-9, 9), rng.randint(1, 5)) for _ in range(d)) for _ in range(d + 2)]

@@ -107,6 +107,8 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Check the models, the saved kernels, a campaign or a user's function; 0 if everything passed, else 1."""
+    if args.seed < 0:  # numpy's generators take seeds >= 0
+        raise ModelError(f"--seed must be >= 0, got {args.seed}")
     if args.impl is not None:
         return _implementation(args)
     if any(getattr(args, k) is not None for k in CAMPAIGN_OPTIONS):
@@ -283,10 +285,13 @@ def _campaign(args: argparse.Namespace) -> int:
         "reused": outcome.reused,
         "where": outcome.where,
         "seconds": round(outcome.seconds, 2),
+        "redone": list(outcome.notes),
     }
     if args.json:
         print(json.dumps({"ok": ok, "campaign": campaign, "networks": docs}, indent=2))
         return 0 if ok else 1
+    for note in outcome.notes:  # saved chunks that failed their digest or schema, computed again
+        print(f"campaign: not trusted: {note}")
     for d in docs:
         rep = d["report"]
         bad = [f"{r['path']} vs {r['oracle']}: {r['verdict']}" for r in rep["rows"] if r["verdict"] in FAILING]

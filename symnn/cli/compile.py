@@ -16,10 +16,12 @@ from typing import Any
 
 import numpy as np
 
-from verify.certify import KernelRunError, certify, check_line, check_record
+from verify.certify import KernelRunError, certify, check_line, check_record, refuse_large
 
 from .. import zoo
 from ..codegen import MODES, compile, program
+from ..errors import GraphError
+from ..files import check_output
 from .derive import MODEL_HELP
 
 
@@ -45,8 +47,14 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Compile and save (and with --verify certify) the kernel; 0 on success, 1 if --verify disagrees."""
+    if args.seed < 0:
+        raise GraphError(f"--seed must be >= 0, got {args.seed}")
+    inputs = [args.model.rpartition(":")[0]] if ":" in args.model else []
+    check_output(args.output, inputs, what="-o")  # never the model's own source, never a device or directory
     graph = zoo.resolve(args.model).graph()
     prog = program(graph, args.mode)
+    if args.verify:
+        refuse_large(prog, args.mode)  # before the compile: a check that cannot fit in memory is refused now
     dtype = np.dtype(args.dtype)
     kernel = compile(prog, dtype=dtype)
     path = Path(args.output)

@@ -16,6 +16,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import NoReturn
 
 from .. import __version__
 from ..errors import SymnnError
@@ -74,9 +75,18 @@ def _chosen(argv: Sequence[str]) -> str | None:
     return next((a for a in argv if not a.startswith("-")), None)
 
 
+class Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line, ``symnn: error: ...`` (exit 2), like every other error."""
+
+    def error(self, message: str) -> NoReturn:
+        command = self.prog.removeprefix("symnn").strip()
+        where = f"{command}: " if command else ""
+        self.exit(2, f"symnn: error: {where}{' '.join(message.split())}; see `{self.prog} --help`\n")
+
+
 def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     """The parser of ``symnn``; only the subcommand that ``argv`` names declares its arguments."""
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="symnn",
         description="Networks as SymPy graphs: symbolic derivatives, compiled kernels, independent checks.",
     )
@@ -94,7 +104,11 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit status (0 success, 2 usage or symnn error)."""
+    """Run the command line; returns the exit status (0 success, 1 a check failed, 2 usage or symnn error, 130 Ctrl-C).
+
+    Every failure ends in one line ``symnn: error: ...`` on stderr, never a traceback (set
+    ``SYMNN_DEBUG=1`` to see the traceback of an unexpected error).
+    """
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         parser = build_parser(argv)
@@ -103,12 +117,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as e:  # argparse: --help, --version, usage errors
         return e.code if isinstance(e.code, int) else (0 if e.code is None else 2)
     except SymnnError as e:
-        message = " ".join(str(e).split())
-        print(f"symnn: error: {message}", file=sys.stderr)
-        return 2
+        return _error(str(e))
     except BrokenPipeError:  # e.g. `symnn derive ... | head`: stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
+    except KeyboardInterrupt:  # files are written atomically: nothing is left half-written
+        _error("interrupted (Ctrl-C); files already written are whole, nothing was left half-written")
+        return 130
+    except RecursionError:
+        return _error("the input is nested too deeply for Python's recursion limit (RecursionError); simplify it")
+    except MemoryError:
+        return _error("out of memory; try smaller sizes")
+    except OSError as e:  # a file system refusal: permissions, a full disk, a read-only place
+        where = f" ({e.filename})" if e.filename else ""
+        return _error(f"{e.strerror or e}{where}; check the path and its permissions")
+    except Exception as e:
+        if os.environ.get("SYMNN_DEBUG"):
+            raise
+        return _error(
+            f"internal error ({type(e).__name__}: {e}); this is a bug in symnn, please report it "
+            "(SYMNN_DEBUG=1 shows the traceback)"
+        )
 
 
-__all__ = ["BUILTIN", "SUBCOMMANDS", "Subcommand", "build_parser", "main", "subcommand"]
+def _error(message: str) -> int:
+    """Print ``symnn: error: message`` as one line on stderr; 2."""
+    print(f"symnn: error: {' '.join(message.split())}", file=sys.stderr)
+    return 2
+
+
+__all__ = ["BUILTIN", "SUBCOMMANDS", "Parser", "Subcommand", "build_parser", "main", "subcommand"]

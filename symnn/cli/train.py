@@ -13,6 +13,7 @@ from verify.convergence import loss_decreases
 
 from .. import zoo
 from ..errors import ModelError
+from ..files import check_output
 from ..trace import trace
 from ..train.data import load_digits, one_hot, split
 from ..train.errors import CheckpointError, DataError, TrainingConfigError
@@ -43,6 +44,7 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint", help="checkpoint file (.npz), written atomically at the end and every N steps")
     p.add_argument("--checkpoint-every", type=int, default=0, help="also checkpoint every N steps")
     p.add_argument("--resume", action="store_true", help="continue from --checkpoint")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --checkpoint instead of refusing")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print the final metrics and verdict as JSON")
 
@@ -94,6 +96,14 @@ def run(args: argparse.Namespace) -> int:
         raise CheckpointError("--resume needs --checkpoint PATH (the file to continue from)")
     if not 0.0 <= args.test_fraction < 1.0:
         raise TrainingConfigError(f"--test-fraction must be in [0, 1), got {args.test_fraction}")
+    for flag, value in (
+        ("--seed", args.seed),
+        ("--eval-every", args.eval_every),
+        ("--checkpoint-every", args.checkpoint_every),
+    ):
+        if value < 0:
+            raise TrainingConfigError(f"{flag} must be >= 0, got {value}")
+    _check_outputs(args)  # before the run: a bad path must not cost the run
     net, loss, x_shape = _model(args.model)
     loss = args.loss or loss
     config = SGDConfig(
@@ -139,6 +149,18 @@ def run(args: argparse.Namespace) -> int:
     for note in notes:
         print(note, file=sys.stderr)
     return 0 if verdict.ok else 1
+
+
+def _check_outputs(args: argparse.Namespace) -> None:
+    """Refuse bad --history/--plot/--checkpoint paths, and an existing checkpoint without --resume/--overwrite."""
+    inputs = [args.model.rpartition(":")[0]] if ":" in args.model else []
+    for flag, path in (("--history", args.history), ("--plot", args.plot), ("--checkpoint", args.checkpoint)):
+        if path:
+            check_output(path, inputs, what=flag)
+    if args.checkpoint and not args.resume and not args.overwrite and Path(args.checkpoint).exists():
+        raise CheckpointError(
+            f"checkpoint {args.checkpoint!r} exists; pass --resume to continue from it or --overwrite to replace it"
+        )
 
 
 def _rate(result: Result) -> float:

@@ -84,6 +84,11 @@ class Activation:
     def __post_init__(self) -> None:
         if not isinstance(self.var, sp.Symbol):
             raise GraphError(f"Activation: var must be a sympy Symbol, got {self.var!r}")
+        if isinstance(self.expr, str):  # sympify would evaluate the string as Python
+            raise GraphError(
+                f"Activation: got the string {self.expr!r}; "
+                "expressions are SymPy objects; build it with sympy.Symbol(...)"
+            )
         try:
             expr = sp.sympify(self.expr)
         except (sp.SympifyError, TypeError) as e:
@@ -279,6 +284,8 @@ class Normalize:
     def __post_init__(self) -> None:
         if self.kind not in ("layer", "batch"):
             raise GraphError(f"Normalize: kind must be 'layer' or 'batch', got {self.kind!r}")
+        if isinstance(self.eps, str):  # sympify would evaluate the string as Python
+            raise GraphError(f"Normalize: eps must be a positive number, not the string {self.eps!r}")
         try:
             eps = sp.nsimplify(self.eps) if isinstance(self.eps, float) else sp.sympify(self.eps)
         except (sp.SympifyError, TypeError) as e:

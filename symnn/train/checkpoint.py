@@ -39,7 +39,12 @@ def save(path: str | Path, state: dict[str, Any]) -> Path:
 
 
 def load(path: str | Path, fingerprint: str | None = None) -> dict[str, Any]:
-    """Read a checkpoint; ``fingerprint`` (if given) must match the one it was written with."""
+    """Read a checkpoint; ``fingerprint`` (if given) must match the one it was written with.
+
+    A truncated, empty, bit-flipped or hand-edited file raises ``CheckpointError`` (never a traceback).
+    """
+    if not isinstance(path, str | Path):
+        raise CheckpointError(f"a checkpoint path must be a str or a pathlib.Path, got {type(path).__name__}")
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {str(path)!r} does not exist; drop --resume to start afresh")
@@ -51,8 +56,12 @@ def load(path: str | Path, fingerprint: str | None = None) -> dict[str, Any]:
                 group, _, name = key.partition("/")
                 if group in state and name:
                     state[group][name] = np.array(z[key])
-    except (OSError, ValueError, KeyError) as e:
-        raise CheckpointError(f"checkpoint {str(path)!r} is unreadable ({e}); delete it or point elsewhere") from None
+    except Exception as e:  # zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError, zlib.error, ...
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} is unreadable ({type(e).__name__}: {e}); delete it or point elsewhere"
+        ) from None
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"checkpoint {str(path)!r} has no metadata record; delete it or point elsewhere")
     if meta.get("format") != FORMAT:
         raise CheckpointError(f"checkpoint {str(path)!r} has format {meta.get('format')!r}, expected {FORMAT}")
     if fingerprint is not None and meta.get("fingerprint") != fingerprint:
@@ -61,5 +70,23 @@ def load(path: str | Path, fingerprint: str | None = None) -> dict[str, Any]:
             f"(fingerprint {str(meta.get('fingerprint'))[:16]}..., this run {fingerprint[:16]}...); "
             "use a different --checkpoint path or drop --resume"
         )
+    _check_meta(path, meta)
     state.update(meta)
     return state
+
+
+#: The metadata fields a resumed run reads, with their types.
+FIELDS: dict[str, type | tuple[type, ...]] = {"step": int, "rng": dict, "order": list, "pos": int, "history": list}
+
+
+def _check_meta(path: Path, meta: dict[str, Any]) -> None:
+    """Refuse metadata of the wrong shape (a hand-edited file) before a run restores from it."""
+    for key, kind in FIELDS.items():
+        value = meta.get(key)
+        if not isinstance(value, kind) or isinstance(value, bool) or (isinstance(value, int) and value < 0):
+            raise CheckpointError(
+                f"checkpoint {str(path)!r} has a malformed field {key!r} ({str(value)[:40]!r}); "
+                "delete it or point elsewhere"
+            )
+    if not isinstance(meta["rng"].get("bit_generator"), str) or not all(isinstance(i, int) for i in meta["order"]):
+        raise CheckpointError(f"checkpoint {str(path)!r} has a malformed generator state; delete it or point elsewhere")

@@ -25,6 +25,7 @@ from typing import Any, TextIO
 import numpy as np
 
 from .. import codegen, diff
+from ..files import atomic_write, check_output
 from ..ir import Graph
 from . import checkpoint as ckpt
 from .data import check_arrays
@@ -89,11 +90,11 @@ class Result:
         """The history as JSON (``.json``) or CSV (anything else): one row per evaluation."""
         path = Path(path)
         if path.suffix.lower() == ".json":
-            path.write_text(json.dumps(self.history, indent=1) + "\n")
+            atomic_write(path, (json.dumps(self.history, indent=1) + "\n").encode("utf-8"))
             return path
         keys = list(dict.fromkeys(k for row in self.history for k in row))
         lines = [",".join(keys)] + [",".join(_cell(row.get(k)) for k in keys) for row in self.history]
-        path.write_text("\n".join(lines) + "\n")
+        atomic_write(path, ("\n".join(lines) + "\n").encode("utf-8"))
         return path
 
 
@@ -238,6 +239,9 @@ class Trainer:
     ) -> Result:
         """Train until ``config.steps``; evaluate every ``eval_every`` steps; checkpoint atomically."""
         c = self.config
+        if checkpoint is not None:  # a path that cannot be written fails now, not after the run
+            Path(checkpoint).parent.mkdir(parents=True, exist_ok=True)
+            check_output(checkpoint, what="checkpoint")
         stream = sys.stderr if progress is True else (progress or None)
         every = c.eval_every or max(1, c.steps // 20)
         recent: list[float] = []

@@ -8,7 +8,9 @@ W2 . sign(h) over the 2^lb low inputs in vector lanes. Memory is O(k 2^lb + chun
 
 Arithmetic is exact for integer weights (and for float weights that are binary fractions of
 modest range, rescaled exactly to integers): float32 while every partial sum stays below 2^24,
-float64 below 2^53, int64 beyond. Other float weights are evaluated in float64 as
+float64 below 2^53. Integer weights whose partial sums can reach 2^53 are refused with the bound
+(float64 would round them and could report mismatches that do not exist) unless ``exact=False``
+asks for float64 explicitly. Other float weights are evaluated in float64 as
 (b1 + low part) + high part.
 
 Targets checked inside the kernel: none, a truth table (2^d bytes), or a symmetric function given
@@ -275,6 +277,13 @@ def _integer_weights(net: SignNetwork) -> tuple[list[Any], int, int, int] | None
     return [W1, b1, np.array(vals2[:-1], dtype=object), vals2[-1]], s1, s2, bound
 
 
+def _integer_bound(net: SignNetwork) -> int:
+    """The largest |partial sum| of integer weights, in exact Python integers: max over the layers of sum |w|."""
+    rows = [[int(v) for v in row] for row in net.W1.tolist()]
+    hid = max((sum(map(abs, row)) + abs(int(b)) for row, b in zip(rows, net.b1.tolist(), strict=True)), default=0)
+    return max(hid, sum(abs(int(v)) for v in net.W2.tolist()) + abs(int(net.b2)))
+
+
 def _lane_dtype(bound: int) -> type:
     """The narrowest float type in which every partial sum up to ``bound`` is an exact integer."""
     return np.float32 if bound < 2**24 else np.float64
@@ -407,6 +416,8 @@ def _evaluate(
     start: int,
     stop: int | None,
 ) -> tuple[Evaluation, np.ndarray | None]:
+    if not isinstance(net, SignNetwork):
+        raise NetworkError(f"evaluate needs a SignNetwork, got {type(net).__name__}")
     d, k = net.d, net.k
     if d > 62:
         raise TooLargeError(f"d = {d}: input indices need more than 63 bits; the exhaustive kernel stops at d = 62")
@@ -428,6 +439,12 @@ def _evaluate(
         raise TooLargeError(f"returning all 2^{d} outputs needs 2^{d} bytes; ask for the counts only")
     kind, ttable, tsym, tname = _target(target, d)
     ints = _integer_weights(net) if exact is not False else None
+    if exact is not False and ints is None and net.integral:
+        raise TooLargeError(
+            f"the integer weights' partial sums reach {_integer_bound(net):,} >= 2^53 = {EXACT_LIMIT:,}, beyond "
+            "exact float64 arithmetic, so the result could be wrong; divide the weights by a common factor "
+            "(in Python, evaluate(..., exact=False) accepts float64 rounding)"
+        )
     if exact and ints is None:
         raise NetworkError("the weights do not rescale exactly to int64; round them or pass exact=False")
     W1: Any

@@ -20,6 +20,7 @@ True
 from __future__ import annotations
 
 import functools
+import math
 import re
 import time
 from collections.abc import Callable, Sequence
@@ -253,11 +254,19 @@ def _check_d(d: Any) -> int:
 
 
 def format_bytes(n: int) -> str:
+    """``n`` bytes in binary units; beyond EiB as a power of two (2^3000 bytes is no float).
+
+    >>> format_bytes(3 << 20), format_bytes(2**3000)
+    ('3 MiB', '2^3000.0 B')
+    """
+    if n >= 1 << 70:
+        return f"2^{math.log2(n):.1f} B"
+    x = float(n)
     for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
-        if n < 1024:
-            return f"{n:.0f} {unit}"
-        n /= 1024  # type: ignore[assignment]
-    return f"{n:.0f} EiB"
+        if x < 1024:
+            return f"{x:.0f} {unit}"
+        x /= 1024
+    return f"{x:.0f} EiB"
 
 
 # -- named families --------------------------------------------------------------------------------------
@@ -304,6 +313,8 @@ def named(family: str, d: int, arg: int | None = None) -> BooleanFunction:
             raise FunctionSpecError(f"const:D:V needs V = 0 or 1, got {arg}")
         return symmetric(d, [arg] * (d + 1), f"const:{d}:{arg}")
     if fam == "random":
+        if arg is not None and arg < 0:
+            raise FunctionSpecError(f"random:D:SEED needs a seed >= 0, got {arg}")
         rng = np.random.default_rng(arg)
         return BooleanFunction(d, rng.choice(np.array([-1, 1], dtype=np.int8), size=2**d), f"random:{d}:{arg}")
     raise FunctionSpecError(

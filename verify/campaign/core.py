@@ -77,7 +77,8 @@ def run(
                 say(len(done), campaign.chunks)
     parts = [done[i] for i in range(campaign.chunks)]
     value = campaign.merge(campaign.params, parts)
-    return Outcome(value, campaign.chunks, reused, time.perf_counter() - t0, chunk_seconds, where, parts)
+    notes = tuple(store.redone) if store is not None else ()
+    return Outcome(value, campaign.chunks, reused, time.perf_counter() - t0, chunk_seconds, where, parts, notes)
 
 
 @contextmanager

@@ -80,6 +80,7 @@ class Outcome:
     chunk_seconds: float  # compute time of the chunks run now
     where: str
     parts: list[Any] = field(repr=False, default_factory=list)
+    notes: tuple[str, ...] = ()  # e.g. saved chunk files that were not trusted and redone
 
 
 def timed(chunk: Chunk, params: dict[str, Any], i: int, n: int) -> tuple[Any, float]:

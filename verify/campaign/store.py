@@ -1,20 +1,22 @@
 """A campaign's results directory: ``manifest.json`` and one ``chunk-NNNNNN.json`` per finished chunk.
 
-Every file is written atomically (a temporary file in the same directory, flushed, then renamed
-over the target), so a crash leaves either the old file or the new one, never half of one. The
-manifest holds the campaign's kind, chunk count and parameters; opening the directory for a
-campaign with other ones is refused, so a restart never mixes two campaigns' chunks.
+Every file is written atomically through ``symnn.files.atomic_write`` (a temporary file in the same
+directory, flushed, then renamed over the target), so a crash leaves either the old file or the new
+one, never half of one. The manifest holds the campaign's kind, chunk count and parameters, and the
+SHA-256 of every chunk file saved; opening the directory for a campaign with other parameters is
+refused, so a restart never mixes two campaigns' chunks, and a chunk file that does not match its
+digest or the chunk schema is redone (``ResultStore.redone`` says which and why).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from symnn.files import atomic_write
+from symnn.files import atomic_write, writable
 
 from .plan import Campaign, CampaignError
 
@@ -54,12 +56,42 @@ def _short(v: Any) -> str:
     return s if len(s) <= 40 else s[:37] + "..."
 
 
+#: The manifest's key for the SHA-256 of each saved chunk file (not a parameter: a restart adds to it).
+DIGESTS = "chunk_sha256"
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _read_manifest(path: Path, root: Path) -> dict[str, Any]:
+    """The manifest at ``path``; anything but a JSON object with a digest table is a CampaignError."""
+    fix = f"delete {str(root)!r} to start over, or give another --results directory"
+    try:
+        old = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+        raise CampaignError(f"{path} is not a readable JSON manifest ({type(e).__name__}: {e}); {fix}") from None
+    if not isinstance(old, dict):
+        raise CampaignError(f"{path} is not a campaign manifest (a JSON {type(old).__name__}); {fix}")
+    digests = old.get(DIGESTS, {})
+    if not isinstance(digests, dict) or not all(isinstance(v, str) for v in digests.values()):
+        raise CampaignError(f"{path} has a malformed {DIGESTS!r} table; {fix}")
+    return old
+
+
 @dataclass(frozen=True)
 class ResultStore:
-    """The results directory of one campaign."""
+    """The results directory of one campaign.
+
+    Each chunk file's SHA-256 is recorded in the manifest after the file is written; a chunk file
+    whose digest or schema does not match (edited, truncated, planted) is not trusted: it is redone,
+    and ``finished`` says so in ``redone``.
+    """
 
     root: Path
     chunks: int
+    manifest: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    redone: list[str] = field(default_factory=list, compare=False, repr=False)
 
     @classmethod
     def open(cls, root: str | Path, campaign: Campaign) -> ResultStore:
@@ -67,47 +99,84 @@ class ResultStore:
         root = Path(root)
         if root.exists() and not root.is_dir():
             raise CampaignError(f"results path {str(root)!r} exists and is not a directory; give a directory")
-        root.mkdir(parents=True, exist_ok=True)
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise CampaignError(
+                f"cannot create the results directory {str(root)!r} ({e.strerror}); give another --results"
+            ) from None
+        if not writable(root):
+            raise CampaignError(f"the results directory {str(root)!r} is not writable; give another --results")
         manifest = json.loads(json.dumps(digest(campaign.manifest())))  # tuples read back as lists
         path = root / MANIFEST
-        if path.is_file():
-            try:
-                old = json.loads(path.read_text(encoding="utf-8"))
-            except json.JSONDecodeError as e:
-                raise CampaignError(f"{path} is not JSON ({e}); delete {str(root)!r} to start over") from None
-            diff = _differences(manifest, old)
+        if path.exists():
+            old = _read_manifest(path, root)
+            diff = _differences(manifest, {k: v for k, v in old.items() if k != DIGESTS})
             if diff:
                 raise CampaignError(
                     f"results directory {str(root)!r} holds a campaign with other parameters ({'; '.join(diff[:4])}"
                     f"{'; ...' if len(diff) > 4 else ''}); give another --results directory, or delete this one "
                     "to start over"
                 )
+            manifest[DIGESTS] = dict(old.get(DIGESTS, {}))
         else:
-            write_atomic(path, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-        return cls(root, campaign.chunks)
+            manifest[DIGESTS] = {}
+            _write_manifest(path, manifest)
+        return cls(root, campaign.chunks, manifest)
 
     def path(self, i: int) -> Path:
         return self.root / f"chunk-{i:06d}.json"
 
     def write(self, i: int, result: Any, seconds: float) -> None:
-        """Save chunk i's result (atomically)."""
+        """Save chunk i's result (atomically), then record its digest in the manifest."""
         doc = {"chunk": i, "chunks": self.chunks, "seconds": round(seconds, 6), "result": result}
-        write_atomic(self.path(i), json.dumps(doc) + "\n")
+        data = (json.dumps(doc) + "\n").encode("utf-8")
+        atomic_write(self.path(i), data)
+        self.manifest[DIGESTS][str(i)] = _sha256(data)
+        _write_manifest(self.root / MANIFEST, self.manifest)
 
     def finished(self) -> dict[int, Any]:
-        """Results of the chunks already saved; an unreadable file counts as not finished (it is redone)."""
+        """Results of the chunks already saved whose file matches its recorded digest and the chunk schema.
+
+        Any other chunk file (unreadable, edited, without a recorded digest) is redone; ``redone``
+        names each with the reason.
+        """
         out: dict[int, Any] = {}
+        recorded = self.manifest.get(DIGESTS, {})
         for i in range(self.chunks):
             p = self.path(i)
-            if not p.is_file():
+            if not p.exists():
                 continue
-            try:
-                doc = json.loads(p.read_text(encoding="utf-8"))
-            except (OSError, json.JSONDecodeError):
-                continue
-            if isinstance(doc, dict) and doc.get("chunk") == i and doc.get("chunks") == self.chunks and "result" in doc:
-                out[i] = doc["result"]
+            problem = self._problem(i, p, recorded.get(str(i)))
+            if isinstance(problem, str):
+                self.redone.append(f"{p.name}: {problem}; redoing chunk {i}")
+            else:
+                out[i] = problem["result"]
         return out
 
+    def _problem(self, i: int, p: Path, want: str | None) -> str | dict[str, Any]:
+        """Why chunk file ``p`` is not trusted, or its document if it is."""
+        try:
+            data = p.read_bytes()
+        except OSError as e:
+            return f"unreadable ({e.strerror})"
+        if want is None:
+            return "no digest recorded in the manifest (written by an interrupted run or by hand)"
+        if _sha256(data) != want:
+            return "its SHA-256 differs from the one recorded in the manifest (edited or damaged)"
+        try:
+            doc = json.loads(data.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+            return "not JSON"
+        if not (isinstance(doc, dict) and doc.get("chunk") == i and doc.get("chunks") == self.chunks):
+            return "not this chunk's record"
+        if "result" not in doc or not isinstance(doc.get("seconds"), (int, float)):
+            return "lacks its result or time"
+        return doc
 
-__all__ = ["MANIFEST", "ResultStore", "digest", "write_atomic"]
+
+def _write_manifest(path: Path, manifest: dict[str, Any]) -> None:
+    write_atomic(path, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+
+
+__all__ = ["DIGESTS", "MANIFEST", "ResultStore", "digest", "write_atomic"]
