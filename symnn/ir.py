@@ -16,6 +16,7 @@ that layers and users compute with.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import keyword
 import math
@@ -114,8 +115,13 @@ class Graph:
 
 def _op_key(op: Op) -> str:
     if isinstance(op, Elementwise):
-        return f"Elementwise({sp.srepr(op.fn)})"
+        return _lambda_key(op.fn)
     return repr(op)
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def _lambda_key(fn: sp.Lambda) -> str:
+    return f"Elementwise({sp.srepr(fn)})"  # cached: a scalar graph repeats a few bodies many times
 
 
 class Builder:
@@ -216,37 +222,36 @@ class Builder:
         Arguments that are filled constants are folded into the body, explicit broadcasts that
         numpy broadcasting would do anyway are dropped, and unused arguments are removed.
         """
-        body = canonicalize(body)
-        syms = arg_symbols(len(tensors))
-        extra = body.free_symbols - set(syms)
-        if extra:
-            raise GraphError(f"elementwise body {body} uses unbound symbols {sorted(map(str, extra))}")
+        # the sympy work depends only on the body and on which arguments are filled constants or
+        # repeated (the "pattern"), not on the node: it is cached, so a graph of 10,000 scalar
+        # nodes with a handful of distinct bodies costs a handful of rewrites
+        body, used = _canonical(body, len(tensors))
         out_shape = broadcast_shapes(*(t.shape for t in tensors))
-        subs: dict[sp.Symbol, sp.Expr] = {}
         keep: list[Tensor] = []
-        for s, t in zip(syms, tensors, strict=True):
-            if s not in body.free_symbols:
+        slots: dict[int, int] = {}  # node id -> index in keep (ids hash faster than Tensors)
+        pattern: list[Any] = []
+        for used_k, t in zip(used, tensors, strict=True):
+            if not used_k:
+                pattern.append(None)
                 continue
             t = self._peel_broadcast(t, out_shape)
             node = self.nodes[t.id]
             if isinstance(node.op, Const) and len(node.op.values) == 1:
-                subs[s] = sp.sympify(node.op.values[0])
-            elif t in keep:
-                subs[s] = _tmp(keep.index(t))
+                pattern.append(("c", node.op.values[0], type(node.op.values[0])))  # 0 and 0.0 differ
+            elif t.id in slots:
+                pattern.append(slots[t.id])
             else:
-                subs[s] = _tmp(len(keep))
+                pattern.append(slots.setdefault(t.id, len(keep)))
                 keep.append(t)
-        body = body.xreplace(subs)
-        body = body.xreplace({_tmp(i): a for i, a in enumerate(arg_symbols(len(keep)))})
+        folded = _fold(body, tuple(pattern), len(keep))
         if not keep:
-            return self.const_node((_exact(body),), out_shape)
+            return self.const_node((folded,), out_shape)  # type: ignore[arg-type]
         if broadcast_shapes(*(t.shape for t in keep)) != out_shape:
             # a dropped argument still decides the shape: broadcast explicitly
             keep = [t.broadcast_to(out_shape) for t in keep]
-        if body == arg_symbols(1)[0]:  # identity (sympy would make Lambda(x, x) its IdentityFunction)
+        if folded is None:  # identity (sympy would make Lambda(x, x) its IdentityFunction)
             return keep[0]
-        lam = sp.Lambda(tuple(arg_symbols(len(keep))), body)
-        return self.add(Elementwise(lam), *keep)
+        return self.add(Elementwise(folded), *keep)  # type: ignore[arg-type]
 
     def _peel_broadcast(self, t: Tensor, out_shape: Shape) -> Tensor:
         """Skip BroadcastTo and leading-axis Reshape nodes that broadcasting makes redundant."""
@@ -318,6 +323,53 @@ def load(builder: Builder, graph: Graph, env: dict[int, Tensor] | None = None) -
         else:
             vals.append(builder.add(n.op, *(vals[a] for a in n.args)))
     return vals
+
+
+_CANONICAL: dict[tuple[sp.Expr, int], tuple[sp.Expr, tuple[bool, ...]]] = {}
+_FOLDED: dict[tuple[sp.Expr, tuple[Any, ...], int], Any] = {}
+_CACHE_LIMIT = 1 << 16  # distinct bodies kept; cleared when full (a graph rarely has more than a few hundred)
+
+
+def _canonical(body: sp.Expr, n: int) -> tuple[sp.Expr, tuple[bool, ...]]:
+    """``canonicalize(body)`` and which of ``_a0.._a{n-1}`` it uses (cached by body)."""
+    key = (body, n)
+    hit = _CANONICAL.get(key)
+    if hit is None:
+        canon = canonicalize(body)
+        syms = arg_symbols(n)
+        extra = canon.free_symbols - set(syms)
+        if extra:
+            raise GraphError(f"elementwise body {canon} uses unbound symbols {sorted(map(str, extra))}")
+        if len(_CANONICAL) >= _CACHE_LIMIT:
+            _CANONICAL.clear()
+        hit = _CANONICAL[key] = (canon, tuple(s in canon.free_symbols for s in syms))
+    return hit
+
+
+def _fold(body: sp.Expr, pattern: tuple[Any, ...], n_keep: int) -> Any:
+    """The Lambda over the kept arguments (constants folded in, repeats merged), the folded value
+    when no argument is kept, or None for the identity; cached by (body, pattern)."""
+    key = (body, pattern, n_keep)
+    if key in _FOLDED:
+        return _FOLDED[key]
+    syms = arg_symbols(len(pattern))
+    subs: dict[sp.Symbol, sp.Expr] = {}
+    for s, slot in zip(syms, pattern, strict=True):
+        if slot is None:
+            continue
+        subs[s] = sp.sympify(slot[1]) if isinstance(slot, tuple) else _tmp(slot)
+    out = body.xreplace(subs)
+    out = out.xreplace({_tmp(i): a for i, a in enumerate(arg_symbols(n_keep))})
+    if not n_keep:
+        res: Any = _exact(out)
+    elif out == arg_symbols(1)[0]:
+        res = None
+    else:
+        res = sp.Lambda(tuple(arg_symbols(n_keep)), out)
+    if len(_FOLDED) >= _CACHE_LIMIT:
+        _FOLDED.clear()
+    _FOLDED[key] = res
+    return res
 
 
 _TMP: list[sp.Dummy] = []
