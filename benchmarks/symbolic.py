@@ -1,9 +1,14 @@
-"""Symbolic derivation benchmarks S1, S3 and S4 of BENCHMARKS.md.
+"""Symbolic derivation benchmarks S1, S2, S3 and S4 of BENCHMARKS.md.
 
-Run: ``python benchmarks/symbolic.py [--quick] [--json]``. It prints, from one run:
+Run: ``python benchmarks/symbolic.py [--quick] [--json] [--s2-sizes 31,99,316]``. It prints, from one run:
 
 * S1: trace + grad of the 784-256-256-10 MLP (batch 128) at tensor level, cold (first time in a
   fresh process) and warm (median), with the node counts;
+* S2: a sigmoid MLP d-h-1 with squared error written as one scalar sympy expression (d = h = 31,
+  99, 316: about 1k, 10k and 100k parameters): ``formula``, ``grad``, ``jvp``, ``hvp`` seconds and
+  node counts, the flat-vector kernel's compile seconds (cold cache) and call microseconds, its
+  gradient checked against NumPy; beside CasADi's SX graph (if ``casadi`` is installed) and
+  ``sympy.diff`` per parameter (only at sizes where it is projected to finish within the budget);
 * S3: grad of a depth-L, width-2 tanh chain for L = 10..50 at tensor level, next to
   ``sympy.diff`` of the expanded scalar expression (per parameter), which doubles per layer;
 * S4: multiply-adds of the value-and-gradient graph over the forward graph for W1..W5.
@@ -13,20 +18,25 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import sympy as sp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from workloads import WORKLOADS, tanh_chain
 
+from symnn.codegen.flat import compile_flat
 from symnn.cost import cost, gradient_ratio
-from symnn.diff import grad
+from symnn.diff import grad, hvp, jvp
+from symnn.formula import formula
 
 
 def _median_time(fn, repeat: int) -> float:
@@ -58,6 +68,134 @@ def s1(repeat: int) -> dict:
         "forward_nodes": len(g),
         "grad_nodes": len(gg),
     }
+
+
+def s2_model(d: int, h: int) -> tuple[sp.Expr, list[sp.Symbol], list[sp.Symbol]]:
+    """(loss, params, inputs) of the sigmoid MLP d-h-1 with squared error, as one scalar sympy expression.
+
+    The sigmoid is written as a user would, 1/(1 + exp(-z)); ``exp(-z, evaluate=False)`` skips
+    sympy's own simplification of exp of a long sum (8 s at 10k parameters, not symnn's work).
+    """
+    x = sp.symbols(f"x0:{d}", real=True)
+    w = [[sp.Symbol(f"W_{i}_{j}", real=True) for j in range(d)] for i in range(h)]
+    b = sp.symbols(f"b0:{h}", real=True)
+    v = sp.symbols(f"v0:{h}", real=True)
+    c, t = sp.symbols("c t", real=True)
+    hidden = [1 / (1 + sp.exp(-(sp.Add(*(w[i][j] * x[j] for j in range(d))) + b[i]), evaluate=False)) for i in range(h)]
+    y = sp.Add(*(v[i] * hidden[i] for i in range(h))) + c
+    return (y - t) ** 2, [p for row in w for p in row] + list(b) + list(v) + [c], list(x) + [t]
+
+
+def _s2_numpy(d: int, h: int, theta: np.ndarray, data: np.ndarray) -> tuple[float, np.ndarray]:
+    """The same loss and gradient by hand in NumPy (the reference the kernels are checked against)."""
+    w, b = theta[: h * d].reshape(h, d), theta[h * d : h * d + h]
+    v, c = theta[h * d + h : h * d + 2 * h], theta[-1]
+    x, t = data[:d], data[d]
+    s = 1 / (1 + np.exp(-(w @ x + b)))
+    r = v @ s + c - t
+    dz = 2 * r * v * s * (1 - s)
+    return float(r * r), np.concatenate([np.outer(dz, x).ravel(), dz, 2 * r * s, [2 * r]])
+
+
+def _call_us(fn, *args, seconds: float = 0.5) -> float:
+    """Median microseconds per call over batches filling about ``seconds``."""
+    n, t = 1, 0.0
+    while t < 0.02:
+        t0 = time.perf_counter()
+        for _ in range(n):
+            fn(*args)
+        t = time.perf_counter() - t0
+        n *= 2
+    reps = max(1, int(n * seconds / 5 / max(t, 1e-9)))
+    return 1e6 * _median_time(lambda: [fn(*args) for _ in range(reps)], 5) / reps
+
+
+def _s2_casadi(d: int, h: int, theta: np.ndarray, data: np.ndarray) -> dict | None:
+    try:
+        import casadi as ca
+    except ImportError:
+        return None
+    t0 = time.perf_counter()
+    x, w = ca.SX.sym("x", d), ca.SX.sym("W", h, d)
+    b, v, c, t = ca.SX.sym("b", h), ca.SX.sym("v", h), ca.SX.sym("c"), ca.SX.sym("t")
+    s = 1 / (1 + ca.exp(-(ca.mtimes(w, x) + b)))
+    loss = (ca.dot(v, s) + c - t) ** 2
+    params = ca.vertcat(ca.vec(w.T), b, v, c)  # W row-major, as the symnn layout
+    build = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    g = ca.gradient(loss, params)
+    grad_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    f = ca.Function("f", [params, ca.vertcat(x, t)], [loss, g])
+    function_s = time.perf_counter() - t0
+    _, gr = f(theta, data)
+    ref = _s2_numpy(d, h, theta, data)[1]
+    return {
+        "build_s": build,
+        "grad_s": grad_s,
+        "function_s": function_s,
+        "call_us": _call_us(f, theta, data),
+        "grad_max_err": float(np.abs(np.asarray(gr).ravel() - ref).max()),
+    }
+
+
+def _s2_sympy(loss: sp.Expr, params: list[sp.Symbol], budget: float) -> dict:
+    """``sympy.diff`` per parameter: timed on a sample, run in full only if projected within ``budget``."""
+    sample = params[:: max(1, len(params) // 20)][:20]
+    t0 = time.perf_counter()
+    for p in sample:
+        sp.diff(loss, p)
+    per = (time.perf_counter() - t0) / len(sample)
+    projected = per * len(params)
+    if projected > budget:
+        return {"projected_s": projected, "diff_s": None}
+    t0 = time.perf_counter()
+    for p in params:
+        sp.diff(loss, p)
+    return {"projected_s": projected, "diff_s": time.perf_counter() - t0}
+
+
+def s2(sizes: list[int], sympy_budget: float) -> list[dict]:
+    rows = []
+    rng = np.random.default_rng(0)
+    with tempfile.TemporaryDirectory() as cache:
+        old = os.environ.get("SYMNN_CACHE_DIR")
+        os.environ["SYMNN_CACHE_DIR"] = cache  # a cold cache: compile seconds are real compiles
+        try:
+            for d in sizes:
+                h = d
+                row: dict = {"d": d, "h": h}
+                t0 = time.perf_counter()
+                loss, params, inputs = s2_model(d, h)
+                row["sympy_build_s"] = time.perf_counter() - t0
+                row["params"] = len(params)
+                t0 = time.perf_counter()
+                g = formula(loss, params, inputs)
+                row["formula_s"], row["formula_nodes"] = time.perf_counter() - t0, len(g)
+                for name, fn in (("grad", grad), ("jvp", jvp), ("hvp", hvp)):
+                    t0 = time.perf_counter()
+                    gg = fn(g)
+                    row[f"{name}_s"], row[f"{name}_nodes"] = time.perf_counter() - t0, len(gg)
+                gg = grad(g)
+                t0 = time.perf_counter()
+                k = compile_flat(gg)
+                row["compile_s"] = time.perf_counter() - t0
+                theta = rng.normal(size=len(params)) / np.sqrt(d)
+                data = rng.normal(size=len(inputs))
+                val, gr = k.value_and_grad(theta, data)
+                ref_val, ref = _s2_numpy(d, h, theta, data)
+                row["grad_max_err"] = float(np.abs(gr - ref).max())
+                row["value_err"] = abs(val - ref_val)
+                row["call_us"] = _call_us(k.value_and_grad, theta, data)
+                row["casadi"] = _s2_casadi(d, h, theta, data)
+                row["sympy"] = _s2_sympy(loss, params, sympy_budget)
+                rows.append(row)
+        finally:
+            if old is None:
+                os.environ.pop("SYMNN_CACHE_DIR", None)
+            else:
+                os.environ["SYMNN_CACHE_DIR"] = old
+    return rows
 
 
 def _sympy_chain(depth: int) -> tuple[sp.Expr, list[sp.Symbol]]:
@@ -105,9 +243,18 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="fewer repeats and depths (CI)")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--s2-sizes", default=None, help="S2 widths d = h, comma-separated (default 31,99,316)")
+    ap.add_argument("--sympy-budget", type=float, default=None, help="S2: most seconds for sympy.diff (default 180)")
     args = ap.parse_args(argv)
     depths = [2, 4, 6, 8, 10, 20, 30, 40, 50] if not args.quick else [2, 4, 10, 20]
-    res = {"S1": s1(3 if args.quick else 7), "S3": s3(depths, 0.5 if args.quick else 12.0), "S4": s4()}
+    sizes = [int(n) for n in args.s2_sizes.split(",")] if args.s2_sizes else ([10, 31] if args.quick else [31, 99, 316])
+    budget = args.sympy_budget if args.sympy_budget is not None else (5.0 if args.quick else 180.0)
+    res = {
+        "S1": s1(3 if args.quick else 7),
+        "S2": s2(sizes, budget),
+        "S3": s3(depths, 0.5 if args.quick else 12.0),
+        "S4": s4(),
+    }
     if args.json:
         print(json.dumps(res, indent=2))
         return 0
@@ -115,6 +262,26 @@ def main(argv: list[str] | None = None) -> int:
     print("S1  trace+grad of MLP 784-256-256-10, batch 128 (target < 0.2 s)")
     print(f"    cold {r['cold_s']:.3f} s   warm median {r['warm_median_s'] * 1e3:.1f} ms   ")
     print(f"    nodes: forward {r['forward_nodes']}, value+grad {r['grad_nodes']}")
+    print("S2  scalar sympy formula: sigmoid MLP d-h-1 + squared error (targets at 10k: grad < 2 s, compile < 30 s)")
+    print(
+        f"    {'params':>7} {'nodes':>7} {'formula s':>9} {'grad s':>7} {'nodes':>7} {'jvp s':>6} {'hvp s':>6} "
+        f"{'compile s':>9} {'call us':>8} {'grad err':>8} | {'casadi grad s':>13} {'call us':>8} | {'sympy.diff s':>12}"
+    )
+    for row in res["S2"]:
+        ca = row["casadi"]
+        ca_text = f"{ca['grad_s']:>13.3f} {ca['call_us']:>8.1f}" if ca else f"{'(no casadi)':>13} {'':>8}"
+        sy = row["sympy"]
+        sy_text = f"{sy['diff_s']:.1f}" if sy["diff_s"] is not None else f"~{sy['projected_s']:.0f} (proj.)"
+        print(
+            f"    {row['params']:>7} {row['formula_nodes']:>7} {row['formula_s']:>9.3f} {row['grad_s']:>7.3f} "
+            f"{row['grad_nodes']:>7} {row['jvp_s']:>6.2f} {row['hvp_s']:>6.2f} {row['compile_s']:>9.2f} "
+            f"{row['call_us']:>8.1f} {row['grad_max_err']:>8.1e} | {ca_text} | {sy_text:>12}"
+        )
+    print(
+        "    (sympy expression building, not included above: "
+        + ", ".join(f"{r['sympy_build_s']:.1f} s" for r in res["S2"])
+        + ")"
+    )
     print("S3  width-2 tanh chain: symnn grad (tensor level) vs sympy.diff of the expanded expression")
     print(f"    {'L':>3} {'symnn s':>10} {'nodes':>6} {'sympy.diff s':>13}   (symnn: median of 5, trace + grad)")
     for row in res["S3"]:
