@@ -25,7 +25,7 @@ from sympy.matrices.expressions import MatrixExpr, MatrixSymbol
 from sympy.matrices.expressions.matexpr import MatrixElement
 
 from .errors import GraphError, UnsupportedFunctionError
-from .functions import SUPPORTED, _is_one_plus_exp, canonicalize
+from .functions import SUPPORTED, _exp_arg, _is_one_plus_exp, canonicalize, sigmoid
 from .ir import Builder, Graph, Tensor, arg_symbols, is_identifier
 from .ops import Elementwise
 
@@ -389,6 +389,9 @@ def _product(a: sp.Basic) -> tuple[sp.Expr, list[tuple[sp.Basic, sp.Expr]]]:
     for f in a.args if a.is_Mul else (a,):
         if f.is_Number:
             coef = coef * f
+        elif f.is_Pow and f.exp.is_Number and f.exp.is_negative and _is_one_plus_exp(f.base):
+            # (1 + exp(a))^-p = sigmoid(-a)^p: the stable form, whose derivative is no inf/inf for large -a
+            factors.append((sigmoid(-_exp_arg(f.base)), -f.exp))
         elif f.is_Pow and f.exp.is_Number:
             factors.append((f.base, f.exp))
         else:
