@@ -102,7 +102,8 @@ def _jvp_elementwise(op: Elementwise, primals: list[Tensor], out: Tensor, tangen
     expr = _jvp_body(op.fn, live)
     if expr is None:
         return None
-    return out.builder.apply(expr, [*primals, out, *(tangents[i] for i in live)])  # type: ignore[misc]
+    live_tangents = [t for t in tangents if t is not None]
+    return out.builder.apply(expr, [*primals, out, *live_tangents])
 
 
 @lru_cache(maxsize=4096)

@@ -64,6 +64,9 @@ from .scalar import ScalarPrinter, stabilize
 #: of one function grows faster than linearly with its length).
 MAX_LINES = 400
 
+#: Bump when the flat module's source changes (with CODEGEN_VERSION, part of its cache key).
+FLAT_VERSION = 1
+
 
 @dataclass(frozen=True)
 class Layout:
@@ -349,7 +352,7 @@ def compile_flat(graph: Graph, dtype: Any = np.float64) -> FlatKernel:
     except (TypeError, ValueError) as e:
         raise GraphError(f"{e}; pass dtype=np.float64 or np.float32") from None
     check_scalar(graph)
-    key = cache_key("flat:" + graph.fingerprint(), name)
+    key = cache_key(f"flat{FLAT_VERSION}:" + graph.fingerprint(), name)
     directory = cache_dir()
     found = lookup(directory, key)
     hit = found is not None
@@ -361,4 +364,4 @@ def compile_flat(graph: Graph, dtype: Any = np.float64) -> FlatKernel:
     return FlatKernel(graph, load_module(path, source), source, hit)
 
 
-__all__ = ["MAX_LINES", "FlatKernel", "Layout", "compile_flat", "generate_flat"]
+__all__ = ["FLAT_VERSION", "MAX_LINES", "FlatKernel", "Layout", "compile_flat", "generate_flat"]
