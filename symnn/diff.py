@@ -287,7 +287,8 @@ def _wrt_ids(graph: Graph, wrt: Sequence[str] | None) -> list[int]:
         return ids
     if isinstance(wrt, str):
         wrt = [wrt]
-    return [graph.leaf(name) for name in wrt]
+    by_name = {n.op.name: i for i, n in enumerate(graph.nodes) if isinstance(n.op, Input)}  # one pass, not one per name
+    return [by_name[name] if name in by_name else graph.leaf(name) for name in wrt]  # graph.leaf raises the error
 
 
 def _active(graph: Graph, ids: list[int]) -> list[bool]:

@@ -391,7 +391,8 @@ def _product(a: sp.Basic) -> tuple[sp.Expr, list[tuple[sp.Basic, sp.Expr]]]:
             coef = coef * f
         elif f.is_Pow and f.exp.is_Number and f.exp.is_negative and _is_one_plus_exp(f.base):
             # (1 + exp(a))^-p = sigmoid(-a)^p: the stable form, whose derivative is no inf/inf for large -a
-            factors.append((sigmoid(-_exp_arg(f.base)), -f.exp))
+            arg = -_exp_arg(f.base)  # unevaluated unless a number: sigmoid's is_zero query is slow on long sums
+            factors.append((sigmoid(arg, evaluate=not arg.free_symbols), -f.exp))
         elif f.is_Pow and f.exp.is_Number:
             factors.append((f.base, f.exp))
         else:

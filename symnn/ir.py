@@ -142,10 +142,10 @@ class Builder:
         """A trainable parameter."""
         return self._leaf(name, shape, "param")
 
-    def _leaf(self, name: str, shape: Sequence[int], kind: str) -> Tensor:
+    def _leaf(self, name: str, shape: Sequence[int], kind: str, trusted: bool = False) -> Tensor:
         if not isinstance(name, str) or not name:
             raise GraphError(f"input names must be non-empty strings, got {name!r}")
-        shape = _check_shape(shape, name)
+        shape = shape if trusted else _check_shape(shape, name)  # type: ignore[assignment]
         if name in self._names:
             i = self._names[name]
             node = self.nodes[i]
@@ -188,7 +188,7 @@ class Builder:
         if key in self._memo:
             return Tensor(self, self._memo[key])
         try:
-            shape = op.infer(*(self.nodes[i].shape for i in ids))
+            shape = _infer(op, tuple(self.nodes[i].shape for i in ids))
         except SymnnError as e:
             if self._scopes:
                 raise type(e)(f"{self._scopes[-1]}: {e}") from None
@@ -226,7 +226,10 @@ class Builder:
         # repeated (the "pattern"), not on the node: it is cached, so a graph of 10,000 scalar
         # nodes with a handful of distinct bodies costs a handful of rewrites
         body, used = _canonical(body, len(tensors))
-        out_shape = broadcast_shapes(*(t.shape for t in tensors))
+        nodes = self.nodes
+        shapes = [nodes[t.id].shape for t in tensors]
+        same = all(sh == shapes[0] for sh in shapes)  # the common case (every scalar of a formula): no broadcasting
+        out_shape = shapes[0] if same and shapes else broadcast_shapes(*shapes)
         keep: list[Tensor] = []
         slots: dict[int, int] = {}  # node id -> index in keep (ids hash faster than Tensors)
         pattern: list[Any] = []
@@ -234,8 +237,11 @@ class Builder:
             if not used_k:
                 pattern.append(None)
                 continue
-            t = self._peel_broadcast(t, out_shape)
-            node = self.nodes[t.id]
+            node = nodes[t.id]
+            if isinstance(node.op, (BroadcastTo, Reshape)):
+                t = self._peel_broadcast(t, out_shape)
+                same = same and nodes[t.id].shape == out_shape
+                node = nodes[t.id]
             if isinstance(node.op, Const) and len(node.op.values) == 1:
                 pattern.append(("c", node.op.values[0], type(node.op.values[0])))  # 0 and 0.0 differ
             elif t.id in slots:
@@ -246,7 +252,7 @@ class Builder:
         folded = _fold(body, tuple(pattern), len(keep))
         if not keep:
             return self.const_node((folded,), out_shape)  # type: ignore[arg-type]
-        if broadcast_shapes(*(t.shape for t in keep)) != out_shape:
+        if not same and broadcast_shapes(*(t.shape for t in keep)) != out_shape:
             # a dropped argument still decides the shape: broadcast explicitly
             keep = [t.broadcast_to(out_shape) for t in keep]
         if folded is None:  # identity (sympy would make Lambda(x, x) its IdentityFunction)
@@ -303,7 +309,7 @@ def prune(nodes: Sequence[Node], outputs: tuple[int, ...], names: tuple[str, ...
             live.update(nodes[i].args)
     keep = [i for i, n in enumerate(nodes) if i in live or isinstance(n.op, Input)]
     new = {old: k for k, old in enumerate(keep)}
-    out_nodes = tuple(Node(nodes[i].op, tuple(new[a] for a in nodes[i].args), nodes[i].shape) for i in keep)
+    out_nodes = tuple(Node(nodes[i].op, tuple(map(new.__getitem__, nodes[i].args)), nodes[i].shape) for i in keep)
     return Graph(out_nodes, tuple(new[o] for o in outputs), names)
 
 
@@ -315,7 +321,7 @@ def load(builder: Builder, graph: Graph, env: dict[int, Tensor] | None = None) -
         if i in env:
             vals.append(env[i])
         elif isinstance(n.op, Input):
-            vals.append(builder._leaf(n.op.name, n.shape, n.op.kind))
+            vals.append(builder._leaf(n.op.name, n.shape, n.op.kind, trusted=True))  # a Graph's shapes are checked
         elif isinstance(n.op, Const):
             vals.append(builder.const_node(n.op.values, n.shape))
         elif isinstance(n.op, Elementwise):
@@ -325,8 +331,24 @@ def load(builder: Builder, graph: Graph, env: dict[int, Tensor] | None = None) -
     return vals
 
 
+_INFERRED: dict[tuple[Op, tuple[Shape, ...]], Shape] = {}
+
+
+def _infer(op: Op, shapes: tuple[Shape, ...]) -> Shape:
+    """``op.infer(*shapes)``, cached: it is pure, and an Elementwise op's arity is a slow sympy property."""
+    key = (op, shapes)
+    hit = _INFERRED.get(key)
+    if hit is None:
+        hit = tuple(op.infer(*shapes))
+        if len(_INFERRED) >= _CACHE_LIMIT:
+            _INFERRED.clear()
+        _INFERRED[key] = hit
+    return hit
+
+
 _CANONICAL: dict[tuple[sp.Expr, int], tuple[sp.Expr, tuple[bool, ...]]] = {}
 _FOLDED: dict[tuple[sp.Expr, tuple[Any, ...], int], Any] = {}
+_INTERNED: dict[sp.Lambda, sp.Lambda] = {}
 _CACHE_LIMIT = 1 << 16  # distinct bodies kept; cleared when full (a graph rarely has more than a few hundred)
 
 
@@ -366,8 +388,12 @@ def _fold(body: sp.Expr, pattern: tuple[Any, ...], n_keep: int) -> Any:
         res = None
     else:
         res = sp.Lambda(tuple(arg_symbols(n_keep)), out)
+        # one object per distinct Lambda: dict lookups keyed by it (node memo, derivative caches)
+        # then succeed on identity instead of comparing expression trees
+        res = _INTERNED.setdefault(res, res)
     if len(_FOLDED) >= _CACHE_LIMIT:
         _FOLDED.clear()
+        _INTERNED.clear()
     _FOLDED[key] = res
     return res
 
