@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from workloads import WORKLOADS, tanh_chain
 
-from symnn.codegen.flat import compile_flat
+from symnn.codegen.flat import _schedule, compile_flat
 from symnn.cost import cost, gradient_ratio
 from symnn.diff import grad, hvp, jvp
 from symnn.formula import formula
@@ -97,6 +97,13 @@ def _s2_numpy(d: int, h: int, theta: np.ndarray, data: np.ndarray) -> tuple[floa
     return float(r * r), np.concatenate([np.outer(dz, x).ravel(), dz, 2 * r * s, [2 * r]])
 
 
+def _timed(fn, *args):
+    """(result, wall seconds, CPU seconds of this process): on a shared machine the CPU time is the steadier figure."""
+    w, c = time.perf_counter(), time.process_time()
+    out = fn(*args)
+    return out, time.perf_counter() - w, time.process_time() - c
+
+
 def _call_us(fn, *args, seconds: float = 0.5) -> float:
     """Median microseconds per call over batches filling about ``seconds``."""
     n, t = 1, 0.0
@@ -141,7 +148,7 @@ def _s2_casadi(d: int, h: int, theta: np.ndarray, data: np.ndarray) -> dict | No
 
 def _s2_sympy(loss: sp.Expr, params: list[sp.Symbol], budget: float) -> dict:
     """``sympy.diff`` per parameter: timed on a sample, run in full only if projected within ``budget``."""
-    sample = params[:: max(1, len(params) // 20)][:20]
+    sample = params[:: max(1, len(params) // 5)][:5]
     t0 = time.perf_counter()
     for p in sample:
         sp.diff(loss, p)
@@ -169,17 +176,14 @@ def s2(sizes: list[int], sympy_budget: float) -> list[dict]:
                 loss, params, inputs = s2_model(d, h)
                 row["sympy_build_s"] = time.perf_counter() - t0
                 row["params"] = len(params)
-                t0 = time.perf_counter()
-                g = formula(loss, params, inputs)
-                row["formula_s"], row["formula_nodes"] = time.perf_counter() - t0, len(g)
+                g, row["formula_s"], row["formula_cpu_s"] = _timed(formula, loss, params, inputs)
+                row["formula_nodes"] = len(g)
                 for name, fn in (("grad", grad), ("jvp", jvp), ("hvp", hvp)):
-                    t0 = time.perf_counter()
-                    gg = fn(g)
-                    row[f"{name}_s"], row[f"{name}_nodes"] = time.perf_counter() - t0, len(gg)
+                    gg, row[f"{name}_s"], row[f"{name}_cpu_s"] = _timed(fn, g)
+                    row[f"{name}_nodes"] = len(gg)
                 gg = grad(g)
-                t0 = time.perf_counter()
-                k = compile_flat(gg)
-                row["compile_s"] = time.perf_counter() - t0
+                k, row["compile_s"], row["compile_cpu_s"] = _timed(compile_flat, gg)
+                row["compile_loops"] = len(_schedule(gg))
                 theta = rng.normal(size=len(params)) / np.sqrt(d)
                 data = rng.normal(size=len(inputs))
                 val, gr = k.value_and_grad(theta, data)
@@ -244,54 +248,80 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="fewer repeats and depths (CI)")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--s2-sizes", default=None, help="S2 widths d = h, comma-separated (default 31,99,316)")
+    ap.add_argument("--only", default=None, help="comma-separated benchmarks to run, e.g. S2 (default: all)")
     ap.add_argument("--sympy-budget", type=float, default=None, help="S2: most seconds for sympy.diff (default 180)")
     args = ap.parse_args(argv)
     depths = [2, 4, 6, 8, 10, 20, 30, 40, 50] if not args.quick else [2, 4, 10, 20]
     sizes = [int(n) for n in args.s2_sizes.split(",")] if args.s2_sizes else ([10, 31] if args.quick else [31, 99, 316])
     budget = args.sympy_budget if args.sympy_budget is not None else (5.0 if args.quick else 180.0)
-    res = {
-        "S1": s1(3 if args.quick else 7),
-        "S2": s2(sizes, budget),
-        "S3": s3(depths, 0.5 if args.quick else 12.0),
-        "S4": s4(),
+    only = set(args.only.split(",")) if args.only else {"S1", "S2", "S3", "S4"}
+    runs = {
+        "S1": lambda: s1(3 if args.quick else 7),
+        "S2": lambda: s2(sizes, budget),
+        "S3": lambda: s3(depths, 0.5 if args.quick else 12.0),
+        "S4": s4,
     }
+    res = {name: run() for name, run in runs.items() if name in only}
     if args.json:
         print(json.dumps(res, indent=2))
         return 0
-    r = res["S1"]
+    if "S1" in res:
+        _print_s1(res["S1"])
+    if "S2" in res:
+        _print_s2(res["S2"])
+    if "S3" in res:
+        _print_s3(res["S3"])
+    if "S4" in res:
+        _print_s4(res["S4"])
+    return 0
+
+
+def _print_s1(r: dict) -> None:
     print("S1  trace+grad of MLP 784-256-256-10, batch 128 (target < 0.2 s)")
     print(f"    cold {r['cold_s']:.3f} s   warm median {r['warm_median_s'] * 1e3:.1f} ms   ")
     print(f"    nodes: forward {r['forward_nodes']}, value+grad {r['grad_nodes']}")
+
+
+def _print_s2(rows: list[dict]) -> None:
     print("S2  scalar sympy formula: sigmoid MLP d-h-1 + squared error (targets at 10k: grad < 2 s, compile < 30 s)")
+    print("    seconds as CPU (wall) of this process; compile: compile_flat of the gradient graph, cold cache")
     print(
-        f"    {'params':>7} {'nodes':>7} {'formula s':>9} {'grad s':>7} {'nodes':>7} {'jvp s':>6} {'hvp s':>6} "
-        f"{'compile s':>9} {'call us':>8} {'grad err':>8} | {'casadi grad s':>13} {'call us':>8} | {'sympy.diff s':>12}"
+        f"    {'params':>7} {'nodes':>7} {'formula s':>13} {'grad s':>13} {'nodes':>7} {'jvp s':>13} {'hvp s':>13} "
+        f"{'compile s':>13} {'loops':>5} {'call us':>8} {'grad err':>8}"
     )
-    for row in res["S2"]:
-        ca = row["casadi"]
-        ca_text = f"{ca['grad_s']:>13.3f} {ca['call_us']:>8.1f}" if ca else f"{'(no casadi)':>13} {'':>8}"
-        sy = row["sympy"]
-        sy_text = f"{sy['diff_s']:.1f}" if sy["diff_s"] is not None else f"~{sy['projected_s']:.0f} (proj.)"
+
+    def both(row: dict, key: str) -> str:
+        return f"{row[key + '_cpu_s']:.2f} ({row[key + '_s']:.2f})"
+
+    for row in rows:
         print(
-            f"    {row['params']:>7} {row['formula_nodes']:>7} {row['formula_s']:>9.3f} {row['grad_s']:>7.3f} "
-            f"{row['grad_nodes']:>7} {row['jvp_s']:>6.2f} {row['hvp_s']:>6.2f} {row['compile_s']:>9.2f} "
-            f"{row['call_us']:>8.1f} {row['grad_max_err']:>8.1e} | {ca_text} | {sy_text:>12}"
+            f"    {row['params']:>7} {row['formula_nodes']:>7} {both(row, 'formula'):>13} {both(row, 'grad'):>13} "
+            f"{row['grad_nodes']:>7} {both(row, 'jvp'):>13} {both(row, 'hvp'):>13} {both(row, 'compile'):>13} "
+            f"{row['compile_loops']:>5} {row['call_us']:>8.1f} {row['grad_max_err']:>8.1e}"
         )
-    print(
-        "    (sympy expression building, not included above: "
-        + ", ".join(f"{r['sympy_build_s']:.1f} s" for r in res["S2"])
-        + ")"
-    )
+    print(f"    {'params':>7} {'casadi grad s':>13} {'Function s':>10} {'call us':>8} | {'sympy.diff s':>14} | build s")
+    for row in rows:
+        ca, sy = row["casadi"], row["sympy"]
+        ca_text = (
+            f"{ca['grad_s']:>13.3f} {ca['function_s']:>10.3f} {ca['call_us']:>8.1f}" if ca else f"{'(no casadi)':>33}"
+        )
+        sy_text = f"{sy['diff_s']:.1f}" if sy["diff_s"] is not None else f"~{sy['projected_s']:.0f} (projected)"
+        print(f"    {row['params']:>7} {ca_text} | {sy_text:>14} | {row['sympy_build_s']:.1f}")
+
+
+def _print_s3(rows: list[dict]) -> None:
     print("S3  width-2 tanh chain: symnn grad (tensor level) vs sympy.diff of the expanded expression")
     print(f"    {'L':>3} {'symnn s':>10} {'nodes':>6} {'sympy.diff s':>13}   (symnn: median of 5, trace + grad)")
-    for row in res["S3"]:
+    for row in rows:
         sd = f"{row['sympy_diff_s']:.4f}" if row["sympy_diff_s"] is not None else "(skipped)"
         print(f"    {row['L']:>3} {row['symnn_s']:>10.4f} {row['symnn_nodes']:>6} {sd:>13}")
+
+
+def _print_s4(res: dict) -> None:
     print("S4  multiply-adds of value+grad / forward (targets: W2 2.14, W3 2.25, never above 3)")
-    for name, row in res["S4"].items():
+    for name, row in res.items():
         fwd, both = row["forward_macs"], row["grad_macs"]
         print(f"    {name}: forward {fwd:>11,}  value+grad {both:>11,}  ratio {row['ratio']:.3f}")
-    return 0
 
 
 if __name__ == "__main__":
