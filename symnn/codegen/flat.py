@@ -13,7 +13,8 @@ For a ``grad`` graph, ``kernel.value_and_grad(theta, data)`` returns (loss, grad
     res = scipy.optimize.minimize(k.value_and_grad, k.params.ravel(start), args=(k.inputs.ravel(x),), jac=True)
 
 A call costs a few microseconds whatever the number of parameters: one Numba call on three
-vectors, no per-name checks.
+vectors, no per-name checks. The inputs of a ``jvp``/``hvp`` graph include its tangents
+(``tangent:<leaf>``), after the data, in ``kernel.inputs`` order.
 
 How the code is laid out (the "packed" strategy; ``symnn.compile`` keeps one statement or fused
 loop per node, which suits tensor graphs and small scalar graphs): every scalar lives in one
