@@ -325,7 +325,11 @@ def load(builder: Builder, graph: Graph, env: dict[int, Tensor] | None = None) -
         elif isinstance(n.op, Const):
             vals.append(builder.const_node(n.op.values, n.shape))
         elif isinstance(n.op, Elementwise):
-            vals.append(builder.apply(n.op.fn.expr, [vals[a] for a in n.args]))
+            args = [vals[a] for a in n.args]
+            if _replays_as_is(n.op.fn) and _plain(builder, args):  # apply would give this very node
+                vals.append(builder.add(n.op, *args))
+            else:
+                vals.append(builder.apply(n.op.fn.expr, args))
         else:
             vals.append(builder.add(n.op, *(vals[a] for a in n.args)))
     return vals
@@ -396,6 +400,37 @@ def _fold(body: sp.Expr, pattern: tuple[Any, ...], n_keep: int) -> Any:
         _INTERNED.clear()
     _FOLDED[key] = res
     return res
+
+
+_AS_IS: dict[sp.Lambda, bool] = {}
+
+
+def _replays_as_is(fn: sp.Lambda) -> bool:
+    """Whether ``apply(fn.expr, args)`` over distinct plain arguments gives ``Elementwise(fn)`` itself."""
+    hit = _AS_IS.get(fn)
+    if hit is None:
+        n = len(fn.variables)
+        canon, used = _canonical(fn.expr, n)
+        hit = all(used) and _fold(canon, tuple(range(n)), n) == fn
+        if len(_AS_IS) >= _CACHE_LIMIT:
+            _AS_IS.clear()
+        _AS_IS[fn] = hit
+    return hit
+
+
+def _plain(builder: Builder, args: list[Tensor]) -> bool:
+    """Distinct arguments of one shape, none a filled constant or a broadcast/reshape apply would peel."""
+    nodes = builder.nodes
+    shape = nodes[args[0].id].shape if args else None
+    seen = set()
+    for t in args:
+        node = nodes[t.id]
+        if node.shape != shape or t.id in seen or isinstance(node.op, (BroadcastTo, Reshape)):
+            return False
+        if isinstance(node.op, Const) and len(node.op.values) == 1:
+            return False
+        seen.add(t.id)
+    return bool(args)
 
 
 _TMP: list[sp.Dummy] = []
