@@ -25,6 +25,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import sympy as sp
@@ -261,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
         "S3": lambda: s3(depths, 0.5 if args.quick else 12.0),
         "S4": s4,
     }
-    res = {name: run() for name, run in runs.items() if name in only}
+    res: dict[str, Any] = {name: run() for name, run in runs.items() if name in only}
     if args.json:
         print(json.dumps(res, indent=2))
         return 0

@@ -145,7 +145,7 @@ class Builder:
     def _leaf(self, name: str, shape: Sequence[int], kind: str, trusted: bool = False) -> Tensor:
         if not isinstance(name, str) or not name:
             raise GraphError(f"input names must be non-empty strings, got {name!r}")
-        shape = shape if trusted else _check_shape(shape, name)  # type: ignore[assignment]
+        shape = tuple(shape) if trusted else _check_shape(shape, name)  # a Graph's own shapes are already checked
         if name in self._names:
             i = self._names[name]
             node = self.nodes[i]
@@ -155,7 +155,7 @@ class Builder:
                     f"now as {kind} of shape {shape}; use another name"
                 )
             return Tensor(self, i)
-        i = self._append(Node(Input(name, kind), (), shape))
+        i = self._append(Node(Input(name, kind), (), tuple(shape)))
         self._names[name] = i
         return Tensor(self, i)
 
