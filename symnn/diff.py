@@ -94,26 +94,36 @@ def partials(fn: sp.Lambda) -> tuple[sp.Expr, ...]:
     return tuple(out)
 
 
-def _apply_with_output(b: Builder, expr: sp.Expr, args: list[Tensor], out: Tensor, extra: list[Tensor]) -> Tensor:
-    """Elementwise node for ``expr`` over (args..., y, extra...)."""
-    n = len(args)
-    syms = arg_symbols(n + 1 + len(extra))
-    expr = expr.xreplace({_Y: syms[n]})
-    return b.apply(expr, [*args, out, *extra])
-
-
 # -- forward mode: one rule per op that is not linear ---------------------------------------------------
 @rule(Elementwise, "jvp")
 def _jvp_elementwise(op: Elementwise, primals: list[Tensor], out: Tensor, tangents: list[MaybeTensor]) -> MaybeTensor:
     # d f(x_1..x_n) = sum_i (df/dx_i) dx_i
-    b = out.builder
-    n = len(primals)
-    live = [(i, t) for i, t in enumerate(tangents) if t is not None]
-    syms = arg_symbols(n + 1 + len(live))
-    expr = sp.Add(*(partials(op.fn)[i] * syms[n + 1 + k] for k, (i, _) in enumerate(live)))
-    if expr == 0:
+    live = tuple(i for i, t in enumerate(tangents) if t is not None)
+    expr = _jvp_body(op.fn, live)
+    if expr is None:
         return None
-    return _apply_with_output(b, expr, primals, out, [t for _, t in live])
+    live_tangents = [t for t in tangents if t is not None]
+    return out.builder.apply(expr, [*primals, out, *live_tangents])
+
+
+@lru_cache(maxsize=4096)
+def _jvp_body(fn: sp.Lambda, live: tuple[int, ...]) -> sp.Expr | None:
+    """sum_k (d fn / d a_live[k]) t_k over (args..., y, t...): depends only on the body (cached)."""
+    n = len(fn.variables)
+    syms = arg_symbols(n + 1 + len(live))
+    expr = sp.Add(*(partials(fn)[i] * syms[n + 1 + k] for k, i in enumerate(live)))
+    return None if expr == 0 else expr.xreplace({_Y: syms[n]})
+
+
+@lru_cache(maxsize=4096)
+def _vjp_body(fn: sp.Lambda, i: int) -> sp.Expr | None:
+    """(d fn / d a_i) c over (args..., y, c): depends only on the body (cached)."""
+    n = len(fn.variables)
+    d = partials(fn)[i]
+    if d == 0:
+        return None
+    syms = arg_symbols(n + 2)
+    return (d * syms[n + 1]).xreplace({_Y: syms[n]})
 
 
 @rule(Einsum, "jvp")
@@ -145,15 +155,10 @@ def _vjp_elementwise(
 ) -> list[MaybeTensor]:
     # x_i_bar = unbroadcast((df/dx_i) y_bar)
     b = out.builder
-    n = len(primals)
-    c = arg_symbols(n + 2)[n + 1]
     res: list[MaybeTensor] = []
     for i, p in enumerate(primals):
-        d = partials(op.fn)[i]
-        if not needs[i] or d == 0:
-            res.append(None)
-            continue
-        res.append(unbroadcast(_apply_with_output(b, d * c, primals, out, [cot]), p.shape))
+        body = _vjp_body(op.fn, i) if needs[i] else None
+        res.append(None if body is None else unbroadcast(b.apply(body, [*primals, out, cot]), p.shape))
     return res
 
 
@@ -294,7 +299,8 @@ def _wrt_ids(graph: Graph, wrt: Sequence[str] | None) -> list[int]:
     names = list(wrt) if isinstance(wrt, Iterable) else [wrt]
     if not all(isinstance(n, str) for n in names):
         raise GraphError(f"wrt must be leaf names (a str or a list of str), got {wrt!r}")
-    return [graph.leaf(name) for name in names]
+    by_name = {n.op.name: i for i, n in enumerate(graph.nodes) if isinstance(n.op, Input)}  # one pass, not one per name
+    return [by_name[name] if name in by_name else graph.leaf(name) for name in names]  # graph.leaf raises the error
 
 
 def _active(graph: Graph, ids: list[int]) -> list[bool]:

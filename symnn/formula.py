@@ -21,9 +21,11 @@ from collections.abc import Iterable, Sequence
 from typing import Any, TypeAlias
 
 import sympy as sp
+from sympy.matrices.expressions import MatrixExpr, MatrixSymbol
+from sympy.matrices.expressions.matexpr import MatrixElement
 
 from .errors import GraphError, UnsupportedFunctionError
-from .functions import SUPPORTED, _is_one_plus_exp, canonicalize
+from .functions import SUPPORTED, _exp_arg, _is_one_plus_exp, canonicalize, sigmoid
 from .ir import Builder, Graph, Tensor, arg_symbols, is_identifier
 from .ops import Elementwise
 
@@ -33,28 +35,71 @@ MAX_ARITY = 32
 Value: TypeAlias = "Tensor | sp.Expr"  # a node of the graph, or a constant folded into its consumers
 
 
-def _flatten(obj: Any, what: str) -> list[sp.Symbol]:
-    """Symbols from a symbol, a name, or (nested) sequences / matrices of them."""
+Leaf: TypeAlias = "sp.Symbol | MatrixElement"  # a scalar symbol, or one entry W[i, j] of a MatrixSymbol
+
+
+def _flatten(obj: Any, what: str) -> list[Leaf]:
+    """Symbols from a symbol, a name, a MatrixSymbol (its entries), or (nested) sequences / matrices of them."""
     if isinstance(obj, sp.Symbol):
         return [obj]
     if isinstance(obj, str):
-        return [sp.Symbol(obj)]
+        return [sp.Symbol(obj)]  # a name, never parsed
+    if isinstance(obj, MatrixSymbol):
+        rows, cols = obj.shape
+        if not (rows.is_Integer and cols.is_Integer):
+            raise GraphError(f"formula: MatrixSymbol {obj.name!r} has symbolic shape {obj.shape}; give integer sizes")
+        return [obj[i, j] for i in range(int(rows)) for j in range(int(cols))]
     if isinstance(obj, (list, tuple)) and all(isinstance(s, sp.Symbol) for s in obj):
         return list(obj)
     if isinstance(obj, (set, frozenset)):
         obj = sorted(obj, key=str)
     if isinstance(obj, (sp.MatrixBase, Iterable)) and not isinstance(obj, sp.Basic):
         return [s for item in obj for s in _flatten(item, what)]
-    raise GraphError(f"formula: {what} must be sympy Symbols or their names, got {obj!r}")
+    raise GraphError(f"formula: {what} must be sympy Symbols, MatrixSymbols or their names, got {_short(obj)}")
 
 
-def _check_name(sym: sp.Symbol) -> None:
-    if not is_identifier(sym.name):
-        fix = re.sub(r"\W", "_", sym.name)
+def leaf_name(leaf: Leaf) -> str:
+    """The graph name of a leaf: the symbol's name; ``W_i_j`` for entry (i, j) of a MatrixSymbol ``W``
+    (``x_i`` when ``x`` is a row or a column).
+
+    >>> W = sp.MatrixSymbol("W", 2, 3)
+    >>> leaf_name(W[1, 2]), leaf_name(sp.MatrixSymbol("x", 3, 1)[2, 0])
+    ('W_1_2', 'x_2')
+    """
+    if isinstance(leaf, MatrixElement):
+        rows, cols = leaf.parent.shape
+        i, j = int(leaf.i), int(leaf.j)
+        if cols == 1 or rows == 1:
+            return f"{leaf.parent.name}_{i if cols == 1 else j}"
+        return f"{leaf.parent.name}_{i}_{j}"
+    return leaf.name
+
+
+def _check_name(sym: Leaf) -> None:
+    name = leaf_name(sym)
+    if not is_identifier(name):
+        fix = re.sub(r"\W", "_", name)
         fix = fix if fix and not fix[0].isdigit() else f"s_{fix}"
         raise GraphError(
-            f"formula: symbol name {sym.name!r} is not a Python identifier; rename it, e.g. sympy.Symbol({fix!r})"
+            f"formula: symbol name {name!r} is not a Python identifier; rename it, e.g. sympy.Symbol({fix!r})"
         )
+
+
+def _short(e: Any, limit: int = 200) -> str:
+    """``e`` for an error message, cut to ``limit`` characters (a sub-expression may be huge)."""
+    text = str(e)
+    return text if len(text) <= limit else text[: limit - 20] + f"... ({len(text)} characters)"
+
+
+def _outputs(expr: Any) -> tuple[list[Any], bool]:
+    """The scalar expressions of ``expr`` and whether it was several (a list, or a matrix with more than one entry)."""
+    if isinstance(expr, MatrixExpr):
+        expr = expr.as_explicit()
+    if isinstance(expr, sp.MatrixBase):
+        return list(expr), expr.shape != (1, 1)
+    if isinstance(expr, (list, tuple)):
+        return [e for item in expr for e in _outputs(item)[0]], True
+    return [expr], False
 
 
 def formula(
@@ -66,12 +111,14 @@ def formula(
     """The Graph of ``expr`` (or a list of expressions: one output each) over scalar leaves.
 
     ``params`` and ``inputs`` list the symbols (or their names) that become ``"param"`` and
-    ``"input"`` leaves; every free symbol of ``expr`` must be listed in one of them. ``name``
-    names the output (with several expressions: a list of names, or a prefix giving
-    ``name0, name1, ...``).
+    ``"input"`` leaves; every free symbol of ``expr`` must be listed in one of them. A
+    ``MatrixSymbol`` ``W`` listed there gives one leaf per entry, named ``W_i_j`` (``x_i`` for a
+    row or column; see ``leaf_name``). ``expr`` may be a sympy Matrix or matrix expression (e.g.
+    ``v.T * (W * x).applyfunc(sigmoid)``): a 1x1 one is a scalar, a larger one one output per entry
+    in row-major order. ``name`` names the output (with several expressions: a list of names, or a
+    prefix giving ``name0, name1, ...``). Strings are never parsed: build expressions with sympy.
     """
-    many = isinstance(expr, (list, tuple))
-    exprs = list(expr) if many else [expr]  # type: ignore[arg-type]
+    exprs, many = _outputs(expr)
     if isinstance(name, str):
         names = [f"{name}{i}" for i in range(len(exprs))] if many else [name]
     else:
@@ -79,31 +126,44 @@ def formula(
     if len(names) != len(exprs):
         raise GraphError(f"formula: {len(exprs)} expressions but {len(names)} output names")
 
-    leaves: dict[str, tuple[sp.Symbol, str]] = {}
+    leaves: dict[str, tuple[Leaf, str]] = {}
+    matrices: set[MatrixSymbol] = set()
     for kind, group in (("input", _flatten(inputs, "inputs")), ("param", _flatten(params, "params"))):
         for sym in group:
             _check_name(sym)
-            if sym.name in leaves and leaves[sym.name][1] != kind:
-                raise GraphError(f"formula: symbol {sym.name!r} is listed both as a param and as an input")
-            leaves.setdefault(sym.name, (sym, kind))
+            nm = leaf_name(sym)
+            if nm in leaves and leaves[nm][0] != sym:
+                raise GraphError(f"formula: two different leaves are both named {nm!r}; rename one of them")
+            if nm in leaves and leaves[nm][1] != kind:
+                raise GraphError(f"formula: symbol {nm!r} is listed both as a param and as an input")
+            leaves.setdefault(nm, (sym, kind))
+            if isinstance(sym, MatrixElement):
+                matrices.add(sym.parent)
 
     raw = []
     for e in exprs:
-        if isinstance(e, str):  # sympify would evaluate the string as Python
+        if isinstance(e, str):
             raise GraphError(
-                f"formula: got the string {e!r}; expressions are SymPy objects; build it with sympy.Symbol(...)"
+                f"formula: got the string {_short(e)!r}; formula takes sympy expressions and never parses "
+                "strings (user strings are data): build the expression with sympy symbols"
             )
         try:
-            e = sp.sympify(e)
+            e = sp.sympify(e, strict=True)
         except (sp.SympifyError, TypeError) as err:
-            raise GraphError(f"formula: {e!r} is not a sympy expression") from err
-        if not isinstance(e, sp.Expr):
-            raise UnsupportedFunctionError(f"formula: {e} is a {type(e).__name__}, not a scalar expression")
+            raise GraphError(f"formula: {_short(e)} is not a sympy expression") from err
+        if not isinstance(e, sp.Expr) or isinstance(e, MatrixExpr):
+            raise UnsupportedFunctionError(f"formula: {_short(e)} is a {type(e).__name__}, not a scalar expression")
         raw.append(e)
 
     free: dict[str, sp.Symbol] = {}
     for e in raw:
         for sym in e.free_symbols:
+            if isinstance(sym, MatrixSymbol):
+                if sym not in matrices:
+                    raise GraphError(
+                        f"formula: the MatrixSymbol {sym.name!r} is neither in params nor in inputs; list it in one"
+                    )
+                continue
             if free.setdefault(sym.name, sym) != sym:
                 raise GraphError(
                     f"formula: two different symbols are both named {sym.name!r} (different assumptions); "
@@ -126,7 +186,7 @@ def formula(
 
 def _build(
     exprs: list[sp.Expr],
-    leaves: dict[str, tuple[sp.Symbol, str]],
+    leaves: dict[str, tuple[Leaf, str]],
     free: dict[str, sp.Symbol],
     names: list[str],
     strict: bool,
@@ -136,7 +196,7 @@ def _build(
     for nm, (sym, kind) in leaves.items():
         leaf = b.input(nm, ()) if kind == "input" else b.param(nm, ())
         env[sym] = leaf
-        if nm in free:
+        if nm in free and isinstance(sym, sp.Symbol):
             env[free[nm]] = leaf  # the expression's own symbol object, whatever its assumptions
     walker = _Walker(b, env, strict)
     outs = []
@@ -144,6 +204,13 @@ def _build(
         v = walker.value(e)
         outs.append(v if isinstance(v, Tensor) else b.const(v))
     return b.build(*outs, names=names)
+
+
+class _Alias:
+    """Marks a node whose value is that of another expression (a matrix entry made explicit)."""
+
+    def __init__(self, target: sp.Expr) -> None:
+        self.target = target
 
 
 class _NeedsCanonical(Exception):
@@ -178,34 +245,58 @@ class _Walker:
         self.env = env
         self.strict = strict
         self._lambdas: dict[tuple[Any, ...], sp.Lambda] = {}
+        self._matrices: dict[sp.Basic, sp.MatrixBase] = {}
 
     def value(self, root: sp.Expr) -> Value:
         env = self.env
-        stack: list[tuple[sp.Basic, Any]] = [(root, None)]
+        stack: list[tuple[sp.Basic, Any, Any]] = [(root, None, None)]  # (node, its parts, its parent)
         while stack:
-            e, parts = stack.pop()
+            e, parts, parent = stack.pop()
             if e in env:
+                continue
+            if isinstance(parts, _Alias):
+                env[e] = env[parts.target]
                 continue
             if parts is not None:
                 env[e] = self._convert(e, parts)
                 continue
-            if self.strict and _needs_canonical(e):
-                raise _NeedsCanonical
+            if isinstance(e, MatrixElement):  # an entry of a matrix expression: its explicit scalar
+                if isinstance(e.parent, MatrixSymbol):
+                    raise GraphError(
+                        f"formula: {e} (in {_short(parent)}) is an entry of MatrixSymbol {e.parent.name!r}, "
+                        "which is neither in params nor in inputs; list it in one"
+                    )
+                target = self._explicit(e)
+                stack.append((e, _Alias(target), parent))
+                stack.append((target, None, parent))
+                continue
             if e.is_Number or isinstance(e, sp.NumberSymbol):
+                if not e.is_finite:
+                    where = f"the sub-expression {_short(parent)} contains {e}" if parent is not None else f"{e}"
+                    raise UnsupportedFunctionError(f"formula: {where}; expressions must be real and finite")
                 env[e] = e
                 continue
+            if self.strict and _needs_canonical(e):
+                raise _NeedsCanonical
             if e.is_Symbol:  # pragma: no cover - every free symbol was checked to be a leaf
                 raise GraphError(f"formula: symbol {e} has no leaf")
             if not (e.is_Add or e.is_Mul or e.is_Pow or type(e) in SUPPORTED):
                 raise UnsupportedFunctionError(
-                    f"formula: {type(e).__name__} ({e}) is not supported; use +, -, *, /, powers and "
-                    f"the functions {', '.join(sorted(SUPPORTED.values()))}"
+                    f"formula: {type(e).__name__} is not supported, in the sub-expression {_short(e)}; use +, -, *, "
+                    f"/, powers and the functions {', '.join(sorted(SUPPORTED.values()))}"
                 )
             parts = _sum_of_products(e)
-            stack.append((e, parts if parts is not None else ()))
+            stack.append((e, parts if parts is not None else (), parent))
             children = e.args if parts is None else [base for _, fs in parts for base, _ in fs]
-            stack.extend((c, None) for c in children if c not in env)
+            stack.extend((c, None, e) for c in children if c not in env)
         return env[root]
+
+    def _explicit(self, e: MatrixElement) -> sp.Expr:
+        """Entry (i, j) of the explicit matrix of ``e``'s parent (each parent made explicit once)."""
+        m = self._matrices.get(e.parent)
+        if m is None:
+            m = self._matrices[e.parent] = e.parent.as_explicit()
+        return m[int(e.i), int(e.j)]
 
     def _convert(self, e: sp.Basic, parts: Any) -> Value:
         env = self.env
@@ -298,10 +389,19 @@ def _product(a: sp.Basic) -> tuple[sp.Expr, list[tuple[sp.Basic, sp.Expr]]]:
     for f in a.args if a.is_Mul else (a,):
         if f.is_Number:
             coef = coef * f
+        elif f.is_Pow and f.exp.is_Number and f.exp.is_negative and _is_one_plus_exp(f.base):
+            # (1 + exp(a))^-p = sigmoid(-a)^p: the stable form, whose derivative is no inf/inf for large -a
+            arg = -_exp_arg(f.base)  # unevaluated unless a number: sigmoid's is_zero query is slow on long sums
+            factors.append((sigmoid(arg, evaluate=not arg.free_symbols), -f.exp))
         elif f.is_Pow and f.exp.is_Number:
             factors.append((f.base, f.exp))
         else:
             factors.append((f, sp.S.One))
+    for k in (coef, *(ex for _, ex in factors)):
+        if not k.is_finite:
+            raise UnsupportedFunctionError(
+                f"formula: the sub-expression {_short(a)} contains {k}; expressions must be real and finite"
+            )
     return coef, factors
 
 

@@ -16,6 +16,7 @@ that layers and users compute with.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import keyword
 import math
@@ -114,8 +115,13 @@ class Graph:
 
 def _op_key(op: Op) -> str:
     if isinstance(op, Elementwise):
-        return f"Elementwise({sp.srepr(op.fn)})"
+        return _lambda_key(op.fn)
     return repr(op)
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def _lambda_key(fn: sp.Lambda) -> str:
+    return f"Elementwise({sp.srepr(fn)})"  # cached: a scalar graph repeats a few bodies many times
 
 
 class Builder:
@@ -136,10 +142,10 @@ class Builder:
         """A trainable parameter."""
         return self._leaf(name, shape, "param")
 
-    def _leaf(self, name: str, shape: Sequence[int], kind: str) -> Tensor:
+    def _leaf(self, name: str, shape: Sequence[int], kind: str, trusted: bool = False) -> Tensor:
         if not isinstance(name, str) or not name:
             raise GraphError(f"input names must be non-empty strings, got {name!r}")
-        shape = _check_shape(shape, name)
+        shape = tuple(shape) if trusted else _check_shape(shape, name)  # a Graph's own shapes are already checked
         if name in self._names:
             i = self._names[name]
             node = self.nodes[i]
@@ -149,7 +155,7 @@ class Builder:
                     f"now as {kind} of shape {shape}; use another name"
                 )
             return Tensor(self, i)
-        i = self._append(Node(Input(name, kind), (), shape))
+        i = self._append(Node(Input(name, kind), (), tuple(shape)))
         self._names[name] = i
         return Tensor(self, i)
 
@@ -182,7 +188,7 @@ class Builder:
         if key in self._memo:
             return Tensor(self, self._memo[key])
         try:
-            shape = op.infer(*(self.nodes[i].shape for i in ids))
+            shape = _infer(op, tuple(self.nodes[i].shape for i in ids))
         except SymnnError as e:
             if self._scopes:
                 raise type(e)(f"{self._scopes[-1]}: {e}") from None
@@ -219,37 +225,42 @@ class Builder:
         Arguments that are filled constants are folded into the body, explicit broadcasts that
         numpy broadcasting would do anyway are dropped, and unused arguments are removed.
         """
-        body = canonicalize(body)
-        syms = arg_symbols(len(tensors))
-        extra = body.free_symbols - set(syms)
-        if extra:
-            raise GraphError(f"elementwise body {body} uses unbound symbols {sorted(map(str, extra))}")
-        out_shape = broadcast_shapes(*(t.shape for t in tensors))
-        subs: dict[sp.Symbol, sp.Expr] = {}
+        # the sympy work depends only on the body and on which arguments are filled constants or
+        # repeated (the "pattern"), not on the node: it is cached, so a graph of 10,000 scalar
+        # nodes with a handful of distinct bodies costs a handful of rewrites
+        body, used = _canonical(body, len(tensors))
+        nodes = self.nodes
+        shapes = [nodes[t.id].shape for t in tensors]
+        same = all(sh == shapes[0] for sh in shapes)  # the common case (every scalar of a formula): no broadcasting
+        out_shape = shapes[0] if same and shapes else broadcast_shapes(*shapes)
         keep: list[Tensor] = []
-        for s, t in zip(syms, tensors, strict=True):
-            if s not in body.free_symbols:
+        slots: dict[int, int] = {}  # node id -> index in keep (ids hash faster than Tensors)
+        pattern: list[Any] = []
+        for used_k, t in zip(used, tensors, strict=True):
+            if not used_k:
+                pattern.append(None)
                 continue
-            t = self._peel_broadcast(t, out_shape)
-            node = self.nodes[t.id]
+            node = nodes[t.id]
+            if isinstance(node.op, (BroadcastTo, Reshape)):
+                t = self._peel_broadcast(t, out_shape)
+                same = same and nodes[t.id].shape == out_shape
+                node = nodes[t.id]
             if isinstance(node.op, Const) and len(node.op.values) == 1:
-                subs[s] = sp.sympify(node.op.values[0])
-            elif t in keep:
-                subs[s] = _tmp(keep.index(t))
+                pattern.append(("c", node.op.values[0], type(node.op.values[0])))  # 0 and 0.0 differ
+            elif t.id in slots:
+                pattern.append(slots[t.id])
             else:
-                subs[s] = _tmp(len(keep))
+                pattern.append(slots.setdefault(t.id, len(keep)))
                 keep.append(t)
-        body = body.xreplace(subs)
-        body = body.xreplace({_tmp(i): a for i, a in enumerate(arg_symbols(len(keep)))})
+        folded = _fold(body, tuple(pattern), len(keep))
         if not keep:
-            return self.const_node((_exact(body),), out_shape)
-        if broadcast_shapes(*(t.shape for t in keep)) != out_shape:
+            return self.const_node((folded,), out_shape)  # type: ignore[arg-type]
+        if not same and broadcast_shapes(*(t.shape for t in keep)) != out_shape:
             # a dropped argument still decides the shape: broadcast explicitly
             keep = [t.broadcast_to(out_shape) for t in keep]
-        if body == arg_symbols(1)[0]:  # identity (sympy would make Lambda(x, x) its IdentityFunction)
+        if folded is None:  # identity (sympy would make Lambda(x, x) its IdentityFunction)
             return keep[0]
-        lam = sp.Lambda(tuple(arg_symbols(len(keep))), body)
-        return self.add(Elementwise(lam), *keep)
+        return self.add(Elementwise(folded), *keep)  # type: ignore[arg-type]
 
     def _peel_broadcast(self, t: Tensor, out_shape: Shape) -> Tensor:
         """Skip BroadcastTo and leading-axis Reshape nodes that broadcasting makes redundant."""
@@ -301,7 +312,7 @@ def prune(nodes: Sequence[Node], outputs: tuple[int, ...], names: tuple[str, ...
             live.update(nodes[i].args)
     keep = [i for i, n in enumerate(nodes) if i in live or isinstance(n.op, Input)]
     new = {old: k for k, old in enumerate(keep)}
-    out_nodes = tuple(Node(nodes[i].op, tuple(new[a] for a in nodes[i].args), nodes[i].shape) for i in keep)
+    out_nodes = tuple(Node(nodes[i].op, tuple(map(new.__getitem__, nodes[i].args)), nodes[i].shape) for i in keep)
     return Graph(out_nodes, tuple(new[o] for o in outputs), names)
 
 
@@ -313,14 +324,116 @@ def load(builder: Builder, graph: Graph, env: dict[int, Tensor] | None = None) -
         if i in env:
             vals.append(env[i])
         elif isinstance(n.op, Input):
-            vals.append(builder._leaf(n.op.name, n.shape, n.op.kind))
+            vals.append(builder._leaf(n.op.name, n.shape, n.op.kind, trusted=True))  # a Graph's shapes are checked
         elif isinstance(n.op, Const):
             vals.append(builder.const_node(n.op.values, n.shape))
         elif isinstance(n.op, Elementwise):
-            vals.append(builder.apply(n.op.fn.expr, [vals[a] for a in n.args]))
+            args = [vals[a] for a in n.args]
+            if _replays_as_is(n.op.fn) and _plain(builder, args):  # apply would give this very node
+                vals.append(builder.add(n.op, *args))
+            else:
+                vals.append(builder.apply(n.op.fn.expr, args))
         else:
             vals.append(builder.add(n.op, *(vals[a] for a in n.args)))
     return vals
+
+
+_INFERRED: dict[tuple[Op, tuple[Shape, ...]], Shape] = {}
+
+
+def _infer(op: Op, shapes: tuple[Shape, ...]) -> Shape:
+    """``op.infer(*shapes)``, cached: it is pure, and an Elementwise op's arity is a slow sympy property."""
+    key = (op, shapes)
+    hit = _INFERRED.get(key)
+    if hit is None:
+        hit = tuple(op.infer(*shapes))
+        if len(_INFERRED) >= _CACHE_LIMIT:
+            _INFERRED.clear()
+        _INFERRED[key] = hit
+    return hit
+
+
+_CANONICAL: dict[tuple[sp.Expr, int], tuple[sp.Expr, tuple[bool, ...]]] = {}
+_FOLDED: dict[tuple[sp.Expr, tuple[Any, ...], int], Any] = {}
+_INTERNED: dict[sp.Lambda, sp.Lambda] = {}
+_CACHE_LIMIT = 1 << 16  # distinct bodies kept; cleared when full (a graph rarely has more than a few hundred)
+
+
+def _canonical(body: sp.Expr, n: int) -> tuple[sp.Expr, tuple[bool, ...]]:
+    """``canonicalize(body)`` and which of ``_a0.._a{n-1}`` it uses (cached by body)."""
+    key = (body, n)
+    hit = _CANONICAL.get(key)
+    if hit is None:
+        canon = canonicalize(body)
+        syms = arg_symbols(n)
+        extra = canon.free_symbols - set(syms)
+        if extra:
+            raise GraphError(f"elementwise body {canon} uses unbound symbols {sorted(map(str, extra))}")
+        if len(_CANONICAL) >= _CACHE_LIMIT:
+            _CANONICAL.clear()
+        hit = _CANONICAL[key] = (canon, tuple(s in canon.free_symbols for s in syms))
+    return hit
+
+
+def _fold(body: sp.Expr, pattern: tuple[Any, ...], n_keep: int) -> Any:
+    """The Lambda over the kept arguments (constants folded in, repeats merged), the folded value
+    when no argument is kept, or None for the identity; cached by (body, pattern)."""
+    key = (body, pattern, n_keep)
+    if key in _FOLDED:
+        return _FOLDED[key]
+    syms = arg_symbols(len(pattern))
+    subs: dict[sp.Symbol, sp.Expr] = {}
+    for s, slot in zip(syms, pattern, strict=True):
+        if slot is None:
+            continue
+        subs[s] = sp.sympify(slot[1]) if isinstance(slot, tuple) else _tmp(slot)
+    out = body.xreplace(subs)
+    out = out.xreplace({_tmp(i): a for i, a in enumerate(arg_symbols(n_keep))})
+    if not n_keep:
+        res: Any = _exact(out)
+    elif out == arg_symbols(1)[0]:
+        res = None
+    else:
+        res = sp.Lambda(tuple(arg_symbols(n_keep)), out)
+        # one object per distinct Lambda: dict lookups keyed by it (node memo, derivative caches)
+        # then succeed on identity instead of comparing expression trees
+        res = _INTERNED.setdefault(res, res)
+    if len(_FOLDED) >= _CACHE_LIMIT:
+        _FOLDED.clear()
+        _INTERNED.clear()
+    _FOLDED[key] = res
+    return res
+
+
+_AS_IS: dict[sp.Lambda, bool] = {}
+
+
+def _replays_as_is(fn: sp.Lambda) -> bool:
+    """Whether ``apply(fn.expr, args)`` over distinct plain arguments gives ``Elementwise(fn)`` itself."""
+    hit = _AS_IS.get(fn)
+    if hit is None:
+        n = len(fn.variables)
+        canon, used = _canonical(fn.expr, n)
+        hit = all(used) and _fold(canon, tuple(range(n)), n) == fn
+        if len(_AS_IS) >= _CACHE_LIMIT:
+            _AS_IS.clear()
+        _AS_IS[fn] = hit
+    return hit
+
+
+def _plain(builder: Builder, args: list[Tensor]) -> bool:
+    """Distinct arguments of one shape, none a filled constant or a broadcast/reshape apply would peel."""
+    nodes = builder.nodes
+    shape = nodes[args[0].id].shape if args else None
+    seen = set()
+    for t in args:
+        node = nodes[t.id]
+        if node.shape != shape or t.id in seen or isinstance(node.op, (BroadcastTo, Reshape)):
+            return False
+        if isinstance(node.op, Const) and len(node.op.values) == 1:
+            return False
+        seen.add(t.id)
+    return bool(args)
 
 
 _TMP: list[sp.Dummy] = []

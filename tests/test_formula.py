@@ -161,3 +161,53 @@ def test_formula_graphs_differentiate_like_the_expression(expr):
     point = {w: 0.7, v: -0.4, x: 1.3, y: 0.2}
     for p in (w, v):
         assert graph_value(g, point, f"grad:{p}") == pytest.approx(value_of(sp.diff(expr, p), point), rel=1e-10)
+
+
+def test_matrix_symbols_and_matrix_expressions_of_a_two_layer_network():
+    # what a sympy user writes for a 2-layer network: MatrixSymbols, a matrix product, applyfunc
+    W, b = sp.MatrixSymbol("W", 3, 2), sp.MatrixSymbol("b", 3, 1)
+    V, xs = sp.MatrixSymbol("V", 2, 3), sp.MatrixSymbol("x", 2, 1)
+    out = V * (W * xs + b).applyfunc(sp.tanh)  # a 2x1 matrix expression: two outputs
+    g = formula(out, params=[W, b, V], inputs=[xs])
+    assert list(g.params)[:3] == ["W_0_0", "W_0_1", "W_1_0"] and "b_2" in g.params and "V_1_2" in g.params
+    assert list(g.inputs) == ["x_0", "x_1"] and g.output_names == ("out0", "out1")
+    rng = np.random.default_rng(1)
+    values = {name: float(rng.normal()) for name in [*g.params, *g.inputs]}
+    point = {
+        sym[i, j]: values[f"{sym.name}_{i}_{j}" if sym.shape[1] > 1 else f"{sym.name}_{i}"]
+        for sym in (W, b, V, xs)
+        for i in range(sym.shape[0])
+        for j in range(sym.shape[1])
+    }
+    explicit = out.as_explicit()
+    got = run(g, values)
+    for k in range(2):
+        assert float(got[f"out{k}"]) == pytest.approx(float(explicit[k, 0].xreplace(point)), rel=1e-12)
+    # a 1x1 matrix is a scalar; an explicit Matrix of Symbols works the same way
+    scalar = formula((sp.Matrix([[w, v]]) * sp.Matrix([x, y]))[0, 0] ** 2, params=sp.Matrix([w, v]), inputs=[x, y])
+    assert scalar.output_names == ("out",)
+    assert formula(sp.Matrix([[w * x]]), params=[w], inputs=[x]).output_names == ("out",)
+
+
+def test_matrix_symbol_not_listed_and_strings_are_refused():
+    W, xs = sp.MatrixSymbol("W", 2, 2), sp.MatrixSymbol("x", 2, 1)
+    with pytest.raises(GraphError, match="MatrixSymbol 'x' is neither in params nor in inputs"):
+        formula((W * xs)[0, 0], params=[W])
+    with pytest.raises(GraphError, match="never parses strings"):
+        formula("w * x", params=["w"], inputs=["x"])
+
+
+def test_errors_name_the_offending_subexpression_briefly():
+    ws = sp.symbols("w0:300", real=True)
+    big = sp.Add(*(wi * sp.tanh(wi) for wi in ws))
+    with pytest.raises(UnsupportedFunctionError, match=r"in besselj\(0, w3\)") as err:
+        formula(big + sp.besselj(0, ws[3]), params=ws)
+    assert len(str(err.value)) < 400
+    with pytest.raises(UnsupportedFunctionError, match=r"sub-expression oo\*w contains oo"):
+        formula(w * sp.oo + v, params=[w, v])
+
+
+def test_one_over_one_plus_exp_inside_a_sum_is_the_stable_sigmoid():
+    g = formula(v / (1 + sp.exp(-w * x)) + y, params=[w, v], inputs=[x, y])
+    bodies = [n.op.fn.expr for n in g.nodes if isinstance(n.op, Elementwise)]
+    assert any(b.has(sigmoid) for b in bodies) and not any(b.has(sp.exp) for b in bodies)

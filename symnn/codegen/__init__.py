@@ -6,6 +6,7 @@
     kernel.source, kernel.save("kernel.py")       # the standalone module (numpy and numba only)
     kernel.path                                   # "blas" if its matrix products call BLAS, else "loops"
     program(graph, "hvp")                         # what `symnn compile --mode` compiles: forward, grad, jvp, hvp
+    k = compile_flat(grad(formula(...)))          # a scalar graph on flat vectors: k.value_and_grad(theta, data)
 
 How the source is written: ``fuse`` plans which elementwise nodes share one loop (with
 ``sympy.cse`` over their bodies), ``einsum`` which contractions are (batched) matrix products
@@ -19,13 +20,31 @@ signature, ``cache=True``, ``error_model="numpy"``, no fastmath) and ``run`` (th
 (BLAS, Numba, llvmlite, Python, CPU target: what changes the machine code); ``inventory`` lists and
 clears them (``symnn cache``); ``kernel`` ties it together.
 
+Which graphs get which strategy: ``compile`` prints one fused loop (or one statement) per
+elementwise group and one argument per leaf, which suits tensor graphs and small scalar graphs;
+``compile_flat`` (``flat``) takes a graph whose every node is a scalar (``symnn.formula``'s,
+with thousands of scalar leaves) and packs all scalars into one vector: the nodes of one level
+with one body become one loop over packed index arrays, the rest straight-line code split into
+functions of bounded size, and the parameters come in as one vector (``Layout``: name -> slice).
+
 Conventions: relu'(0) = step(0) = 0, sign(0) = 0, maximum(a, b) = a when a >= b; NaN and +-inf
 in inputs propagate (NaN through relu, step, sign and maximum too) and never raise.
 """
 
 from ..files import cache_dir
+from .flat import FlatKernel, Layout, compile_flat
 from .kernel import Kernel, compile
 from .module import CODEGEN_VERSION
 from .program import MODES, program
 
-__all__ = ["CODEGEN_VERSION", "MODES", "Kernel", "cache_dir", "compile", "program"]
+__all__ = [
+    "CODEGEN_VERSION",
+    "MODES",
+    "FlatKernel",
+    "Kernel",
+    "Layout",
+    "cache_dir",
+    "compile",
+    "compile_flat",
+    "program",
+]

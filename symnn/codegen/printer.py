@@ -94,6 +94,7 @@ class Printer:
         self.helpers: set[str] = set()
         self.constants: list[str] = []
         self.slot: dict[int, int] = {}  # node -> the output buffer it is computed into
+        self.leaf_index = {i: k for k, i in enumerate(graph.leaf_ids())}  # node -> argument number (one pass)
         readers = users(graph)
         for k, o in enumerate(graph.outputs):
             self.slot.setdefault(o, k)
@@ -208,7 +209,7 @@ def body(graph: Graph, dtype: str) -> Printer:
 # -- leaves ------------------------------------------------------------------------------------------
 @rule(Input, "emit")
 def _input(p: Printer, i: int) -> None:
-    k = p.graph.leaf_ids().index(i)
+    k = p.leaf_index[i]
     p.env[i] = Value(p.flat_view(f"arg{k}", f"a{k}", p.shape(i)))
 
 
