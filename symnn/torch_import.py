@@ -23,6 +23,7 @@ too); buffers (BatchNorm's running statistics) are constants.
 
 from __future__ import annotations
 
+import inspect
 import math
 import operator
 import os
@@ -31,12 +32,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import sympy as sp
 
 from .errors import GraphError, ModelError, ShapeError, SymnnError
 from .functions import relu, sigmoid
 from .ir import Builder, Graph, Tensor, concat, einsum
 from .layers.activations import elu, exact_number, gelu, leaky_relu
+from .layers.attention import mask_parts, multihead
 from .layers.core import conv, same_padding
 from .layers.norm import affine, normalize
 from .layers.pooling import avg_pool, max_pool
@@ -137,7 +140,38 @@ class _Importer:
         return self.param(name) if name in self.named else None
 
     def const(self, t: Any) -> Tensor:
-        return self.b.const(_array(t).tolist(), tuple(t.shape))
+        values = _array(t)
+        if not np.isfinite(values).all():
+            raise GraphError(
+                f"a constant of shape {tuple(t.shape)} holds inf or NaN; only the masks given to "
+                "MultiheadAttention (attn_mask, key_padding_mask) may hold -inf"
+            )
+        return self.b.const(values.tolist(), tuple(t.shape))
+
+    def lift(self, value: Any) -> Any:
+        """Torch tensors inside ``value`` (constants: buffers, masks made in forward) as symnn constants."""
+        if isinstance(value, self.torch.Tensor):
+            return self.const(value)
+        if isinstance(value, (list, tuple)):
+            return type(value)(self.lift(v) for v in value)
+        return value
+
+    def fold(self, node: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[bool, Any]:
+        """(True, value) when torch itself evaluates ``node``: a mask or constant built from sizes and buffers.
+
+        Only deterministic constructors and tensor methods on constants are folded (never random
+        ones), and only when no argument depends on the graph's inputs.
+        """
+        if _depends((*args, *kwargs.values())):
+            return False, None
+        if node.op == "call_function" and (
+            node.target in _FOLD_OPERATORS or getattr(node.target, "__name__", "") in _FOLD_TORCH
+        ):
+            if node.target in _FOLD_OPERATORS or getattr(self.torch, node.target.__name__, None) is node.target:
+                return True, node.target(*args, **kwargs)
+        if node.op == "call_method" and isinstance(args[0], self.torch.Tensor) and node.target in _FOLD_METHODS:
+            return True, getattr(args[0], node.target)(*args[1:], **kwargs)
+        return False, None
 
     # -- modules -----------------------------------------------------------------------------------
     def call_module(self, target: str, m: Any, args: list[Any], kwargs: dict[str, Any]) -> Any:
@@ -145,15 +179,18 @@ class _Importer:
         if isinstance(m, nn.MultiheadAttention):
             return self.attention(target, m, *args, **kwargs)
         if isinstance(m, (nn.TransformerEncoderLayer, nn.TransformerEncoder)):
-            masks = [a for a in args[1:] if a is not None] + [v for v in kwargs.values() if v not in (None, False)]
-            if masks or not isinstance(args[0], Tensor):
-                raise GraphError("transformer layers are supported without masks (src_mask, key padding, is_causal)")
+            bound = inspect.signature(m.forward).bind(*args, **kwargs).arguments
+            x = bound["src"]
+            mask = bound.get("mask", bound.get("src_mask"))
+            padding, causal = bound.get("src_key_padding_mask"), bool(bound.get("is_causal"))
+            if not isinstance(x, Tensor):
+                raise GraphError(f"the source of {type(m).__name__} must be a float tensor, got {type(x).__name__}")
             if isinstance(m, nn.TransformerEncoder):
-                x = args[0]
                 for i, layer in enumerate(m.layers):
-                    x = self.encoder_layer(_qual(target, f"layers.{i}"), layer, x)
+                    x = self.encoder_layer(_qual(target, f"layers.{i}"), layer, x, mask, padding, causal)
                 return x if m.norm is None else self.call_module(_qual(target, "norm"), m.norm, [x], {})
-            return self.encoder_layer(target, m, args[0])
+            return self.encoder_layer(target, m, x, mask, padding, causal)
+        args, kwargs = self.lift(args), {k: self.lift(v) for k, v in kwargs.items()}
         if isinstance(m, nn.Embedding) and len(args) == 1 and not kwargs:
             return self.embedding(target, m, args[0])
         if any(isinstance(a, _Indices) for a in args):
@@ -238,13 +275,12 @@ class _Importer:
         average_attn_weights: bool = True,
         is_causal: bool = False,
     ) -> tuple[Tensor, Tensor | None]:
-        """nn.MultiheadAttention: softmax(Q K^T / sqrt(d)) V per head, then the output projection.
+        """nn.MultiheadAttention: softmax(Q K^T / sqrt(d) + mask) V per head, then the output projection.
 
         Q = query W_q^T + b_q (and K, V likewise) with W_q, W_k, W_v the row blocks of
-        ``in_proj_weight``; no masks, no bias_k/v, no zero attention, no dropout while training.
+        ``in_proj_weight``; masks are constants (see ``attention_mask``); no bias_k/v, no zero
+        attention, no dropout while training.
         """
-        if key_padding_mask is not None or attn_mask is not None or is_causal:
-            raise GraphError("MultiheadAttention is supported without masks (attn_mask, key_padding_mask, is_causal)")
         if not m._qkv_same_embed_dim or m.bias_k is not None or m.add_zero_attn:
             raise GraphError("MultiheadAttention needs kdim = vdim = embed_dim, add_bias_kv=False, add_zero_attn=False")
         if m.dropout and m.training:
@@ -252,36 +288,70 @@ class _Importer:
         if not m.batch_first:  # (L, N, E) -> (N, L, E)
             query, key, value = (_permute(t, [1, 0, 2]) for t in (query, key, value))
         e, h = m.embed_dim, m.num_heads
-        d = e // h
+        n, length, s = query.shape[0], query.shape[1], key.shape[1]
+        parts = self.attention_mask(attn_mask, key_padding_mask, is_causal, (n, h, length, s))
         w = self.param(_qual(target, "in_proj_weight"))
-        bias = self.maybe(target, "in_proj_bias")
-        heads = []
-        for i, t in enumerate((query, key, value)):
-            proj = einsum("nli,oi->nlo", t, w.take(0, i * e, (i + 1) * e))
-            if bias is not None:
-                proj = proj + bias.take(0, i * e, (i + 1) * e)
-            heads.append(proj.reshape((t.shape[0], t.shape[1], h, d)))
-        q, k, v = heads
-        scores = einsum("nlhd,nshd->nhls", q, k) * (1 / sp.sqrt(d))
-        weights = softmax(scores, axis=3)
-        out = einsum("nhls,nshd->nlhd", weights, v).reshape((q.shape[0], q.shape[1], e))
-        out = self.call_module(_qual(target, "out_proj"), m.out_proj, [out], {})
+        joined, weights = multihead(query, key, value, w, self.maybe(target, "in_proj_bias"), h, parts)
+        out = self.call_module(_qual(target, "out_proj"), m.out_proj, [joined], {})
         if not m.batch_first:
             out = _permute(out, [1, 0, 2])
         if not need_weights:
             return out, None
         return out, weights.mean(1) if average_attn_weights else weights
 
-    def encoder_layer(self, target: str, m: Any, x: Tensor) -> Tensor:
+    def attention_mask(
+        self, attn_mask: Any, padding: Any, is_causal: bool, shape: tuple[int, int, int, int]
+    ) -> tuple[Any, Any] | None:
+        """torch's ``attn_mask`` ((L, S) or (N * heads, L, S)) and ``key_padding_mask`` (N, S) as one constant mask.
+
+        Boolean masks hide the True entries; float masks are added, -inf hiding. ``is_causal`` is
+        torch's hint that ``attn_mask`` is the causal mask: torch requires the mask then and may
+        use either, so the mask must be the causal one.
+        """
+        n, h, length, s = shape
+        total = np.zeros(shape)
+        for name, mask, at in (("attn_mask", attn_mask, None), ("key_padding_mask", padding, (n, 1, 1, s))):
+            if mask is None:
+                continue
+            if not isinstance(mask, self.torch.Tensor):
+                raise GraphError(
+                    f"{name} must be a constant tensor (a buffer, or made in forward from sizes), "
+                    f"not computed from the inputs: got {type(mask).__name__}"
+                )
+            a = mask.detach().cpu().numpy()
+            a = np.where(a, -np.inf, 0.0) if a.dtype == bool else a.astype(float)
+            if at is not None:
+                a = a.reshape(at) if a.size == math.prod(at) else a
+            elif a.ndim == 3:
+                a = a.reshape(shape) if a.size == math.prod(shape) else a
+            try:
+                total = total + np.broadcast_to(a, shape)
+            except ValueError:
+                raise ShapeError(f"{name} of shape {tuple(mask.shape)} does not fit the attention scores {shape}") from None
+        if is_causal:
+            if attn_mask is None:
+                raise GraphError(
+                    "is_causal needs attn_mask as well (torch's hint), e.g. nn.Transformer.generate_square_subsequent_mask"
+                )
+            if padding is None and not (np.isfinite(total) == np.tril(np.ones((length, s), dtype=bool))).all():
+                raise GraphError(
+                    "is_causal is set but attn_mask is not the causal mask; torch may use either, so they must agree"
+                )
+        if attn_mask is None and padding is None:
+            return None
+        return mask_parts("MultiheadAttention", total, False, shape)
+
+    def encoder_layer(self, target: str, m: Any, x: Tensor, mask: Any, padding: Any, causal: bool) -> Tensor:
         """nn.TransformerEncoderLayer: self-attention and feed-forward blocks with residuals, post- or pre-norm."""
 
         def sub(name: str, t: Tensor) -> Tensor:
             return self.call_module(_qual(target, name), getattr(m, name), [t], {})  # type: ignore[no-any-return]
 
         def attend(t: Tensor) -> Tensor:
-            return sub(
-                "dropout1", self.attention(_qual(target, "self_attn"), m.self_attn, t, t, t, need_weights=False)[0]
-            )
+            out = self.attention(
+                _qual(target, "self_attn"), m.self_attn, t, t, t, padding, False, mask, is_causal=causal
+            )[0]
+            return sub("dropout1", out)
 
         def feed_forward(t: Tensor) -> Tensor:
             act = m.activation
@@ -325,15 +395,15 @@ class _Importer:
 
     def conv(self, target: str, m: Any, x: Tensor) -> Tensor:
         d = x.ndim - 2
-        if m.groups != 1 or m.padding_mode != "zeros":
-            raise GraphError(f"convolutions need groups=1 and padding_mode='zeros', got {m.groups}, {m.padding_mode!r}")
+        if m.padding_mode != "zeros":
+            raise GraphError(f"convolutions need padding_mode='zeros', got {m.padding_mode!r}")
         w = self.param(_qual(target, "weight"))
         kernel, dilation = _ints(m.kernel_size, d), _ints(m.dilation, d)
         if isinstance(m.padding, str):
             before, after = same_padding(kernel, dilation) if m.padding == "same" else ((0,) * d, (0,) * d)
         else:
             before = after = _ints(m.padding, d)
-        return conv(x, w, self.maybe(target, "bias"), _ints(m.stride, d), before, after, dilation)
+        return conv(x, w, self.maybe(target, "bias"), _ints(m.stride, d), before, after, dilation, m.groups)
 
     def batch_norm(self, target: str, m: Any, x: Tensor) -> Tensor:
         c = m.num_features
@@ -631,13 +701,16 @@ def from_torch(
         try:
             if node.op != "call_module" and any(isinstance(a, _Indices) for a in (*args, *kwargs.values())):
                 raise GraphError("integer inputs are supported only as the indices of an Embedding")
-            if node.op == "call_module":
+            folded, value = imp.fold(node, args, kwargs)
+            if folded:
+                env[node] = value
+            elif node.op == "call_module":
                 prefix = "" if single else node.target  # the single layer's parameters keep their names
                 env[node] = imp.call_module(prefix, gm.get_submodule(node.target), list(args), dict(kwargs))
             elif node.op == "call_function":
-                env[node] = imp.call_function(node.target, list(args), dict(kwargs))
+                env[node] = imp.call_function(node.target, list(imp.lift(args)), imp.lift(kwargs))
             elif node.op == "call_method":
-                env[node] = imp.method(node.target, list(args), dict(kwargs))
+                env[node] = imp.method(node.target, list(imp.lift(args)), imp.lift(kwargs))
             elif node.op == "get_attr":
                 env[node] = _get_attr(imp, node.target)
             elif node.op == "output":
@@ -675,13 +748,41 @@ def _root(layer: Any, torch: Any) -> Any:
     return Root()
 
 
-def _get_attr(imp: _Importer, target: str) -> Tensor:
+def _get_attr(imp: _Importer, target: str) -> Any:
+    """A parameter as a graph parameter; a buffer as the torch tensor (a constant, lifted where it meets the graph)."""
     if target in imp.named:
         return imp.param(target)
     value = imp.gm.get_buffer(target) if target in dict(imp.gm.named_buffers()) else None
     if value is None:
         raise GraphError(f"the attribute {target!r} is neither a parameter nor a buffer")
-    return imp.const(value)
+    return value.detach()
+
+
+#: what torch itself evaluates when every argument is a constant (masks built in forward)
+_FOLD_OPERATORS = frozenset(
+    (operator.add, operator.sub, operator.mul, operator.truediv, operator.floordiv, operator.neg, operator.invert)
+    + (operator.eq, operator.ne, operator.lt, operator.le, operator.gt, operator.ge, operator.and_, operator.or_)
+    + (operator.getitem,)
+)
+_FOLD_TORCH = frozenset(
+    "full ones zeros triu tril arange eye where logical_not logical_or logical_and ones_like zeros_like full_like "
+    "cat stack".split()
+)
+_FOLD_METHODS = frozenset(
+    "bool float double to masked_fill logical_not t transpose unsqueeze expand view reshape triu tril "
+    "__invert__".split()
+)
+
+
+def _depends(values: Any) -> bool:
+    """Whether a graph value (a symnn Tensor or integer indices) is inside ``values``."""
+    if isinstance(values, (Tensor, _Indices)):
+        return True
+    if isinstance(values, (list, tuple)):
+        return any(_depends(v) for v in values)
+    if isinstance(values, dict):
+        return any(_depends(v) for v in values.values())
+    return False
 
 
 def _describe(gm: Any, node: Any) -> str:

@@ -134,12 +134,15 @@ def conv(
     before: tuple[int, ...],
     after: tuple[int, ...] | None = None,
     dilation: tuple[int, ...] | None = None,
+    groups: int = 1,
 ) -> Tensor:
-    """y[n, o, i] = bias[o] + sum_{c, k} w[o, c, k] x_pad[n, c, stride * i + dilation * k] (cross-correlation).
+    """y[n, o, i] = bias[o] + sum_{c, k} w[o, c, k] x_pad[n, g(o) C/G + c, stride * i + dilation * k] (cross-correlation).
 
-    ``x`` is (N, C, *S), ``w`` (O, C, *K); ``before``/``after`` zero padding per spatial axis
+    ``x`` is (N, C, *S), ``w`` (O, C/G, *K) for ``groups`` G, with g(o) = o // (O/G) the group of
+    output channel o (PyTorch's layout); ``before``/``after`` zero padding per spatial axis
     (``after`` defaults to ``before``). A dilated kernel is the kernel with zeros between its
-    entries (``dilate``), so one Window op and one Einsum serve every case.
+    entries (``dilate``), so one Window op and one Einsum serve every case; groups split the
+    channel axes of the windows and the kernel into (G, C/G) and (G, O/G).
     """
     d = w.ndim - 2
     after = before if after is None else after
@@ -153,7 +156,14 @@ def conv(
         x = x.pad((0, 0, *before), (0, 0, *after))
         win = x.builder.add(Window(kernel, stride, (0,) * d), x)
     ks, os = "pqr"[:d], "xyz"[:d]
-    y = einsum(f"nc{ks}{os},fc{ks}->nf{os}", win, w)
+    if groups == 1:
+        y = einsum(f"nc{ks}{os},fc{ks}->nf{os}", win, w)
+    else:
+        n, c, o = win.shape[0], win.shape[1], w.shape[0]
+        win = win.reshape((n, groups, c // groups, *win.shape[2:]))
+        wg = w.reshape((groups, o // groups, *w.shape[1:]))
+        y = einsum(f"ngc{ks}{os},gfc{ks}->ngf{os}", win, wg)
+        y = y.reshape((n, o, *y.shape[3:]))
     if bias is not None:
         y = y + bias.reshape((w.shape[0],) + (1,) * d)
     return y
@@ -165,7 +175,8 @@ class _ConvNd:
 
     ``padding`` is zeros per spatial axis, or ``"same"`` (stride 1: the output keeps the input's
     size, PyTorch's split with the odd zero on the right) or ``"valid"`` (no padding); ``dilation``
-    spaces the kernel's entries as in PyTorch.
+    spaces the kernel's entries as in PyTorch; ``groups`` G splits the channels into G independent
+    convolutions (weight (O, C/G, *K); G = C = O is a depthwise convolution).
     """
 
     in_channels: int
@@ -175,11 +186,17 @@ class _ConvNd:
     padding: int | tuple[int, ...] | str = 0
     bias: bool = True
     dilation: int | tuple[int, ...] = 1
+    groups: int = 1
     dims: ClassVar[int] = 0
 
     def __post_init__(self) -> None:
         name = type(self).__name__
-        check_size(name, in_channels=self.in_channels, out_channels=self.out_channels)
+        check_size(name, in_channels=self.in_channels, out_channels=self.out_channels, groups=self.groups)
+        if self.in_channels % self.groups or self.out_channels % self.groups:
+            raise GraphError(
+                f"{name}: groups={self.groups} must divide in_channels {self.in_channels} and out_channels "
+                f"{self.out_channels} (each group maps C/groups input channels to O/groups outputs)"
+            )
         # normalized to tuples so that equal layers compare equal
         object.__setattr__(self, "kernel_size", _tuple(name, "kernel_size", self.kernel_size, self.dims, 1))
         object.__setattr__(self, "stride", _tuple(name, "stride", self.stride, self.dims, 1))
@@ -202,6 +219,8 @@ class _ConvNd:
             parts.append(f"padding={_show(self.padding)}")
         if set(_as_tuple(self.dilation)) != {1}:
             parts.append(f"dilation={_show(self.dilation)}")
+        if self.groups != 1:
+            parts.append(f"groups={self.groups}")
         return f"{type(self).__name__}({', '.join(parts)})"
 
     def __call__(self, x: Tensor, p: Params) -> Tensor:
@@ -224,8 +243,8 @@ class _ConvNd:
                     self, x, f"spatial axis {ax + 2} of size {s} (+{lo}+{hi} padding) is smaller than the kernel {span}"
                 )
         with x.builder.scope(str(self)):
-            w = p.param("W", (self.out_channels, self.in_channels, *kernel))
-            y = conv(x, w, None, stride, before, after, dilation)
+            w = p.param("W", (self.out_channels, self.in_channels // self.groups, *kernel))
+            y = conv(x, w, None, stride, before, after, dilation, self.groups)
             if self.bias:  # created after the windows, so the node order of existing graphs stays the same
                 y = y + p.param("b", (self.out_channels,)).reshape((self.out_channels,) + (1,) * d)
             return y
