@@ -40,8 +40,9 @@ from .functions import relu, sigmoid
 from .ir import Builder, Graph, Tensor, concat, einsum
 from .layers.activations import elu, exact_number, gelu, leaky_relu
 from .layers.attention import mask_parts, multihead
-from .layers.core import conv, same_padding
-from .layers.norm import affine, normalize
+from .layers.core import conv, embedding_table, same_padding
+from .layers.base import Params
+from .layers.norm import InstanceNorm, affine, normalize
 from .layers.pooling import avg_pool, max_pool
 from .losses import cross_entropy, mse, one_hot, softmax
 
@@ -236,6 +237,8 @@ class _Importer:
             return affine(y, self.maybe(target, "weight"), self.maybe(target, "bias"), shape)
         if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)):
             return self.batch_norm(target, m, x)
+        if isinstance(m, (nn.InstanceNorm1d, nn.InstanceNorm2d, nn.InstanceNorm3d)):
+            return self.instance_norm(target, m, x)
         if isinstance(m, nn.Flatten):
             return _flatten(x, m.start_dim, m.end_dim)
         if isinstance(m, nn.Dropout) and (m.p == 0 or not m.training):
@@ -249,8 +252,8 @@ class _Importer:
 
     def embedding(self, target: str, m: Any, idx: Any) -> Tensor:
         """nn.Embedding: integer indices (N, ...) become the one-hot input (N, ..., num_embeddings) times the table."""
-        if m.padding_idx is not None or m.max_norm is not None or m.scale_grad_by_freq:
-            raise GraphError("Embedding is supported without padding_idx, max_norm and scale_grad_by_freq")
+        if m.max_norm is not None or m.scale_grad_by_freq or m.sparse:
+            raise GraphError("Embedding is supported without max_norm, scale_grad_by_freq and sparse")
         if not isinstance(idx, _Indices):
             raise GraphError("Embedding needs a forward argument of integer indices as its input")
         v = m.num_embeddings
@@ -260,7 +263,14 @@ class _Importer:
         rows = [[1.0 if k == i else 0.0 for k in range(v)] for i in idx.values]
         self.inputs[idx.name] = _array(self.torch.tensor(rows, dtype=self.torch.float64).reshape(*idx.shape, v))
         lead = "abcdefghjklmn"[: len(idx.shape)]
-        return einsum(f"{lead}i,io->{lead}o", x, self.param(_qual(target, "weight")))
+        weight = self.param(_qual(target, "weight"))
+        table = embedding_table(weight, m.padding_idx)
+        if m.padding_idx is not None and m.weight[m.padding_idx].count_nonzero():
+            # torch reads the padding row as it is (no gradient): its current values as a constant row
+            row = np.zeros(tuple(weight.shape))
+            row[m.padding_idx] = _array(m.weight[m.padding_idx])
+            table = table + self.b.const(row.tolist(), row.shape)
+        return einsum(f"{lead}i,io->{lead}o", x, table)
 
     def attention(
         self,
@@ -416,6 +426,22 @@ class _Importer:
             y = normalize(
                 x, axes, eps, self.const(m.running_mean).reshape(shape), self.const(m.running_var).reshape(shape)
             )
+        return affine(y, self.maybe(target, "weight"), self.maybe(target, "bias"), shape)
+
+    def instance_norm(self, target: str, m: Any, x: Tensor) -> Tensor:
+        """InstanceNorm1d/2d/3d: statistics over the spatial axes per (n, c); running ones in eval mode if tracked."""
+        d = {self.nn.InstanceNorm1d: 1, self.nn.InstanceNorm2d: 2, self.nn.InstanceNorm3d: 3}[type(m)]
+        if x.ndim != d + 2:
+            raise ShapeError(f"{type(m).__name__} needs a batched input of rank {d + 2}, got shape {x.shape}")
+        eval_stats = m.track_running_stats and not m.training
+        layer = InstanceNorm(
+            m.num_features,
+            exact_number("InstanceNorm", "eps", m.eps, positive=True),
+            running_mean=m.running_mean.tolist() if eval_stats else None,
+            running_var=m.running_var.tolist() if eval_stats else None,
+        )
+        y = layer(x, Params(self.b))  # no parameters: torch's affine weight and bias follow
+        shape = (1, x.shape[1]) + (1,) * d
         return affine(y, self.maybe(target, "weight"), self.maybe(target, "bias"), shape)
 
     # -- functions and methods -----------------------------------------------------------------------

@@ -59,6 +59,8 @@ class Embedding:
     y[..., d] = sum_v x[..., v] weight[v, d] with weight (num_embeddings, embedding_dim): for a one-hot
     row x = e_i this is row i of the table, and the gradient reaches only the rows used. Class
     indices become one-hot rows with ``symnn.losses.one_hot`` (``from_torch`` does it for integer inputs).
+    ``padding_idx`` (negative counts from the end, as in PyTorch) is a row that gets no gradient
+    and reads as zeros: PyTorch initializes it to zeros and never updates it.
 
     >>> from symnn.trace import trace
     >>> trace(Embedding(5, 2), shapes={"x": (3, 4, 5)}).params
@@ -67,12 +69,19 @@ class Embedding:
 
     num_embeddings: int
     embedding_dim: int
+    padding_idx: int | None = None
 
     def __post_init__(self) -> None:
         check_size("Embedding", num_embeddings=self.num_embeddings, embedding_dim=self.embedding_dim)
+        v, i = self.num_embeddings, self.padding_idx
+        if i is not None:
+            if isinstance(i, bool) or not isinstance(i, int) or not -v <= i < v:
+                raise GraphError(f"Embedding: padding_idx must be an int in [-{v}, {v}) or None, got {i!r}")
+            object.__setattr__(self, "padding_idx", i % v)
 
     def __str__(self) -> str:
-        return f"Embedding({self.num_embeddings}, {self.embedding_dim})"
+        pad = "" if self.padding_idx is None else f", padding_idx={self.padding_idx}"
+        return f"Embedding({self.num_embeddings}, {self.embedding_dim}{pad})"
 
     def __call__(self, x: Tensor, p: Params) -> Tensor:
         check_tensor(self, x)
@@ -85,7 +94,16 @@ class Embedding:
             raise shape_error(self, x, f"more than {len(_LEAD)} leading axes")
         with x.builder.scope(str(self)):
             lead = _LEAD[: x.ndim - 1]
-            return einsum(f"{lead}i,io->{lead}o", x, p.param("weight", (self.num_embeddings, self.embedding_dim)))
+            table = embedding_table(p.param("weight", (self.num_embeddings, self.embedding_dim)), self.padding_idx)
+            return einsum(f"{lead}i,io->{lead}o", x, table)
+
+
+def embedding_table(weight: Tensor, padding_idx: int | None) -> Tensor:
+    """``weight`` with row ``padding_idx`` multiplied by a constant 0: it reads as zeros and passes no gradient."""
+    if padding_idx is None:
+        return weight
+    keep = [[0.0 if r == padding_idx else 1.0] for r in range(weight.shape[0])]
+    return weight * weight.builder.const(keep, (weight.shape[0], 1))
 
 
 def _tuple(owner: str, name: str, value: int | tuple[int, ...], d: int, least: int) -> tuple[int, ...]:
