@@ -7,18 +7,22 @@ output ``"loss"``. Kinks follow PyTorch: relu'(0) = 0, LeakyReLU'(0) = slope, EL
 max pooling sends the gradient to the first maximal entry of a window. Anything else raises
 ``GraphError`` naming the node, its module or function, and the line of ``forward`` it came from.
 
-Supported modules: Linear, Conv1d/2d/3d (zero padding, ``"same"``, dilation; groups=1),
+Supported modules: Linear, Conv1d/2d/3d (zero padding, ``"same"``, dilation, groups),
 MaxPool1d/2d/3d (no padding), AvgPool1d/2d/3d, AdaptiveAvgPool1d/2d/3d (sizes that divide),
 ReLU, Sigmoid, Tanh, GELU, LeakyReLU, ELU, Softplus, Identity, Dropout (p=0 or eval mode),
-Flatten, LayerNorm, BatchNorm1d/2d/3d (training and eval mode), Embedding (an integer input
-becomes one-hot rows, the graph input of that name), MultiheadAttention (self- and
-cross-attention, no masks), TransformerEncoderLayer and TransformerEncoder (pre- or post-norm,
-relu or gelu, no masks; dropout 0 or eval mode); their functional forms
-(``F.max_pool2d``, ``F.leaky_relu``, ``F.linear``, ...); +, -, *, /, @, neg, exp, relu, sigmoid,
-tanh, gelu, flatten, reshape/view, transpose/permute/t, cat, mean/sum over dims, indexing with
-ints and unit-step slices; the losses MSELoss and CrossEntropyLoss (class indices or
-probabilities; reduction "mean" or "sum"). Every parameter is a graph parameter (frozen ones
-too); buffers (BatchNorm's running statistics) are constants.
+Flatten, LayerNorm, BatchNorm1d/2d/3d (training and eval mode), InstanceNorm1d/2d/3d (affine or
+not, running statistics in eval mode), Embedding (padding_idx too; an integer input becomes
+one-hot rows, the graph input of that name), MultiheadAttention (self- and cross-attention,
+``attn_mask``, ``key_padding_mask``, ``is_causal``), TransformerEncoderLayer and
+TransformerEncoder (pre- or post-norm, relu or gelu, masks as for attention; dropout 0 or eval
+mode); their functional forms (``F.max_pool2d``, ``F.leaky_relu``, ``F.linear``, ...); +, -, *,
+/, @, neg, exp, relu, sigmoid, tanh, gelu, flatten, reshape/view, transpose/permute/t, cat,
+mean/sum over dims, indexing with ints and unit-step slices; the losses MSELoss and
+CrossEntropyLoss (class indices or probabilities; reduction "mean", "sum" or "none"). Every
+parameter is a graph parameter (frozen ones too); buffers (BatchNorm's running statistics) are
+constants. Masks are constants: buffers, or made in ``forward`` from sizes (``torch.full``,
+``torch.triu``, ``generate_square_subsequent_mask``, ...), which torch itself evaluates (only
+deterministic constructors are folded so); a masked key gets weight exactly 0, ``-inf`` included.
 """
 
 from __future__ import annotations
@@ -153,8 +157,10 @@ class _Importer:
         """Torch tensors inside ``value`` (constants: buffers, masks made in forward) as symnn constants."""
         if isinstance(value, self.torch.Tensor):
             return self.const(value)
-        if isinstance(value, (list, tuple)):
-            return type(value)(self.lift(v) for v in value)
+        if isinstance(value, tuple):
+            return tuple(self.lift(v) for v in value)
+        if isinstance(value, list):
+            return [self.lift(v) for v in value]
         return value
 
     def fold(self, node: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[bool, Any]:
@@ -684,7 +690,8 @@ def from_torch(
     ``loss`` (``nn.MSELoss()`` or ``nn.CrossEntropyLoss()``) and ``target`` (a tensor; class
     indices for cross-entropy become one-hot rows), the graph's output is ``"loss"`` with the
     extra input ``"y"``; otherwise its outputs are ``"out"`` (or ``"out0"``, ``"out1"``, ...).
-    A single input is named ``"x"``, several keep the names of ``forward``'s arguments.
+    A single input is named ``"x"``, several keep the names of ``forward``'s arguments. A loss
+    with ``reduction="none"`` gives the output ``"losses"``, one per example (and position).
     """
     try:
         import torch
@@ -734,9 +741,11 @@ def from_torch(
                 prefix = "" if single else node.target  # the single layer's parameters keep their names
                 env[node] = imp.call_module(prefix, gm.get_submodule(node.target), list(args), dict(kwargs))
             elif node.op == "call_function":
-                env[node] = imp.call_function(node.target, list(imp.lift(args)), imp.lift(kwargs))
+                lifted = {k: imp.lift(v) for k, v in kwargs.items()}
+                env[node] = imp.call_function(node.target, list(imp.lift(tuple(args))), lifted)
             elif node.op == "call_method":
-                env[node] = imp.method(node.target, list(imp.lift(args)), imp.lift(kwargs))
+                lifted = {k: imp.lift(v) for k, v in kwargs.items()}
+                env[node] = imp.method(node.target, list(imp.lift(tuple(args))), lifted)
             elif node.op == "get_attr":
                 env[node] = _get_attr(imp, node.target)
             elif node.op == "output":
@@ -757,7 +766,9 @@ def from_torch(
         raise GraphError("from_torch: with a loss the target is the input 'y'; rename forward's argument 'y'")
     y, value = _target(loss, target, outputs[0], b)
     inputs["y"] = value if not isinstance(value, list) else _array(torch.tensor(value, dtype=torch.float64))
-    return TorchModel(label, b.build(_loss(loss, outputs[0], y), names=["loss"]), imp.values, inputs)
+    value = _loss(loss, outputs[0], y)
+    # reduction="none": the per-example losses, a tensor (the name "loss" is kept for scalars)
+    return TorchModel(label, b.build(value, names=["loss" if value.shape == () else "losses"]), imp.values, inputs)
 
 
 def _root(layer: Any, torch: Any) -> Any:
