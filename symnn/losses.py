@@ -1,4 +1,4 @@
-"""Losses (a scalar Tensor: the mean over the batch, the sum with ``reduction="sum"``; per entry with ``"none"``) and softmax.
+"""Losses (a scalar: the mean over the batch, or the sum with ``reduction="sum"``; ``"none"``: per entry) and softmax.
 
 >>> from symnn.ir import Builder
 >>> b = Builder()
@@ -56,13 +56,13 @@ def mse(pred: Tensor, y: Tensor, reduction: str = "mean") -> Tensor:
 
 
 def logistic(pred: Tensor, y: Tensor, reduction: str = "mean") -> Tensor:
-    """Logistic loss for labels y in {-1, +1}: mean (or sum, or per entry) of softplus(-y pred) = log(1 + exp(-y pred))."""
+    """Logistic loss for labels y in {-1, +1}: mean (or ``reduction``) of softplus(-y pred) = log(1 + exp(-y pred))."""
     _check_pair("logistic", pred, y)
     return reduce(pred.builder.elementwise(lambda a, b: softplus(-b * a), pred, y), reduction, "logistic")
 
 
 def hinge(pred: Tensor, y: Tensor, reduction: str = "mean") -> Tensor:
-    """Hinge loss for labels y in {-1, +1}: mean (or sum, or per entry) of max(0, 1 - y pred)."""
+    """Hinge loss for labels y in {-1, +1}: the mean (or ``reduction``) of max(0, 1 - y pred)."""
     _check_pair("hinge", pred, y)
     return reduce(pred.builder.elementwise(lambda a, b: relu(1 - b * a), pred, y), reduction, "hinge")
 

@@ -44,11 +44,11 @@ from .functions import relu, sigmoid
 from .ir import Builder, Graph, Tensor, concat, einsum
 from .layers.activations import elu, exact_number, gelu, leaky_relu
 from .layers.attention import mask_parts, multihead
-from .layers.core import conv, embedding_table, same_padding
 from .layers.base import Params
+from .layers.core import conv, embedding_table, same_padding
 from .layers.norm import InstanceNorm, affine, normalize
 from .layers.pooling import avg_pool, max_pool
-from .losses import cross_entropy, mse, one_hot, softmax
+from .losses import cross_entropy, mse, one_hot
 
 
 def is_torch_module(obj: object) -> bool:
@@ -303,8 +303,7 @@ class _Importer:
             raise GraphError(f"MultiheadAttention with dropout {m.dropout} in training mode is random; call .eval()")
         if not m.batch_first:  # (L, N, E) -> (N, L, E)
             query, key, value = (_permute(t, [1, 0, 2]) for t in (query, key, value))
-        e, h = m.embed_dim, m.num_heads
-        n, length, s = query.shape[0], query.shape[1], key.shape[1]
+        h, n, length, s = m.num_heads, query.shape[0], query.shape[1], key.shape[1]
         parts = self.attention_mask(attn_mask, key_padding_mask, is_causal, (n, h, length, s))
         w = self.param(_qual(target, "in_proj_weight"))
         joined, weights = multihead(query, key, value, w, self.maybe(target, "in_proj_bias"), h, parts)
@@ -324,7 +323,7 @@ class _Importer:
         torch's hint that ``attn_mask`` is the causal mask: torch requires the mask then and may
         use either, so the mask must be the causal one.
         """
-        n, h, length, s = shape
+        n, _, length, s = shape
         total = np.zeros(shape)
         for name, mask, at in (("attn_mask", attn_mask, None), ("key_padding_mask", padding, (n, 1, 1, s))):
             if mask is None:
@@ -343,11 +342,14 @@ class _Importer:
             try:
                 total = total + np.broadcast_to(a, shape)
             except ValueError:
-                raise ShapeError(f"{name} of shape {tuple(mask.shape)} does not fit the attention scores {shape}") from None
+                raise ShapeError(
+                    f"{name} of shape {tuple(mask.shape)} does not fit the attention scores {shape}"
+                ) from None
         if is_causal:
             if attn_mask is None:
                 raise GraphError(
-                    "is_causal needs attn_mask as well (torch's hint), e.g. nn.Transformer.generate_square_subsequent_mask"
+                    "is_causal needs attn_mask as well (torch's hint), "
+                    "e.g. nn.Transformer.generate_square_subsequent_mask(L)"
                 )
             if padding is None and not (np.isfinite(total) == np.tril(np.ones((length, s), dtype=bool))).all():
                 raise GraphError(

@@ -154,7 +154,7 @@ def conv(
     dilation: tuple[int, ...] | None = None,
     groups: int = 1,
 ) -> Tensor:
-    """y[n, o, i] = bias[o] + sum_{c, k} w[o, c, k] x_pad[n, g(o) C/G + c, stride * i + dilation * k] (cross-correlation).
+    """y[n, o, i] = bias[o] + sum_{c, k} w[o, c, k] x_pad[n, g(o) C/G + c, stride i + dilation k] (cross-correlation).
 
     ``x`` is (N, C, *S), ``w`` (O, C/G, *K) for ``groups`` G, with g(o) = o // (O/G) the group of
     output channel o (PyTorch's layout); ``before``/``after`` zero padding per spatial axis
