@@ -91,11 +91,11 @@ def mask_parts(owner: str, mask: Any, causal: bool, shape: tuple[int, ...]) -> t
 
 
 def masked_softmax(z: Tensor, allowed: np.ndarray) -> Tensor:
-    """softmax over the last axis of the allowed entries only: w = m e^(z - c) / sum(m e^(z - c)), m = allowed.
+    """softmax over the last axis of the allowed entries only: w = m e^(f - c) / sum(m e^(f - c)), m = allowed.
 
-    The shift c is the logsumexp of z with each masked entry replaced by the row's first allowed
-    entry, so max(allowed z) <= c <= max(allowed z) + log S: no term overflows and the sum is at
-    least 1 / S. Masked entries are exactly 0 and pass no gradient.
+    f is z with each masked entry replaced by the row's first allowed entry, and the shift c is
+    logsumexp(f), so max(allowed z) <= c <= max(allowed z) + log S: no term overflows and the sum
+    is at least 1 / S. Masked entries are exactly 0 and pass no gradient, however large their score.
     """
     b = z.builder
     if allowed.all():
@@ -106,7 +106,8 @@ def masked_softmax(z: Tensor, allowed: np.ndarray) -> Tensor:
     pick = (z * b.const(first.tolist(), first.shape)).sum(-1, keepdims=True)  # the first allowed score per row
     filled = b.elementwise(lambda a, k, f: k * a + (1 - k) * f, z, m, pick)
     c = filled.logsumexp(-1).reshape((*z.shape[:-1], 1))
-    e = b.elementwise(lambda a, k, cc: k * sp.exp(a - cc), z, m, c)
+    # exp of the filled scores: a masked score may be large enough that its own exp overflows (0 * inf)
+    e = b.elementwise(lambda a, k, cc: k * sp.exp(a - cc), filled, m, c)
     return e / e.sum(-1, keepdims=True)
 
 
