@@ -472,3 +472,20 @@ def test_reduction_none_equals_torch():
     assert np.max(np.abs(out["m"] - torch.nn.functional.mse_loss(z, t, reduction="none").numpy())) < 1e-14
     expected = torch.nn.functional.cross_entropy(z, labels, reduction="none").numpy()
     assert out["c"].shape == (4,) and np.max(np.abs(out["c"] - expected)) < 1e-14
+
+
+def test_the_new_layers_pass_gradcheck_on_every_path_including_the_kernel():
+    from symnn.ir import einsum
+    from verify import CheckOptions, gradcheck
+
+    inf = float("-inf")
+    conv, norm = L.Conv1d(4, 4, 1, groups=2), L.InstanceNorm(4, affine=True)
+    attn = L.MultiHeadAttention(4, 2, full_width=True, causal=True, mask=[[0, inf, 0], [0.5, 0, 0], [1, 0, inf]])
+
+    def net(x, p):  # (N, C, L) -> grouped conv -> instance norm -> (N, L, C) -> masked causal attention
+        h = norm(conv(x, p.child("conv")), p.child("norm"))
+        return attn(einsum("ncl->nlc", h), p.child("attn"))
+
+    g = trace(net, "mse", shapes={"x": (1, 4, 3)})
+    report = gradcheck(g, None, CheckOptions(paths=("symbolic", "executor", "kernel")))
+    assert report.ok, report.table()

@@ -238,12 +238,17 @@ def _layer_rows() -> list[LayerSpec]:
         LayerSpec(
             "InstanceNorm:eval",
             t(
-                L.Sequential(L.InstanceNorm(2, running_mean=[0.5, -1], running_var=[2, 0.25]), L.Flatten()),
+                L.Sequential(
+                    L.Conv1d(1, 2, 1), L.InstanceNorm(2, running_mean=[0.5, -1], running_var=[2, 0.25]), L.Flatten()
+                ),
                 "mse",
-                x=(1, 2, 2),
+                x=(1, 1, 2),
             ),
         ),
-        LayerSpec("Normalize:instance", t(L.Sequential(L.Normalize("instance"), L.Flatten()), "mse", x=(1, 2, 3))),
+        LayerSpec(
+            "Normalize:instance",
+            t(L.Sequential(L.Conv1d(1, 2, 1), L.Normalize("instance"), L.Flatten()), "mse", x=(1, 1, 3)),
+        ),
         LayerSpec(
             "Embedding:padding_idx", t(L.Sequential(L.Embedding(3, 2, padding_idx=1), L.Tanh()), "mse", x=(2, 3))
         ),
