@@ -1,4 +1,4 @@
-"""Losses (each a scalar Tensor: the mean over the batch, or the sum with ``reduction="sum"``) and the stable softmax.
+"""Losses (a scalar: the mean over the batch, or the sum with ``reduction="sum"``; ``"none"``: per entry) and softmax.
 
 >>> from symnn.ir import Builder
 >>> b = Builder()
@@ -37,13 +37,15 @@ def _check_pair(name: str, pred: Tensor, y: Tensor) -> None:
         raise ShapeError(f"{name}: prediction of shape {pred.shape} and target of shape {y.shape} differ")
 
 
-REDUCTIONS = ("mean", "sum")
+REDUCTIONS = ("mean", "sum", "none")
 
 
 def reduce(t: Tensor, reduction: str, name: str) -> Tensor:
-    """The mean (PyTorch's default) or the sum of all entries of ``t``."""
+    """The mean (PyTorch's default) or the sum of all entries of ``t``, or ``t`` itself (``"none"``, per entry)."""
     if reduction not in REDUCTIONS:
         raise GraphError(f"{name}: reduction must be one of {REDUCTIONS}, got {reduction!r}")
+    if reduction == "none":
+        return t
     return t.mean() if reduction == "mean" else t.sum()
 
 
@@ -53,16 +55,16 @@ def mse(pred: Tensor, y: Tensor, reduction: str = "mean") -> Tensor:
     return reduce(pred.builder.elementwise(lambda a, b: (a - b) ** 2, pred, y), reduction, "mse")
 
 
-def logistic(pred: Tensor, y: Tensor) -> Tensor:
-    """Logistic loss for labels y in {-1, +1}: mean of softplus(-y pred) = log(1 + exp(-y pred))."""
+def logistic(pred: Tensor, y: Tensor, reduction: str = "mean") -> Tensor:
+    """Logistic loss for labels y in {-1, +1}: mean (or ``reduction``) of softplus(-y pred) = log(1 + exp(-y pred))."""
     _check_pair("logistic", pred, y)
-    return pred.builder.elementwise(lambda a, b: softplus(-b * a), pred, y).mean()
+    return reduce(pred.builder.elementwise(lambda a, b: softplus(-b * a), pred, y), reduction, "logistic")
 
 
-def hinge(pred: Tensor, y: Tensor) -> Tensor:
-    """Hinge loss for labels y in {-1, +1}: mean of max(0, 1 - y pred)."""
+def hinge(pred: Tensor, y: Tensor, reduction: str = "mean") -> Tensor:
+    """Hinge loss for labels y in {-1, +1}: the mean (or ``reduction``) of max(0, 1 - y pred)."""
     _check_pair("hinge", pred, y)
-    return pred.builder.elementwise(lambda a, b: relu(1 - b * a), pred, y).mean()
+    return reduce(pred.builder.elementwise(lambda a, b: relu(1 - b * a), pred, y), reduction, "hinge")
 
 
 def softmax_cross_entropy(logits: Tensor, y_onehot: Tensor) -> Tensor:

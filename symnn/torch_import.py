@@ -7,22 +7,27 @@ output ``"loss"``. Kinks follow PyTorch: relu'(0) = 0, LeakyReLU'(0) = slope, EL
 max pooling sends the gradient to the first maximal entry of a window. Anything else raises
 ``GraphError`` naming the node, its module or function, and the line of ``forward`` it came from.
 
-Supported modules: Linear, Conv1d/2d/3d (zero padding, ``"same"``, dilation; groups=1),
+Supported modules: Linear, Conv1d/2d/3d (zero padding, ``"same"``, dilation, groups),
 MaxPool1d/2d/3d (no padding), AvgPool1d/2d/3d, AdaptiveAvgPool1d/2d/3d (sizes that divide),
 ReLU, Sigmoid, Tanh, GELU, LeakyReLU, ELU, Softplus, Identity, Dropout (p=0 or eval mode),
-Flatten, LayerNorm, BatchNorm1d/2d/3d (training and eval mode), Embedding (an integer input
-becomes one-hot rows, the graph input of that name), MultiheadAttention (self- and
-cross-attention, no masks), TransformerEncoderLayer and TransformerEncoder (pre- or post-norm,
-relu or gelu, no masks; dropout 0 or eval mode); their functional forms
-(``F.max_pool2d``, ``F.leaky_relu``, ``F.linear``, ...); +, -, *, /, @, neg, exp, relu, sigmoid,
-tanh, gelu, flatten, reshape/view, transpose/permute/t, cat, mean/sum over dims, indexing with
-ints and unit-step slices; the losses MSELoss and CrossEntropyLoss (class indices or
-probabilities; reduction "mean" or "sum"). Every parameter is a graph parameter (frozen ones
-too); buffers (BatchNorm's running statistics) are constants.
+Flatten, LayerNorm, BatchNorm1d/2d/3d (training and eval mode), InstanceNorm1d/2d/3d (affine or
+not, running statistics in eval mode), Embedding (padding_idx too; an integer input becomes
+one-hot rows, the graph input of that name), MultiheadAttention (self- and cross-attention,
+``attn_mask``, ``key_padding_mask``, ``is_causal``), TransformerEncoderLayer and
+TransformerEncoder (pre- or post-norm, relu or gelu, masks as for attention; dropout 0 or eval
+mode); their functional forms (``F.max_pool2d``, ``F.leaky_relu``, ``F.linear``, ...); +, -, *,
+/, @, neg, exp, relu, sigmoid, tanh, gelu, flatten, reshape/view, transpose/permute/t, cat,
+mean/sum over dims, indexing with ints and unit-step slices; the losses MSELoss and
+CrossEntropyLoss (class indices or probabilities; reduction "mean", "sum" or "none"). Every
+parameter is a graph parameter (frozen ones too); buffers (BatchNorm's running statistics) are
+constants. Masks are constants: buffers, or made in ``forward`` from sizes (``torch.full``,
+``torch.triu``, ``generate_square_subsequent_mask``, ...), which torch itself evaluates (only
+deterministic constructors are folded so); a masked key gets weight exactly 0, ``-inf`` included.
 """
 
 from __future__ import annotations
 
+import inspect
 import math
 import operator
 import os
@@ -31,16 +36,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import sympy as sp
 
 from .errors import GraphError, ModelError, ShapeError, SymnnError
 from .functions import relu, sigmoid
 from .ir import Builder, Graph, Tensor, concat, einsum
 from .layers.activations import elu, exact_number, gelu, leaky_relu
-from .layers.core import conv, same_padding
-from .layers.norm import affine, normalize
+from .layers.attention import mask_parts, multihead
+from .layers.base import Params
+from .layers.core import conv, embedding_table, same_padding
+from .layers.norm import InstanceNorm, affine, normalize
 from .layers.pooling import avg_pool, max_pool
-from .losses import cross_entropy, mse, one_hot, softmax
+from .losses import cross_entropy, mse, one_hot
 
 
 def is_torch_module(obj: object) -> bool:
@@ -137,7 +145,40 @@ class _Importer:
         return self.param(name) if name in self.named else None
 
     def const(self, t: Any) -> Tensor:
-        return self.b.const(_array(t).tolist(), tuple(t.shape))
+        values = _array(t)
+        if not np.isfinite(values).all():
+            raise GraphError(
+                f"a constant of shape {tuple(t.shape)} holds inf or NaN; only the masks given to "
+                "MultiheadAttention (attn_mask, key_padding_mask) may hold -inf"
+            )
+        return self.b.const(values.tolist(), tuple(t.shape))
+
+    def lift(self, value: Any) -> Any:
+        """Torch tensors inside ``value`` (constants: buffers, masks made in forward) as symnn constants."""
+        if isinstance(value, self.torch.Tensor):
+            return self.const(value)
+        if isinstance(value, tuple):
+            return tuple(self.lift(v) for v in value)
+        if isinstance(value, list):
+            return [self.lift(v) for v in value]
+        return value
+
+    def fold(self, node: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[bool, Any]:
+        """(True, value) when torch itself evaluates ``node``: a mask or constant built from sizes and buffers.
+
+        Only deterministic constructors and tensor methods on constants are folded (never random
+        ones), and only when no argument depends on the graph's inputs.
+        """
+        if _depends((*args, *kwargs.values())):
+            return False, None
+        if node.op == "call_function" and (
+            node.target in _FOLD_OPERATORS or getattr(node.target, "__name__", "") in _FOLD_TORCH
+        ):
+            if node.target in _FOLD_OPERATORS or getattr(self.torch, node.target.__name__, None) is node.target:
+                return True, node.target(*args, **kwargs)
+        if node.op == "call_method" and isinstance(args[0], self.torch.Tensor) and node.target in _FOLD_METHODS:
+            return True, getattr(args[0], node.target)(*args[1:], **kwargs)
+        return False, None
 
     # -- modules -----------------------------------------------------------------------------------
     def call_module(self, target: str, m: Any, args: list[Any], kwargs: dict[str, Any]) -> Any:
@@ -145,15 +186,18 @@ class _Importer:
         if isinstance(m, nn.MultiheadAttention):
             return self.attention(target, m, *args, **kwargs)
         if isinstance(m, (nn.TransformerEncoderLayer, nn.TransformerEncoder)):
-            masks = [a for a in args[1:] if a is not None] + [v for v in kwargs.values() if v not in (None, False)]
-            if masks or not isinstance(args[0], Tensor):
-                raise GraphError("transformer layers are supported without masks (src_mask, key padding, is_causal)")
+            bound = inspect.signature(m.forward).bind(*args, **kwargs).arguments
+            x = bound["src"]
+            mask = bound.get("mask", bound.get("src_mask"))
+            padding, causal = bound.get("src_key_padding_mask"), bool(bound.get("is_causal"))
+            if not isinstance(x, Tensor):
+                raise GraphError(f"the source of {type(m).__name__} must be a float tensor, got {type(x).__name__}")
             if isinstance(m, nn.TransformerEncoder):
-                x = args[0]
                 for i, layer in enumerate(m.layers):
-                    x = self.encoder_layer(_qual(target, f"layers.{i}"), layer, x)
+                    x = self.encoder_layer(_qual(target, f"layers.{i}"), layer, x, mask, padding, causal)
                 return x if m.norm is None else self.call_module(_qual(target, "norm"), m.norm, [x], {})
-            return self.encoder_layer(target, m, args[0])
+            return self.encoder_layer(target, m, x, mask, padding, causal)
+        args, kwargs = self.lift(args), {k: self.lift(v) for k, v in kwargs.items()}
         if isinstance(m, nn.Embedding) and len(args) == 1 and not kwargs:
             return self.embedding(target, m, args[0])
         if any(isinstance(a, _Indices) for a in args):
@@ -199,6 +243,8 @@ class _Importer:
             return affine(y, self.maybe(target, "weight"), self.maybe(target, "bias"), shape)
         if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)):
             return self.batch_norm(target, m, x)
+        if isinstance(m, (nn.InstanceNorm1d, nn.InstanceNorm2d, nn.InstanceNorm3d)):
+            return self.instance_norm(target, m, x)
         if isinstance(m, nn.Flatten):
             return _flatten(x, m.start_dim, m.end_dim)
         if isinstance(m, nn.Dropout) and (m.p == 0 or not m.training):
@@ -212,8 +258,8 @@ class _Importer:
 
     def embedding(self, target: str, m: Any, idx: Any) -> Tensor:
         """nn.Embedding: integer indices (N, ...) become the one-hot input (N, ..., num_embeddings) times the table."""
-        if m.padding_idx is not None or m.max_norm is not None or m.scale_grad_by_freq:
-            raise GraphError("Embedding is supported without padding_idx, max_norm and scale_grad_by_freq")
+        if m.max_norm is not None or m.scale_grad_by_freq or m.sparse:
+            raise GraphError("Embedding is supported without max_norm, scale_grad_by_freq and sparse")
         if not isinstance(idx, _Indices):
             raise GraphError("Embedding needs a forward argument of integer indices as its input")
         v = m.num_embeddings
@@ -223,7 +269,14 @@ class _Importer:
         rows = [[1.0 if k == i else 0.0 for k in range(v)] for i in idx.values]
         self.inputs[idx.name] = _array(self.torch.tensor(rows, dtype=self.torch.float64).reshape(*idx.shape, v))
         lead = "abcdefghjklmn"[: len(idx.shape)]
-        return einsum(f"{lead}i,io->{lead}o", x, self.param(_qual(target, "weight")))
+        weight = self.param(_qual(target, "weight"))
+        table = embedding_table(weight, m.padding_idx)
+        if m.padding_idx is not None and m.weight[m.padding_idx].count_nonzero():
+            # torch reads the padding row as it is (no gradient): its current values as a constant row
+            row = np.zeros(tuple(weight.shape))
+            row[m.padding_idx] = _array(m.weight[m.padding_idx])
+            table = table + self.b.const(row.tolist(), row.shape)
+        return einsum(f"{lead}i,io->{lead}o", x, table)
 
     def attention(
         self,
@@ -238,50 +291,85 @@ class _Importer:
         average_attn_weights: bool = True,
         is_causal: bool = False,
     ) -> tuple[Tensor, Tensor | None]:
-        """nn.MultiheadAttention: softmax(Q K^T / sqrt(d)) V per head, then the output projection.
+        """nn.MultiheadAttention: softmax(Q K^T / sqrt(d) + mask) V per head, then the output projection.
 
         Q = query W_q^T + b_q (and K, V likewise) with W_q, W_k, W_v the row blocks of
-        ``in_proj_weight``; no masks, no bias_k/v, no zero attention, no dropout while training.
+        ``in_proj_weight``; masks are constants (see ``attention_mask``); no bias_k/v, no zero
+        attention, no dropout while training.
         """
-        if key_padding_mask is not None or attn_mask is not None or is_causal:
-            raise GraphError("MultiheadAttention is supported without masks (attn_mask, key_padding_mask, is_causal)")
         if not m._qkv_same_embed_dim or m.bias_k is not None or m.add_zero_attn:
             raise GraphError("MultiheadAttention needs kdim = vdim = embed_dim, add_bias_kv=False, add_zero_attn=False")
         if m.dropout and m.training:
             raise GraphError(f"MultiheadAttention with dropout {m.dropout} in training mode is random; call .eval()")
         if not m.batch_first:  # (L, N, E) -> (N, L, E)
             query, key, value = (_permute(t, [1, 0, 2]) for t in (query, key, value))
-        e, h = m.embed_dim, m.num_heads
-        d = e // h
+        h, n, length, s = m.num_heads, query.shape[0], query.shape[1], key.shape[1]
+        parts = self.attention_mask(attn_mask, key_padding_mask, is_causal, (n, h, length, s))
         w = self.param(_qual(target, "in_proj_weight"))
-        bias = self.maybe(target, "in_proj_bias")
-        heads = []
-        for i, t in enumerate((query, key, value)):
-            proj = einsum("nli,oi->nlo", t, w.take(0, i * e, (i + 1) * e))
-            if bias is not None:
-                proj = proj + bias.take(0, i * e, (i + 1) * e)
-            heads.append(proj.reshape((t.shape[0], t.shape[1], h, d)))
-        q, k, v = heads
-        scores = einsum("nlhd,nshd->nhls", q, k) * (1 / sp.sqrt(d))
-        weights = softmax(scores, axis=3)
-        out = einsum("nhls,nshd->nlhd", weights, v).reshape((q.shape[0], q.shape[1], e))
-        out = self.call_module(_qual(target, "out_proj"), m.out_proj, [out], {})
+        joined, weights = multihead(query, key, value, w, self.maybe(target, "in_proj_bias"), h, parts)
+        out = self.call_module(_qual(target, "out_proj"), m.out_proj, [joined], {})
         if not m.batch_first:
             out = _permute(out, [1, 0, 2])
         if not need_weights:
             return out, None
         return out, weights.mean(1) if average_attn_weights else weights
 
-    def encoder_layer(self, target: str, m: Any, x: Tensor) -> Tensor:
+    def attention_mask(
+        self, attn_mask: Any, padding: Any, is_causal: bool, shape: tuple[int, int, int, int]
+    ) -> tuple[Any, Any] | None:
+        """torch's ``attn_mask`` ((L, S) or (N * heads, L, S)) and ``key_padding_mask`` (N, S) as one constant mask.
+
+        Boolean masks hide the True entries; float masks are added, -inf hiding. ``is_causal`` is
+        torch's hint that ``attn_mask`` is the causal mask: torch requires the mask then and may
+        use either, so the mask must be the causal one.
+        """
+        n, _, length, s = shape
+        total = np.zeros(shape)
+        for name, mask, at in (("attn_mask", attn_mask, None), ("key_padding_mask", padding, (n, 1, 1, s))):
+            if mask is None:
+                continue
+            if not isinstance(mask, self.torch.Tensor):
+                raise GraphError(
+                    f"{name} must be a constant tensor (a buffer, or made in forward from sizes), "
+                    f"not computed from the inputs: got {type(mask).__name__}"
+                )
+            a = mask.detach().cpu().numpy()
+            a = np.where(a, -np.inf, 0.0) if a.dtype == bool else a.astype(float)
+            if at is not None:
+                a = a.reshape(at) if a.size == math.prod(at) else a
+            elif a.ndim == 3:
+                a = a.reshape(shape) if a.size == math.prod(shape) else a
+            try:
+                total = total + np.broadcast_to(a, shape)
+            except ValueError:
+                raise ShapeError(
+                    f"{name} of shape {tuple(mask.shape)} does not fit the attention scores {shape}"
+                ) from None
+        if is_causal:
+            if attn_mask is None:
+                raise GraphError(
+                    "is_causal needs attn_mask as well (torch's hint), "
+                    "e.g. nn.Transformer.generate_square_subsequent_mask(L)"
+                )
+            if padding is None and not (np.isfinite(total) == np.tril(np.ones((length, s), dtype=bool))).all():
+                raise GraphError(
+                    "is_causal is set but attn_mask is not the causal mask; torch may use either, so they must agree"
+                )
+        if attn_mask is None and padding is None:
+            return None
+        return mask_parts("MultiheadAttention", total, False, shape)
+
+    def encoder_layer(self, target: str, m: Any, x: Tensor, mask: Any, padding: Any, causal: bool) -> Tensor:
         """nn.TransformerEncoderLayer: self-attention and feed-forward blocks with residuals, post- or pre-norm."""
 
         def sub(name: str, t: Tensor) -> Tensor:
             return self.call_module(_qual(target, name), getattr(m, name), [t], {})  # type: ignore[no-any-return]
 
         def attend(t: Tensor) -> Tensor:
-            return sub(
-                "dropout1", self.attention(_qual(target, "self_attn"), m.self_attn, t, t, t, need_weights=False)[0]
-            )
+            out = self.attention(
+                _qual(target, "self_attn"), m.self_attn, t, t, t, padding, False, mask, is_causal=causal
+            )[0]
+            return sub("dropout1", out)
 
         def feed_forward(t: Tensor) -> Tensor:
             act = m.activation
@@ -325,15 +413,15 @@ class _Importer:
 
     def conv(self, target: str, m: Any, x: Tensor) -> Tensor:
         d = x.ndim - 2
-        if m.groups != 1 or m.padding_mode != "zeros":
-            raise GraphError(f"convolutions need groups=1 and padding_mode='zeros', got {m.groups}, {m.padding_mode!r}")
+        if m.padding_mode != "zeros":
+            raise GraphError(f"convolutions need padding_mode='zeros', got {m.padding_mode!r}")
         w = self.param(_qual(target, "weight"))
         kernel, dilation = _ints(m.kernel_size, d), _ints(m.dilation, d)
         if isinstance(m.padding, str):
             before, after = same_padding(kernel, dilation) if m.padding == "same" else ((0,) * d, (0,) * d)
         else:
             before = after = _ints(m.padding, d)
-        return conv(x, w, self.maybe(target, "bias"), _ints(m.stride, d), before, after, dilation)
+        return conv(x, w, self.maybe(target, "bias"), _ints(m.stride, d), before, after, dilation, m.groups)
 
     def batch_norm(self, target: str, m: Any, x: Tensor) -> Tensor:
         c = m.num_features
@@ -346,6 +434,22 @@ class _Importer:
             y = normalize(
                 x, axes, eps, self.const(m.running_mean).reshape(shape), self.const(m.running_var).reshape(shape)
             )
+        return affine(y, self.maybe(target, "weight"), self.maybe(target, "bias"), shape)
+
+    def instance_norm(self, target: str, m: Any, x: Tensor) -> Tensor:
+        """InstanceNorm1d/2d/3d: statistics over the spatial axes per (n, c); running ones in eval mode if tracked."""
+        d = {self.nn.InstanceNorm1d: 1, self.nn.InstanceNorm2d: 2, self.nn.InstanceNorm3d: 3}[type(m)]
+        if x.ndim != d + 2:
+            raise ShapeError(f"{type(m).__name__} needs a batched input of rank {d + 2}, got shape {x.shape}")
+        eval_stats = m.track_running_stats and not m.training
+        layer = InstanceNorm(
+            m.num_features,
+            exact_number("InstanceNorm", "eps", m.eps, positive=True),
+            running_mean=m.running_mean.tolist() if eval_stats else None,
+            running_var=m.running_var.tolist() if eval_stats else None,
+        )
+        y = layer(x, Params(self.b))  # no parameters: torch's affine weight and bias follow
+        shape = (1, x.shape[1]) + (1,) * d
         return affine(y, self.maybe(target, "weight"), self.maybe(target, "bias"), shape)
 
     # -- functions and methods -----------------------------------------------------------------------
@@ -588,7 +692,8 @@ def from_torch(
     ``loss`` (``nn.MSELoss()`` or ``nn.CrossEntropyLoss()``) and ``target`` (a tensor; class
     indices for cross-entropy become one-hot rows), the graph's output is ``"loss"`` with the
     extra input ``"y"``; otherwise its outputs are ``"out"`` (or ``"out0"``, ``"out1"``, ...).
-    A single input is named ``"x"``, several keep the names of ``forward``'s arguments.
+    A single input is named ``"x"``, several keep the names of ``forward``'s arguments. A loss
+    with ``reduction="none"`` gives the output ``"losses"``, one per example (and position).
     """
     try:
         import torch
@@ -631,13 +736,18 @@ def from_torch(
         try:
             if node.op != "call_module" and any(isinstance(a, _Indices) for a in (*args, *kwargs.values())):
                 raise GraphError("integer inputs are supported only as the indices of an Embedding")
-            if node.op == "call_module":
+            folded, value = imp.fold(node, args, kwargs)
+            if folded:
+                env[node] = value
+            elif node.op == "call_module":
                 prefix = "" if single else node.target  # the single layer's parameters keep their names
                 env[node] = imp.call_module(prefix, gm.get_submodule(node.target), list(args), dict(kwargs))
             elif node.op == "call_function":
-                env[node] = imp.call_function(node.target, list(args), dict(kwargs))
+                lifted = {k: imp.lift(v) for k, v in kwargs.items()}
+                env[node] = imp.call_function(node.target, list(imp.lift(tuple(args))), lifted)
             elif node.op == "call_method":
-                env[node] = imp.method(node.target, list(args), dict(kwargs))
+                lifted = {k: imp.lift(v) for k, v in kwargs.items()}
+                env[node] = imp.method(node.target, list(imp.lift(tuple(args))), lifted)
             elif node.op == "get_attr":
                 env[node] = _get_attr(imp, node.target)
             elif node.op == "output":
@@ -658,7 +768,9 @@ def from_torch(
         raise GraphError("from_torch: with a loss the target is the input 'y'; rename forward's argument 'y'")
     y, value = _target(loss, target, outputs[0], b)
     inputs["y"] = value if not isinstance(value, list) else _array(torch.tensor(value, dtype=torch.float64))
-    return TorchModel(label, b.build(_loss(loss, outputs[0], y), names=["loss"]), imp.values, inputs)
+    value = _loss(loss, outputs[0], y)
+    # reduction="none": the per-example losses, a tensor (the name "loss" is kept for scalars)
+    return TorchModel(label, b.build(value, names=["loss" if value.shape == () else "losses"]), imp.values, inputs)
 
 
 def _root(layer: Any, torch: Any) -> Any:
@@ -675,13 +787,41 @@ def _root(layer: Any, torch: Any) -> Any:
     return Root()
 
 
-def _get_attr(imp: _Importer, target: str) -> Tensor:
+def _get_attr(imp: _Importer, target: str) -> Any:
+    """A parameter as a graph parameter; a buffer as the torch tensor (a constant, lifted where it meets the graph)."""
     if target in imp.named:
         return imp.param(target)
     value = imp.gm.get_buffer(target) if target in dict(imp.gm.named_buffers()) else None
     if value is None:
         raise GraphError(f"the attribute {target!r} is neither a parameter nor a buffer")
-    return imp.const(value)
+    return value.detach()
+
+
+#: what torch itself evaluates when every argument is a constant (masks built in forward)
+_FOLD_OPERATORS = frozenset(
+    (operator.add, operator.sub, operator.mul, operator.truediv, operator.floordiv, operator.neg, operator.invert)
+    + (operator.eq, operator.ne, operator.lt, operator.le, operator.gt, operator.ge, operator.and_, operator.or_)
+    + (operator.getitem,)
+)
+_FOLD_TORCH = frozenset(
+    "full ones zeros triu tril arange eye where logical_not logical_or logical_and ones_like zeros_like full_like "
+    "cat stack".split()
+)
+_FOLD_METHODS = frozenset(
+    "bool float double to masked_fill logical_not t transpose unsqueeze expand view reshape triu tril "
+    "__invert__".split()
+)
+
+
+def _depends(values: Any) -> bool:
+    """Whether a graph value (a symnn Tensor or integer indices) is inside ``values``."""
+    if isinstance(values, (Tensor, _Indices)):
+        return True
+    if isinstance(values, (list, tuple)):
+        return any(_depends(v) for v in values)
+    if isinstance(values, dict):
+        return any(_depends(v) for v in values.values())
+    return False
 
 
 def _describe(gm: Any, node: Any) -> str:

@@ -146,6 +146,65 @@ def _ln():
     return m
 
 
+class MaskedAttention(nn.Module):
+    """nn.MultiheadAttention with the masks a user builds: in forward from sizes, or as buffers."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__()
+        self.kind = kind
+        self.attn = nn.MultiheadAttention(4, 2, batch_first=True)
+        self.register_buffer("hide", torch.tensor([[False, True, True], [False, False, True], [True, False, False]]))
+        self.register_buffer("padding", torch.tensor([[False, False, True], [False, False, False]]))
+        inf = float("-inf")
+        base = torch.tensor([[0.5, inf, -1.0], [0.0, 0.25, inf], [inf, 1.0, 0.0]], dtype=torch.float64)
+        self.register_buffer("additive", torch.stack([base + k / 10 for k in range(4)]))
+
+    def forward(self, x):
+        if self.kind == "causal":
+            mask = nn.Transformer.generate_square_subsequent_mask(x.size(1), dtype=torch.float64)
+            return self.attn(x, x, x, attn_mask=mask)[0]
+        if self.kind == "is_causal":
+            mask = torch.triu(torch.full((x.size(1), x.size(1)), float("-inf"), dtype=torch.float64), diagonal=1)
+            return self.attn(x, x, x, attn_mask=mask, is_causal=True, need_weights=False)[0]
+        if self.kind == "bool":
+            return self.attn(x, x, x, attn_mask=self.hide, need_weights=False)[0]
+        if self.kind == "additive":  # (N * heads, L, S), finite entries and -inf
+            return self.attn(x, x, x, attn_mask=self.additive)[0]
+        return self.attn(x, x, x, key_padding_mask=self.padding)[0]
+
+
+class CausalEncoder(nn.Module):
+    def __init__(self, padding: bool) -> None:
+        super().__init__()
+        layer = nn.TransformerEncoderLayer(4, 2, 6, dropout=0.0, batch_first=True)
+        self.enc = nn.TransformerEncoder(layer, 2, enable_nested_tensor=False)
+        inf = float("-inf")  # a float padding mask, as the float causal mask (torch deprecates mixing them)
+        self.register_buffer("pad", torch.tensor([[0.0, 0.0, 0.0, inf], [0.0, 0.0, 0.0, 0.0]], dtype=torch.float64))
+        self.padding = padding
+
+    def forward(self, x):
+        mask = nn.Transformer.generate_square_subsequent_mask(x.size(1), dtype=torch.float64)
+        if self.padding:
+            return self.enc(x, mask=mask, src_key_padding_mask=self.pad)
+        return self.enc(x, mask=mask, is_causal=True)
+
+
+def _instance_eval():
+    m = nn.Sequential(nn.Conv3d(1, 2, 1), nn.InstanceNorm3d(2, affine=True, track_running_stats=True), nn.Flatten())
+    with torch.no_grad():
+        m[1].running_mean.uniform_(-0.5, 0.5)
+        m[1].running_var.uniform_(0.5, 2.0)
+        m[1].weight.uniform_(0.5, 1.5)
+    return m.eval()
+
+
+def _padded_embedding():
+    m = nn.Sequential(nn.Embedding(6, 3, padding_idx=2), nn.Flatten(), nn.Linear(15, 3))
+    with torch.no_grad():
+        m[0].weight[2] = torch.tensor([0.5, -1.0, 0.25])  # torch reads the padding row as it is
+    return m
+
+
 def _mse(shape):
     return nn.MSELoss(), torch.randn(*shape, dtype=torch.float64)
 
@@ -265,6 +324,37 @@ CASES = {
         [(3, 3)],
         lambda: (nn.MSELoss(reduction="sum"), torch.randn(3, 2, dtype=torch.float64)),
     ),
+    # issue 17's remaining layers
+    "conv2d_groups": (
+        lambda: nn.Sequential(nn.Conv2d(4, 6, 3, padding=1, groups=2), nn.Tanh(), nn.Flatten()),
+        [(2, 4, 3, 3)],
+        lambda: _mse((2, 54)),
+    ),
+    "conv1d_depthwise": (
+        lambda: nn.Sequential(nn.Conv1d(3, 6, 2, groups=3, dilation=2), nn.ReLU(), nn.Flatten(), nn.Linear(18, 2)),
+        [(2, 3, 5)],
+        lambda: _ce(2, 2),
+    ),
+    "conv3d_groups": (
+        lambda: nn.Sequential(nn.Conv3d(2, 2, 2, groups=2, padding="same"), nn.Flatten()),
+        [(1, 2, 2, 3, 2)],
+        lambda: _mse((1, 24)),
+    ),
+    "mha_causal_mask": (lambda: MaskedAttention("causal"), [(2, 3, 4)], lambda: _mse((2, 3, 4))),
+    "mha_is_causal": (lambda: MaskedAttention("is_causal"), [(2, 3, 4)], lambda: _mse((2, 3, 4))),
+    "mha_bool_mask": (lambda: MaskedAttention("bool"), [(2, 3, 4)], lambda: _mse((2, 3, 4))),
+    "mha_additive_mask": (lambda: MaskedAttention("additive"), [(2, 3, 4)], lambda: _mse((2, 3, 4))),
+    "mha_key_padding": (lambda: MaskedAttention("padding"), [(2, 3, 4)], lambda: _mse((2, 3, 4))),
+    "transformer_causal": (lambda: CausalEncoder(False), [(2, 4, 4)], lambda: _mse((2, 4, 4))),
+    "transformer_key_padding": (lambda: CausalEncoder(True), [(2, 4, 4)], lambda: _mse((2, 4, 4))),
+    "instance_norm1d": (lambda: nn.Sequential(nn.InstanceNorm1d(3), nn.Flatten()), [(2, 3, 4)], lambda: _mse((2, 12))),
+    "instance_norm2d_affine": (
+        lambda: nn.Sequential(nn.Conv2d(1, 2, 2), nn.InstanceNorm2d(2, affine=True), nn.ELU(), nn.Flatten()),
+        [(2, 1, 3, 4)],
+        lambda: _mse((2, 12)),
+    ),
+    "instance_norm3d_eval": (_instance_eval, [(2, 1, 2, 2, 2)], lambda: _mse((2, 16))),
+    "embedding_padding_idx": (_padded_embedding, [(2, 5)], lambda: _ce(2, 3)),
     "ce_probabilities": (
         lambda: nn.Linear(3, 4),
         [(5, 3)],
@@ -432,3 +522,75 @@ def test_symnn_derive_and_check_read_a_torch_module_from_a_file(tmp_path, capsys
     assert "0.weight" in capsys.readouterr().out
     assert main(["check", f"{path}:model"]) == 0
     assert "every path agrees with every oracle" in capsys.readouterr().out
+
+
+class _Attend(nn.Module):
+    def __init__(self, mask, is_causal: bool = False) -> None:
+        super().__init__()
+        self.attn = nn.MultiheadAttention(2, 1, batch_first=True)
+        self.register_buffer("mask", mask)
+        self.is_causal = is_causal
+
+    def forward(self, x):
+        return self.attn(x, x, x, attn_mask=self.mask, is_causal=self.is_causal, need_weights=False)[0]
+
+
+def test_a_query_with_every_key_masked_is_refused_naming_it():
+    # torch: NaN with need_weights=True, 0 with need_weights=False; symnn refuses the mask
+    mask = torch.tensor([[False, False], [True, True]])
+    with pytest.raises(GraphError, match=r"every key from query \(0, 0, 1\)"):
+        from_torch(_Attend(mask).double(), torch.randn(1, 2, 2, dtype=torch.float64))
+
+
+def test_is_causal_needs_the_causal_mask():
+    anti = torch.tensor([[0.0, 0.0], [float("-inf"), 0.0]], dtype=torch.float64)
+    with pytest.raises(GraphError, match="not the causal mask"):
+        from_torch(_Attend(anti, is_causal=True).double(), torch.randn(1, 2, 2, dtype=torch.float64))
+
+
+def test_masks_computed_from_the_inputs_are_refused():
+    class Net(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.attn = nn.MultiheadAttention(2, 1, batch_first=True)
+
+        def forward(self, x):
+            return self.attn(x, x, x, attn_mask=x[0] * 0.0)[0]
+
+    with pytest.raises(GraphError, match="constant tensor"):
+        from_torch(Net().double(), torch.randn(1, 2, 2, dtype=torch.float64))
+
+
+def test_an_infinite_buffer_outside_a_mask_is_refused():
+    class Net(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.register_buffer("shift", torch.tensor([0.0, float("-inf")]))
+
+        def forward(self, x):
+            return x + self.shift
+
+    with pytest.raises(GraphError, match="inf or NaN"):
+        from_torch(Net(), torch.randn(3, 2))
+
+
+def test_random_constructors_are_not_folded():
+    class Net(nn.Module):
+        def forward(self, x):
+            return x + torch.randn(x.size(0), x.size(1))
+
+    with pytest.raises(GraphError, match="randn"):
+        from_torch(Net(), torch.randn(3, 2))
+
+
+@pytest.mark.parametrize("loss", [nn.MSELoss(reduction="none"), nn.CrossEntropyLoss(reduction="none")])
+def test_reduction_none_gives_the_per_example_losses(loss):
+    torch.manual_seed(4)
+    net = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 3)).double()
+    x = torch.randn(5, 3, dtype=torch.float64)
+    target = torch.randint(0, 3, (5,)) if isinstance(loss, nn.CrossEntropyLoss) else torch.randn(5, 3).double()
+    model = from_torch(net, x, loss, target)
+    assert model.graph().output_names == ("losses",)
+    got = Executor(model.graph()).forward(model.arrays())["losses"]
+    expected = loss(net(x), target).detach().numpy()
+    assert got.shape == expected.shape and np.max(np.abs(got - expected)) <= TOL

@@ -12,6 +12,7 @@ applies to it, and says where its inputs may lie (``low``/``high``, e.g. positiv
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -213,6 +214,44 @@ def _layer_rows() -> list[LayerSpec]:
             t(L.Sequential(lin, L.BatchNorm(2, running_mean=(0.5, -1), running_var=(2, 0.25))), "mse", x=(2, 3)),
         ),
         LayerSpec("loss:cross_entropy_sum", t(lin, lambda z, y: cross_entropy(z, y, "sum"), x=(2, 3))),
+        # issue 17's remaining layers: groups, masks (-inf and causal), the full-width attention, instance norm
+        LayerSpec(
+            "Conv2d:groups", t(L.Sequential(L.Conv2d(2, 2, (1, 2), groups=2), L.Flatten()), "mse", x=(1, 2, 2, 2))
+        ),
+        LayerSpec("Conv1d:depthwise", t(L.Sequential(L.Conv1d(2, 4, 2, groups=2), L.Flatten()), "mse", x=(1, 2, 3))),
+        LayerSpec("SelfAttention:causal", t(L.SelfAttention(2, 1, causal=True), "mse", x=(1, 3, 2))),
+        LayerSpec(
+            "SelfAttention:mask",
+            t(L.SelfAttention(2, 1, mask=[[0.0, -math.inf], [0.5, -1.0]]), "mse", x=(1, 2, 2)),
+        ),
+        LayerSpec("MultiHeadAttention:full_width", t(L.MultiHeadAttention(2, 2, full_width=True), "mse", x=(1, 2, 2))),
+        LayerSpec(
+            "MultiHeadAttention:cross_masked",
+            t(
+                L.MultiHeadAttention(2, 1, full_width=True, mask=[[False, True, False]]),
+                "mse",
+                x=(1, 1, 2),
+                kv=(1, 3, 2),
+            ),
+        ),
+        LayerSpec("InstanceNorm", t(L.Sequential(L.InstanceNorm(2, affine=True), L.Flatten()), "mse", x=(1, 2, 3))),
+        LayerSpec(
+            "InstanceNorm:eval",
+            t(
+                L.Sequential(
+                    L.Conv1d(1, 2, 1), L.InstanceNorm(2, running_mean=[0.5, -1], running_var=[2, 0.25]), L.Flatten()
+                ),
+                "mse",
+                x=(1, 1, 2),
+            ),
+        ),
+        LayerSpec(
+            "Normalize:instance",
+            t(L.Sequential(L.Conv1d(1, 2, 1), L.Normalize("instance"), L.Flatten()), "mse", x=(1, 1, 3)),
+        ),
+        LayerSpec(
+            "Embedding:padding_idx", t(L.Sequential(L.Embedding(3, 2, padding_idx=1), L.Tanh()), "mse", x=(2, 3))
+        ),
     ]
 
 

@@ -2,7 +2,7 @@
 
 ``base`` holds the convention (``Params``) and the wiring layers, ``core`` Linear and
 convolutions, ``activations`` the elementwise layers and normalization, ``norm`` PyTorch's
-LayerNorm and BatchNorm, ``pooling`` max and average pooling, ``attention`` self- and
+LayerNorm, BatchNorm and InstanceNorm, ``pooling`` max and average pooling, ``attention`` self- and
 multi-head attention, ``architectures`` MLP, ResNet and Transformer.
 """
 
@@ -24,7 +24,7 @@ from .architectures import MLP, ResNet, Transformer, TransformerBlock
 from .attention import MultiHeadAttention, SelfAttention
 from .base import Flatten, Layer, MeanPool, Params, Residual, Sequential
 from .core import Conv1d, Conv2d, Conv3d, Embedding, Linear
-from .norm import BatchNorm, LayerNorm
+from .norm import BatchNorm, InstanceNorm, LayerNorm
 from .pooling import AvgPool1d, AvgPool2d, AvgPool3d, MaxPool1d, MaxPool2d, MaxPool3d
 
 __all__ = [
@@ -42,6 +42,7 @@ __all__ = [
     "Conv3d",
     "Embedding",
     "Flatten",
+    "InstanceNorm",
     "Layer",
     "LayerNorm",
     "LeakyReLU",

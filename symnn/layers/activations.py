@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -270,8 +271,10 @@ class Normalize:
 
     ``kind="layer"`` takes mu and var over the last axis (one statistic per example and
     position); ``kind="batch"`` takes them over the batch axis 0 (training statistics: the
-    minibatch stands in for the notes' "whole dataset"). The variance is the biased one
-    (divide by n), as in PyTorch.
+    minibatch stands in for the notes' "whole dataset"); ``kind="instance"`` takes them over the
+    spatial axes 2, 3, ... of (N, C, ...) (one statistic per example and channel, PyTorch's
+    InstanceNorm without affine parameters). The variance is the biased one (divide by n), as in
+    PyTorch.
 
     >>> from symnn.trace import trace
     >>> trace(Normalize(), shapes={"x": (2, 3)}).params
@@ -282,8 +285,8 @@ class Normalize:
     eps: Any = EPS
 
     def __post_init__(self) -> None:
-        if self.kind not in ("layer", "batch"):
-            raise GraphError(f"Normalize: kind must be 'layer' or 'batch', got {self.kind!r}")
+        if self.kind not in ("layer", "batch", "instance"):
+            raise GraphError(f"Normalize: kind must be 'layer', 'batch' or 'instance', got {self.kind!r}")
         if isinstance(self.eps, str):  # sympify would evaluate the string as Python
             raise GraphError(f"Normalize: eps must be a positive number, not the string {self.eps!r}")
         try:
@@ -299,11 +302,17 @@ class Normalize:
 
     def __call__(self, x: Tensor, p: Params) -> Tensor:
         check_tensor(self, x)
-        axis = -1 if self.kind == "layer" else 0
-        check_rank(self, x, 1, "(N, ...)", at_least=True)
-        n = x.shape[axis]
-        if n < 2:
+        if self.kind == "instance":
+            check_rank(self, x, 3, "(N, C, ...) with at least one spatial axis", at_least=True)
+            axis: int | tuple[int, ...] = tuple(range(2, x.ndim))
+            n = math.prod(x.shape[2:])
+            what, fix = "the spatial axes", "at least 2 positions"
+        else:
+            check_rank(self, x, 1, "(N, ...)", at_least=True)
+            axis = -1 if self.kind == "layer" else 0
+            n = x.shape[axis]
             what, fix = ("last axis", "at least 2 features") if self.kind == "layer" else ("batch axis 0", "batch >= 2")
+        if n < 2:
             raise shape_error(self, x, f"{what} has size {n}; normalizing a single value gives 0, use {fix}")
         eps = self.eps
         with x.builder.scope(str(self)):

@@ -59,6 +59,8 @@ class Embedding:
     y[..., d] = sum_v x[..., v] weight[v, d] with weight (num_embeddings, embedding_dim): for a one-hot
     row x = e_i this is row i of the table, and the gradient reaches only the rows used. Class
     indices become one-hot rows with ``symnn.losses.one_hot`` (``from_torch`` does it for integer inputs).
+    ``padding_idx`` (negative counts from the end, as in PyTorch) is a row that gets no gradient
+    and reads as zeros: PyTorch initializes it to zeros and never updates it.
 
     >>> from symnn.trace import trace
     >>> trace(Embedding(5, 2), shapes={"x": (3, 4, 5)}).params
@@ -67,12 +69,19 @@ class Embedding:
 
     num_embeddings: int
     embedding_dim: int
+    padding_idx: int | None = None
 
     def __post_init__(self) -> None:
         check_size("Embedding", num_embeddings=self.num_embeddings, embedding_dim=self.embedding_dim)
+        v, i = self.num_embeddings, self.padding_idx
+        if i is not None:
+            if isinstance(i, bool) or not isinstance(i, int) or not -v <= i < v:
+                raise GraphError(f"Embedding: padding_idx must be an int in [-{v}, {v}) or None, got {i!r}")
+            object.__setattr__(self, "padding_idx", i % v)
 
     def __str__(self) -> str:
-        return f"Embedding({self.num_embeddings}, {self.embedding_dim})"
+        pad = "" if self.padding_idx is None else f", padding_idx={self.padding_idx}"
+        return f"Embedding({self.num_embeddings}, {self.embedding_dim}{pad})"
 
     def __call__(self, x: Tensor, p: Params) -> Tensor:
         check_tensor(self, x)
@@ -85,7 +94,16 @@ class Embedding:
             raise shape_error(self, x, f"more than {len(_LEAD)} leading axes")
         with x.builder.scope(str(self)):
             lead = _LEAD[: x.ndim - 1]
-            return einsum(f"{lead}i,io->{lead}o", x, p.param("weight", (self.num_embeddings, self.embedding_dim)))
+            table = embedding_table(p.param("weight", (self.num_embeddings, self.embedding_dim)), self.padding_idx)
+            return einsum(f"{lead}i,io->{lead}o", x, table)
+
+
+def embedding_table(weight: Tensor, padding_idx: int | None) -> Tensor:
+    """``weight`` with row ``padding_idx`` multiplied by a constant 0: it reads as zeros and passes no gradient."""
+    if padding_idx is None:
+        return weight
+    keep = [[0.0 if r == padding_idx else 1.0] for r in range(weight.shape[0])]
+    return weight * weight.builder.const(keep, (weight.shape[0], 1))
 
 
 def _tuple(owner: str, name: str, value: int | tuple[int, ...], d: int, least: int) -> tuple[int, ...]:
@@ -134,12 +152,15 @@ def conv(
     before: tuple[int, ...],
     after: tuple[int, ...] | None = None,
     dilation: tuple[int, ...] | None = None,
+    groups: int = 1,
 ) -> Tensor:
-    """y[n, o, i] = bias[o] + sum_{c, k} w[o, c, k] x_pad[n, c, stride * i + dilation * k] (cross-correlation).
+    """y[n, o, i] = bias[o] + sum_{c, k} w[o, c, k] x_pad[n, g(o) C/G + c, stride i + dilation k] (cross-correlation).
 
-    ``x`` is (N, C, *S), ``w`` (O, C, *K); ``before``/``after`` zero padding per spatial axis
+    ``x`` is (N, C, *S), ``w`` (O, C/G, *K) for ``groups`` G, with g(o) = o // (O/G) the group of
+    output channel o (PyTorch's layout); ``before``/``after`` zero padding per spatial axis
     (``after`` defaults to ``before``). A dilated kernel is the kernel with zeros between its
-    entries (``dilate``), so one Window op and one Einsum serve every case.
+    entries (``dilate``), so one Window op and one Einsum serve every case; groups split the
+    channel axes of the windows and the kernel into (G, C/G) and (G, O/G).
     """
     d = w.ndim - 2
     after = before if after is None else after
@@ -153,7 +174,14 @@ def conv(
         x = x.pad((0, 0, *before), (0, 0, *after))
         win = x.builder.add(Window(kernel, stride, (0,) * d), x)
     ks, os = "pqr"[:d], "xyz"[:d]
-    y = einsum(f"nc{ks}{os},fc{ks}->nf{os}", win, w)
+    if groups == 1:
+        y = einsum(f"nc{ks}{os},fc{ks}->nf{os}", win, w)
+    else:
+        n, c, o = win.shape[0], win.shape[1], w.shape[0]
+        win = win.reshape((n, groups, c // groups, *win.shape[2:]))
+        wg = w.reshape((groups, o // groups, *w.shape[1:]))
+        y = einsum(f"ngc{ks}{os},gfc{ks}->ngf{os}", win, wg)
+        y = y.reshape((n, o, *y.shape[3:]))
     if bias is not None:
         y = y + bias.reshape((w.shape[0],) + (1,) * d)
     return y
@@ -165,7 +193,8 @@ class _ConvNd:
 
     ``padding`` is zeros per spatial axis, or ``"same"`` (stride 1: the output keeps the input's
     size, PyTorch's split with the odd zero on the right) or ``"valid"`` (no padding); ``dilation``
-    spaces the kernel's entries as in PyTorch.
+    spaces the kernel's entries as in PyTorch; ``groups`` G splits the channels into G independent
+    convolutions (weight (O, C/G, *K); G = C = O is a depthwise convolution).
     """
 
     in_channels: int
@@ -175,11 +204,17 @@ class _ConvNd:
     padding: int | tuple[int, ...] | str = 0
     bias: bool = True
     dilation: int | tuple[int, ...] = 1
+    groups: int = 1
     dims: ClassVar[int] = 0
 
     def __post_init__(self) -> None:
         name = type(self).__name__
-        check_size(name, in_channels=self.in_channels, out_channels=self.out_channels)
+        check_size(name, in_channels=self.in_channels, out_channels=self.out_channels, groups=self.groups)
+        if self.in_channels % self.groups or self.out_channels % self.groups:
+            raise GraphError(
+                f"{name}: groups={self.groups} must divide in_channels {self.in_channels} and out_channels "
+                f"{self.out_channels} (each group maps C/groups input channels to O/groups outputs)"
+            )
         # normalized to tuples so that equal layers compare equal
         object.__setattr__(self, "kernel_size", _tuple(name, "kernel_size", self.kernel_size, self.dims, 1))
         object.__setattr__(self, "stride", _tuple(name, "stride", self.stride, self.dims, 1))
@@ -202,6 +237,8 @@ class _ConvNd:
             parts.append(f"padding={_show(self.padding)}")
         if set(_as_tuple(self.dilation)) != {1}:
             parts.append(f"dilation={_show(self.dilation)}")
+        if self.groups != 1:
+            parts.append(f"groups={self.groups}")
         return f"{type(self).__name__}({', '.join(parts)})"
 
     def __call__(self, x: Tensor, p: Params) -> Tensor:
@@ -224,8 +261,8 @@ class _ConvNd:
                     self, x, f"spatial axis {ax + 2} of size {s} (+{lo}+{hi} padding) is smaller than the kernel {span}"
                 )
         with x.builder.scope(str(self)):
-            w = p.param("W", (self.out_channels, self.in_channels, *kernel))
-            y = conv(x, w, None, stride, before, after, dilation)
+            w = p.param("W", (self.out_channels, self.in_channels // self.groups, *kernel))
+            y = conv(x, w, None, stride, before, after, dilation, self.groups)
             if self.bias:  # created after the windows, so the node order of existing graphs stays the same
                 y = y + p.param("b", (self.out_channels,)).reshape((self.out_channels,) + (1,) * d)
             return y

@@ -1,4 +1,4 @@
-"""LayerNorm and BatchNorm as PyTorch defines them, with affine weight and bias.
+"""LayerNorm, BatchNorm and InstanceNorm as PyTorch defines them, with affine weight and bias.
 
 Both normalize (x - mu) / sqrt(var + eps) with the biased variance (divide by n) and then scale
 by ``weight`` and shift by ``bias``, parameters named as in PyTorch. ``Normalize`` (the notes'
@@ -8,6 +8,8 @@ form, no affine parameters) stays in ``activations``.
 >>> trace(LayerNorm(3), shapes={"x": (2, 3)}).params
 {'weight': (3,), 'bias': (3,)}
 >>> trace(BatchNorm(2), shapes={"x": (4, 2, 3, 3)}).params
+{'weight': (2,), 'bias': (2,)}
+>>> trace(InstanceNorm(2, affine=True), shapes={"x": (4, 2, 3, 3)}).params
 {'weight': (2,), 'bias': (2,)}
 """
 
@@ -108,15 +110,7 @@ class BatchNorm:
     def __post_init__(self) -> None:
         check_size("BatchNorm", num_features=self.num_features)
         object.__setattr__(self, "eps", exact_number("BatchNorm", "eps", self.eps, positive=True))
-        if (self.running_mean is None) != (self.running_var is None):
-            raise GraphError("BatchNorm: give both running_mean and running_var (eval mode) or neither (training)")
-        for name in ("running_mean", "running_var"):
-            v = getattr(self, name)
-            if v is not None:
-                v = tuple(float(a) for a in v)
-                if len(v) != self.num_features:
-                    raise GraphError(f"BatchNorm: {name} needs {self.num_features} numbers, got {len(v)}")
-                object.__setattr__(self, name, v)
+        _running("BatchNorm", self, self.num_features)
 
     def __str__(self) -> str:
         mode = "" if self.running_mean is None else ", eval"
@@ -140,6 +134,66 @@ class BatchNorm:
                 mean = b.const(list(self.running_mean), (c,)).reshape(shape)
                 var = b.const(list(self.running_var), (c,)).reshape(shape)  # type: ignore[arg-type]
                 y = normalize(x, axes, self.eps, mean, var)
+            weight = p.param("weight", (c,)) if self.affine else None
+            bias = p.param("bias", (c,)) if self.affine else None
+            return affine(y, weight, bias, shape)
+
+
+def _running(owner: str, layer: Any, n: int) -> None:
+    """Check and normalize ``running_mean``/``running_var`` (both or neither, ``n`` numbers each) to tuples."""
+    if (layer.running_mean is None) != (layer.running_var is None):
+        raise GraphError(f"{owner}: give both running_mean and running_var (eval mode) or neither (training)")
+    for name in ("running_mean", "running_var"):
+        v = getattr(layer, name)
+        if v is not None:
+            v = tuple(float(a) for a in v)
+            if len(v) != n:
+                raise GraphError(f"{owner}: {name} needs {n} numbers, got {len(v)}")
+            object.__setattr__(layer, name, v)
+
+
+@dataclass(frozen=True)
+class InstanceNorm:
+    """PyTorch's InstanceNorm1d/2d/3d: per example and channel, statistics over the spatial axes 2, 3, ...
+
+    (x - mu) / sqrt(var + eps) with mu, var over (L), (H, W) or (D, H, W) of each (n, c), then
+    ``weight * . + bias`` per channel when ``affine`` (PyTorch's default is no affine parameters).
+    ``running_mean``/``running_var`` (one number per channel) are eval mode with
+    ``track_running_stats=True``: the statistics are those constants.
+    """
+
+    num_features: int
+    eps: Any = EPS
+    affine: bool = False
+    running_mean: Sequence[float] | None = None
+    running_var: Sequence[float] | None = None
+
+    def __post_init__(self) -> None:
+        check_size("InstanceNorm", num_features=self.num_features)
+        object.__setattr__(self, "eps", exact_number("InstanceNorm", "eps", self.eps, positive=True))
+        _running("InstanceNorm", self, self.num_features)
+
+    def __str__(self) -> str:
+        mode = "" if self.running_mean is None else ", eval"
+        return f"InstanceNorm({self.num_features}{', affine' if self.affine else ''}{mode})"
+
+    def __call__(self, x: Tensor, p: Params) -> Tensor:
+        check_tensor(self, x)
+        check_rank(self, x, 3, "(N, C, L), (N, C, H, W) or (N, C, D, H, W)", at_least=True)
+        c = self.num_features
+        if x.shape[1] != c:
+            raise shape_error(self, x, f"channel axis 1 is {x.shape[1]} != num_features {c}")
+        shape = (1, c) + (1,) * (x.ndim - 2)
+        with x.builder.scope(str(self)):
+            if self.running_mean is None:
+                if math.prod(x.shape[2:]) < 2:
+                    raise shape_error(self, x, "one spatial position: instance statistics need at least 2")
+                y = normalize(x, tuple(range(2, x.ndim)), self.eps)
+            else:
+                b = x.builder
+                mean = b.const(list(self.running_mean), (c,)).reshape(shape)
+                var = b.const(list(self.running_var), (c,)).reshape(shape)  # type: ignore[arg-type]
+                y = normalize(x, tuple(range(2, x.ndim)), self.eps, mean, var)
             weight = p.param("weight", (c,)) if self.affine else None
             bias = p.param("bias", (c,)) if self.affine else None
             return affine(y, weight, bias, shape)
