@@ -94,6 +94,17 @@ def partials(fn: sp.Lambda) -> tuple[sp.Expr, ...]:
     return tuple(out)
 
 
+def clear_caches() -> None:
+    """Forget every derivative body computed so far (``partials`` and the JVP/VJP bodies built from it).
+
+    They depend only on an elementwise body and SymPy's derivative of its functions, so they are
+    cached; a changed derivative rule of a function (a mutant in ``verify.mutation``) must clear them.
+    """
+    partials.cache_clear()
+    _jvp_body.cache_clear()
+    _vjp_body.cache_clear()
+
+
 # -- forward mode: one rule per op that is not linear ---------------------------------------------------
 @rule(Elementwise, "jvp")
 def _jvp_elementwise(op: Elementwise, primals: list[Tensor], out: Tensor, tangents: list[MaybeTensor]) -> MaybeTensor:

@@ -98,9 +98,9 @@ def _swap_attr(owner: Any, name: str, make: Callable[[Any], Any]) -> Iterator[No
 
 
 def _clear_caches() -> None:
-    """Derivative caches that would otherwise outlive a patch (sympy's, and diff.partials)."""
+    """Derivative caches that would otherwise outlive a patch (sympy's, and symnn.diff's derivative bodies)."""
     clear_cache()
-    diff.partials.cache_clear()
+    diff.clear_caches()
 
 
 def _map_results(f: Callable[[Any], Any]) -> Callable[[Any], Any]:
