@@ -32,7 +32,7 @@ import sympy as sp
 from sympy.printing.latex import greek_letters_set
 
 from .expand import DEFAULT_MAX, expand, leaf_symbols
-from .ir import Graph
+from .ir import RENDERERS, Graph
 from .ops import (
     BroadcastTo,
     Concat,
@@ -536,3 +536,10 @@ def to_json(graph: Graph, scalar: bool = False, max_scalars: int = DEFAULT_MAX) 
         ],
         "bindings": [b.as_dict() for b in _bindings(graph, scalar, max_scalars)],
     }
+
+
+def _display_latex(graph: Graph) -> str:
+    return "$$" + to_latex(graph) + "$$"
+
+
+RENDERERS["latex"] = _display_latex  # Graph._repr_latex_ (Jupyter), once this module is imported
