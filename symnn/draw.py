@@ -36,7 +36,7 @@ from .ops import Const, Einsum, Elementwise, Input, Op
 if TYPE_CHECKING:
     from .ir import Graph
 
-__all__ = ["DrawError", "dot_available", "layout", "node_names", "to_dot", "to_svg"]
+__all__ = ["DrawError", "Drawing", "dot_available", "layout", "node_names", "to_dot", "to_svg"]
 
 
 class DrawError(SymnnError, RuntimeError):
@@ -143,12 +143,19 @@ def to_dot(graph: Graph) -> str:
     return "\n".join([*lines, "}"])
 
 
+class Drawing(str):
+    """SVG text that Jupyter displays as the picture (``str(d)`` is the SVG source)."""
+
+    def _repr_svg_(self) -> str:
+        return str(self)
+
+
 def dot_available() -> bool:
     """Whether Graphviz's ``dot`` program is on the PATH."""
     return shutil.which("dot") is not None
 
 
-def to_svg(graph: Graph, engine: str = "auto") -> str:
+def to_svg(graph: Graph, engine: str = "auto") -> Drawing:
     """An SVG drawing: ``engine="dot"`` (Graphviz), ``"builtin"`` (the layered layout here), or ``"auto"``."""
     if engine not in ("auto", "dot", "builtin"):
         raise DrawError(f"unknown drawing engine {engine!r}; use 'auto', 'dot' or 'builtin'")
@@ -159,8 +166,8 @@ def to_svg(graph: Graph, engine: str = "auto") -> str:
         run = subprocess.run([dot, "-Tsvg"], input=to_dot(graph), capture_output=True, text=True, check=False)
         if run.returncode != 0:
             raise DrawError(f"dot failed (exit {run.returncode}): {run.stderr.strip()[:300]}")
-        return run.stdout
-    return _builtin_svg(graph)
+        return Drawing(run.stdout)
+    return Drawing(_builtin_svg(graph))
 
 
 # -- the built-in layout ----------------------------------------------------------------------------

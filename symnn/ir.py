@@ -121,8 +121,8 @@ class Graph:
         return f"<Graph {len(self.nodes)} nodes, outputs {outs}>"
 
     # -- display: Jupyter calls the _repr_*_ methods ------------------------------------------------
-    def draw(self, engine: str = "auto") -> str:
-        """The computational graph as SVG text: Graphviz's ``dot`` when installed, else a built-in layout."""
+    def draw(self, engine: str = "auto") -> draw.Drawing:
+        """The computational graph as SVG text (a ``str`` Jupyter shows as the picture): ``dot`` or a built-in layout."""
         return draw.to_svg(self, engine)
 
     def to_dot(self) -> str:
@@ -130,7 +130,7 @@ class Graph:
         return draw.to_dot(self)
 
     def _repr_svg_(self) -> str | None:
-        return None if len(self.nodes) > DISPLAY_MAX_NODES else draw.to_svg(self)
+        return None if len(self.nodes) > DISPLAY_MAX_NODES else str(draw.to_svg(self))
 
     def _repr_latex_(self) -> str | None:
         render = RENDERERS.get("latex")
