@@ -122,7 +122,7 @@ class Graph:
 
     # -- display: Jupyter calls the _repr_*_ methods ------------------------------------------------
     def draw(self, engine: str = "auto") -> draw.Drawing:
-        """The computational graph as SVG text (a ``str`` Jupyter shows as the picture): ``dot`` or a built-in layout."""
+        """The computational graph as SVG (a ``str`` Jupyter shows as the picture): ``dot``, or a built-in layout."""
         return draw.to_svg(self, engine)
 
     def to_dot(self) -> str:

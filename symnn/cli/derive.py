@@ -7,10 +7,11 @@ import json
 
 from .. import zoo
 from ..diff import grad, jvp
+from ..draw import to_dot
 from ..errors import GraphError
 from ..expand import DEFAULT_MAX
 from ..ir import Graph
-from ..printing import to_json, to_latex, to_text
+from ..printing import NOTATIONS, to_json, to_latex, to_text
 
 MODEL_HELP = "zoo name (e.g. mlp:4-8-1) or path/file.py:attr or module:attr"
 
@@ -24,7 +25,19 @@ def configure(p: argparse.ArgumentParser) -> None:
         default="reverse",
         help="reverse: gradient of the scalar output; forward: the JVP program (default: reverse)",
     )
-    p.add_argument("--format", choices=("text", "latex", "json"), default="text", help="output format")
+    p.add_argument(
+        "--format",
+        choices=("text", "latex", "json", "dot"),
+        default="text",
+        help="output format; dot: each program's computational graph as Graphviz DOT (pipe to `dot -Tsvg`)",
+    )
+    p.add_argument(
+        "--notation",
+        choices=NOTATIONS,
+        default="index",
+        help="matrix: matrix products as products with transposes (x W^T), elementwise products as o, "
+        "as the lecture notes write backprop; index notation stays for the rest (default: index)",
+    )
     p.add_argument("--json", dest="format", action="store_const", const="json", help="same as --format json")
     p.add_argument("--wrt", nargs="+", metavar="NAME", help="differentiate with respect to these leaves")
     p.add_argument("--scalar", action="store_true", help="expand to scalar equations with shared subexpressions")
@@ -54,11 +67,20 @@ def run(args: argparse.Namespace) -> int:
             "model": args.model,
             "mode": args.mode,
             "scalar": args.scalar,
-            "programs": {key: {"title": title, **to_json(g, args.scalar, bound)} for key, (title, g) in found.items()},
+            "notation": args.notation,
+            "programs": {
+                key: {"title": title, **to_json(g, args.scalar, bound, args.notation)}
+                for key, (title, g) in found.items()
+            },
         }
         print(json.dumps(doc, indent=2))
         return 0
+    if args.format == "dot":  # one digraph per program: `dot -Tsvg -O` draws each
+        print("\n\n".join(f"// {title}\n{to_dot(g)}" for title, g in found.values()))
+        return 0
     render = to_latex if args.format == "latex" else to_text
     comment = "%" if args.format == "latex" else "#"
-    print("\n\n".join(f"{comment} {title}\n{render(g, args.scalar, bound)}" for title, g in found.values()))
+    print(
+        "\n\n".join(f"{comment} {title}\n{render(g, args.scalar, bound, args.notation)}" for title, g in found.values())
+    )
     return 0

@@ -1,0 +1,38 @@
+"""The command line's drawings and notations: ``derive --format dot``, ``derive --notation matrix``."""
+
+from __future__ import annotations
+
+import json
+
+from symnn import cli
+
+
+def run(capsys, *argv):
+    code = cli.main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_derive_dot_prints_one_digraph_per_program(capsys):
+    code, out, err = run(capsys, "derive", "mlp:3-4-1", "--format", "dot")
+    assert code == 0 and err == ""
+    assert out.count("digraph G {") == 2  # primal and reverse
+    assert "// primal program" in out and "// reverse mode" in out
+    assert 'label="grad:0.W"' in out  # the gradient's outputs are nodes of their own
+
+
+def test_derive_matrix_notation_in_text_latex_and_json(capsys):
+    code, out, _ = run(capsys, "derive", "mlp:3-4-1", "--notation", "matrix")
+    assert code == 0 and "v1 = x @ 0.W^T" in out and "grad:0.W = v10^T @ x" in out
+    code, out, _ = run(capsys, "derive", "mlp:3-4-1", "--notation", "matrix", "--format", "latex")
+    assert code == 0 and r"v_{1} &= x {W^{(0)}}^{T}" in out and r"\circ" in out
+    code, out, _ = run(capsys, "derive", "mlp:3-4-1", "--notation", "matrix", "--json")
+    doc = json.loads(out)
+    assert doc["notation"] == "matrix"
+    texts = [b["text"] for b in doc["programs"]["reverse"]["bindings"]]
+    assert "grad:2.W = v8^T @ v3" in texts
+
+
+def test_derive_index_notation_stays_the_default(capsys):
+    code, out, _ = run(capsys, "derive", "mlp:3-4-1")
+    assert code == 0 and "v1[i,j] = sum_k x[i,k] * 0.W[j,k]" in out and "@" not in out
