@@ -36,3 +36,30 @@ def test_derive_matrix_notation_in_text_latex_and_json(capsys):
 def test_derive_index_notation_stays_the_default(capsys):
     code, out, _ = run(capsys, "derive", "mlp:3-4-1")
     assert code == 0 and "v1[i,j] = sum_k x[i,k] * 0.W[j,k]" in out and "@" not in out
+
+
+def test_derive_scalar_refuses_a_large_model_before_expanding(capsys, monkeypatch):
+    import symnn.printing
+
+    def never(*args, **kwargs):
+        raise AssertionError("expanded although the estimate was over the bound")
+
+    monkeypatch.setattr(symnn.printing, "scalar_equations", never)
+    code, out, err = run(capsys, "derive", "transformer", "--scalar")
+    assert code == 2 and out == ""
+    assert "--max-terms" in err and "terms (estimated from the shapes)" in err
+
+
+def test_derive_scalar_of_a_small_model_still_expands(capsys):
+    code, out, _ = run(capsys, "derive", "mlp:2-2-1", "--scalar")
+    assert code == 0 and "grad:0.W[0,0] = " in out
+
+
+def test_expression_size_counts_the_terms_of_a_product():
+    from symnn.ir import Builder
+    from symnn.printing import expression_size
+
+    b = Builder()
+    x, w = b.input("x", (2, 3)), b.param("W", (4, 3))
+    # 8 outputs, each a sum of 3 products of 2 leaves
+    assert expression_size(b.build(x @ w.T)) == 8 * 3 * 2

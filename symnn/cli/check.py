@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from collections.abc import Sequence
 from typing import TextIO
@@ -29,6 +28,7 @@ from verify.tolerance import ORACLES
 
 from .. import zoo
 from ..errors import ModelError
+from .progress import Progress, chunk_progress
 
 CAMPAIGN_OPTIONS = ("campaign", "workers", "scheduler", "results", "chunks")
 
@@ -194,13 +194,10 @@ def _implementation(args: argparse.Namespace) -> int:
 
 
 class Bar:
-    """A one-line progress bar on a terminal, or one line per model on a pipe."""
+    """``check_models``' messages (``MODEL: stage``) on the one progress bar: a step per model."""
 
     def __init__(self, total: int, stream: TextIO | None = None) -> None:
-        stream = stream if stream is not None else sys.stderr
-        self.total, self.stream, self.done = total, stream, 0
-        self.tty = hasattr(stream, "isatty") and stream.isatty()
-        self.t0 = time.perf_counter()
+        self.progress = Progress(total, "checking", stream)
         self.current = ""
 
     def __call__(self, message: str) -> None:
@@ -208,22 +205,15 @@ class Bar:
             return
         model, _, stage = message.rpartition(": ")
         if stage == "done":
-            self.done += 1
+            self.progress.advance()
         elif model != self.current:
             self.current = model
-            if not self.tty:
-                print(f"[{self.done + 1}/{self.total}] checking {model}", file=self.stream, flush=True)
-        if self.tty:
-            width = 24
-            filled = int(width * self.done / max(self.total, 1))
-            bar = "#" * filled + "." * (width - filled)
-            elapsed = time.perf_counter() - self.t0
-            line = f"\r[{bar}] {self.done}/{self.total} {elapsed:5.1f}s {message}"[:119]
-            print(line.ljust(119), end="", file=self.stream, flush=True)
+            self.progress.start(model)
+        elif self.progress.tty:  # the stage within a model: only the terminal line shows it
+            self.progress.update(message=message)
 
     def close(self) -> None:
-        if self.tty:
-            print("\r" + " " * 119 + "\r", end="", file=self.stream, flush=True)
+        self.progress.close()
 
 
 def _models(
@@ -270,12 +260,8 @@ def _campaign(args: argparse.Namespace) -> int:
     networks, seed = args.campaign, args.seed
     plan = check_campaign(networks, _options(args), chunks=args.chunks)
 
-    def say(done: int, total: int) -> None:
-        if not args.quiet:
-            print(f"[{done}/{total} chunks]", file=sys.stderr, flush=True)
-
-    with session(args.workers, args.scheduler) as where:
-        outcome = run_plan(plan, results=args.results, progress=say, **where)
+    with session(args.workers, args.scheduler) as where, Progress(None, "chunks", enabled=not args.quiet) as bar:
+        outcome = run_plan(plan, results=args.results, progress=chunk_progress(bar), **where)
     docs = outcome.value
     ok = all(d["report"]["ok"] for d in docs)
     campaign = {

@@ -8,10 +8,15 @@ import json
 from .. import zoo
 from ..diff import grad, jvp
 from ..draw import to_dot
-from ..errors import GraphError
+from ..errors import GraphError, SizeError
 from ..expand import DEFAULT_MAX
 from ..ir import Graph
-from ..printing import NOTATIONS, to_json, to_latex, to_text
+from ..printing import NOTATIONS, expression_size, to_json, to_latex, to_text
+from .progress import Progress
+
+#: --scalar refuses programs whose expanded expressions are estimated larger: ``conv`` (~1.2e7 terms) took 18 s,
+#: ``mha`` (~2.5e7) 42 s, ``transformer`` (~2e13) over 100 s; ``attention`` (~3.6e6) 14 s, ``mlp`` (~1.5e4) 2 s.
+MAX_TERMS = 1e7
 
 MODEL_HELP = "zoo name (e.g. mlp:4-8-1) or path/file.py:attr or module:attr"
 
@@ -42,6 +47,13 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--wrt", nargs="+", metavar="NAME", help="differentiate with respect to these leaves")
     p.add_argument("--scalar", action="store_true", help="expand to scalar equations with shared subexpressions")
     p.add_argument("--max-scalars", type=int, default=None, metavar="N", help="size bound for --scalar")
+    p.add_argument(
+        "--max-terms",
+        type=float,
+        default=MAX_TERMS,
+        metavar="N",
+        help=f"--scalar refuses, before expanding, programs estimated to hold more terms (default {MAX_TERMS:.0e})",
+    )
 
 
 def programs(graph: Graph, mode: str, wrt: list[str] | None) -> dict[str, tuple[str, Graph]]:
@@ -62,6 +74,16 @@ def run(args: argparse.Namespace) -> int:
     """Print the programs; 0."""
     found = programs(zoo.resolve(args.model).graph(), args.mode, args.wrt)
     bound = args.max_scalars if args.max_scalars is not None else DEFAULT_MAX
+    if args.scalar:  # refuse now, from shapes: expanding a large model runs for minutes before any bound trips
+        size = sum(expression_size(g) for _, g in found.values())
+        if size > args.max_terms:
+            raise SizeError(
+                f"derive --scalar {args.model}: the expanded equations would hold about {size:.1e} terms "
+                f"(estimated from the shapes), above --max-terms {args.max_terms:.0e}; use smaller sizes "
+                "(e.g. mlp:3-4-1), drop --scalar for one equation per node, or raise --max-terms"
+            )
+        if size > 1e5:  # seconds of sympy ahead: say so rather than sit silent
+            Progress(None, "derive --scalar").start(f"expanding {args.model} to scalars (about {size:.0e} terms)")
     if args.format == "json":
         doc = {
             "model": args.model,
