@@ -25,9 +25,7 @@ def test_on_a_pipe_each_step_is_one_plain_line():
 
 
 def test_on_a_terminal_the_line_fits_its_width_and_is_blanked_at_the_end(monkeypatch):
-    monkeypatch.setattr(
-        progress_module.shutil, "get_terminal_size", lambda fallback: __import__("os").terminal_size((50, 20))
-    )
+    monkeypatch.setattr(progress_module.shutil, "get_terminal_size", lambda fallback: os.terminal_size((50, 20)))
     monkeypatch.setattr(progress_module, "REDRAW", 0.0)
     term = Terminal()
     bar = Progress(4, "train", stream=term)
