@@ -28,7 +28,11 @@ from verify.tolerance import ORACLES
 
 from .. import zoo
 from ..errors import ModelError
+from .arguments import listed
 from .progress import Progress, chunk_progress
+
+#: The list options (symnn.cli.arguments.regroup): the words after them that are choices join their list.
+LISTS: dict[str, tuple[str, ...] | None] = {"--oracles": ORACLES, "--paths": IMPLEMENTATIONS}
 
 CAMPAIGN_OPTIONS = ("campaign", "workers", "scheduler", "results", "chunks")
 
@@ -52,14 +56,18 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the points, directions and cotangents (default 0)")
     p.add_argument("--directions", type=int, default=3, metavar="K", help="random directions per check (default 3)")
     p.add_argument(
-        "--oracles", nargs="+", choices=ORACLES, default=ORACLES, help="references to compare against (default: all)"
+        "--oracles",
+        type=listed(ORACLES),
+        action="extend",
+        metavar="NAME[,NAME...]",
+        help=f"references to compare against, a comma list ({','.join(ORACLES)}; default: all)",
     )
     p.add_argument(
         "--paths",
-        nargs="+",
-        choices=IMPLEMENTATIONS,
-        default=IMPLEMENTATIONS,
-        help="derivative implementations to check, each in forward and reverse mode (default: all)",
+        type=listed(IMPLEMENTATIONS),
+        action="extend",
+        metavar="NAME[,NAME...]",
+        help=f"derivative implementations, forward and reverse mode each ({','.join(IMPLEMENTATIONS)}; default: all)",
     )
     p.add_argument(
         "--exact-max-scalars",
@@ -127,8 +135,8 @@ def run(args: argparse.Namespace) -> int:
 def _options(args: argparse.Namespace) -> CheckOptions:
     """The check's options: ``symnn check``'s defaults (``MODEL_CHECK``) with the flags given."""
     return MODEL_CHECK.replace(
-        oracles=tuple(args.oracles),
-        paths=tuple(args.paths),
+        oracles=tuple(dict.fromkeys(args.oracles or ORACLES)),
+        paths=tuple(dict.fromkeys(args.paths or IMPLEMENTATIONS)),
         directions=args.directions,
         seed=args.seed,
         exact_max_scalars=args.exact_max_scalars,

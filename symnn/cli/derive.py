@@ -12,11 +12,15 @@ from ..errors import GraphError, SizeError
 from ..expand import DEFAULT_MAX
 from ..ir import Graph
 from ..printing import NOTATIONS, expression_size, to_json, to_latex, to_text
+from .arguments import listed
 from .progress import Progress
 
 #: --scalar refuses programs whose expanded expressions are estimated larger: ``conv`` (~1.2e7 terms) took 18 s,
 #: ``mha`` (~2.5e7) 42 s, ``transformer`` (~2e13) over 100 s; ``attention`` (~3.6e6) 14 s, ``mlp`` (~1.5e4) 2 s.
 MAX_TERMS = 1e7
+
+#: The list options (symnn.cli.arguments.regroup): --wrt takes leaf names, any word.
+LISTS: dict[str, tuple[str, ...] | None] = {"--wrt": None}
 
 MODEL_HELP = "zoo name (e.g. mlp:4-8-1) or path/file.py:attr or module:attr"
 
@@ -44,7 +48,13 @@ def configure(p: argparse.ArgumentParser) -> None:
         "as the lecture notes write backprop; index notation stays for the rest (default: index)",
     )
     p.add_argument("--json", dest="format", action="store_const", const="json", help="same as --format json")
-    p.add_argument("--wrt", nargs="+", metavar="NAME", help="differentiate with respect to these leaves")
+    p.add_argument(
+        "--wrt",
+        type=listed(),
+        action="extend",
+        metavar="NAME[,NAME...]",
+        help="differentiate with respect to these leaves, a comma list (default: the parameters)",
+    )
     p.add_argument("--scalar", action="store_true", help="expand to scalar equations with shared subexpressions")
     p.add_argument("--max-scalars", type=int, default=None, metavar="N", help="size bound for --scalar")
     p.add_argument(

@@ -15,11 +15,12 @@ import importlib
 import os
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import NoReturn
 
 from .. import __version__
 from ..errors import SymnnError
+from .arguments import regroup
 
 Run = Callable[[argparse.Namespace], int]
 Configure = Callable[[argparse.ArgumentParser], None]
@@ -45,6 +46,8 @@ class Subcommand:
     help: str
     configure: Configure
     run: Run
+    lists: dict[str, tuple[str, ...] | None] = field(default_factory=dict)  # list options: their choices
+    examples: str = ""  # shown under the subcommand's --help
 
 
 #: Subcommands registered with ``@subcommand`` (besides the built-in ones, or replacing one).
@@ -67,7 +70,8 @@ def _load(name: str) -> Subcommand:
         return SUBCOMMANDS[name]
     module_name, help = BUILTIN[name]
     module = importlib.import_module(module_name)
-    return Subcommand(name, help, module.configure, module.run)
+    lists, examples = getattr(module, "LISTS", {}), getattr(module, "EXAMPLES", "")
+    return Subcommand(name, help, module.configure, module.run, lists, examples)
 
 
 def _chosen(argv: Sequence[str]) -> str | None:
@@ -95,9 +99,10 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     chosen = _chosen(argv)
     helps = {name: help for name, (_, help) in BUILTIN.items()} | {n: c.help for n, c in SUBCOMMANDS.items()}
     for name, help in helps.items():
-        p = subs.add_parser(name, help=help, description=help)
+        p = subs.add_parser(name, help=help, description=help, formatter_class=argparse.RawDescriptionHelpFormatter)
         if name == chosen:
             cmd = _load(name)
+            p.epilog = cmd.examples.strip("\n") or None
             cmd.configure(p)
             p.set_defaults(run=cmd.run)
     return parser
@@ -112,6 +117,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         parser = build_parser(argv)
+        chosen = _chosen(argv)
+        if chosen in BUILTIN or chosen in SUBCOMMANDS:  # `--oracles fd mpmath MODEL`: the list stops before MODEL
+            argv = regroup(argv, _load(chosen).lists)
         args = parser.parse_args(argv)
         return int(args.run(args))
     except SystemExit as e:  # argparse: --help, --version, usage errors
