@@ -63,3 +63,41 @@ def test_expression_size_counts_the_terms_of_a_product():
     x, w = b.input("x", (2, 3)), b.param("W", (4, 3))
     # 8 outputs, each a sum of 3 products of 2 leaves
     assert expression_size(b.build(x @ w.T)) == 8 * 3 * 2
+
+
+def test_under_json_errors_are_json_on_stdout(capsys):
+    for argv in (
+        ["derive", "nosuch", "--json"],
+        ["check", "--bogus", "--json"],
+        ["derive", "nosuch", "--format", "json"],
+    ):
+        code, out, err = run(capsys, *argv)
+        doc = json.loads(out)
+        assert code == 2 and err == ""
+        assert doc["ok"] is False and doc["error"]
+    code, out, err = run(capsys, "derive", "nosuch")
+    assert code == 2 and out == "" and err.startswith("symnn: error: unknown model 'nosuch'")
+
+
+def test_list_options_do_not_swallow_the_model():
+    from symnn.cli.arguments import regroup
+    from symnn.cli.check import LISTS
+
+    assert regroup(["check", "--oracles", "fd", "mlp"], LISTS) == ["check", "--oracles", "fd", "mlp"]
+    assert regroup(["check", "--oracles", "fd", "adjoint", "mlp", "--paths", "kernel"], LISTS) == [
+        "check",
+        "--oracles",
+        "fd,adjoint",
+        "mlp",
+        "--paths",
+        "kernel",
+    ]
+    args = cli.build_parser(["check"]).parse_args(
+        ["check", "--oracles", "fd,adjoint", "mlp:2-2-1", "--paths", "kernel"]
+    )
+    assert args.models == ["mlp:2-2-1"] and args.oracles == ["fd", "adjoint"] and args.paths == ["kernel"]
+
+
+def test_derive_wrt_before_the_model(capsys):
+    code, out, _ = run(capsys, "derive", "--wrt", "x", "mlp:2-2-1")
+    assert code == 0 and "grad:x" in out
