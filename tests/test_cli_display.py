@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from symnn import cli
+from symnn.cli.arguments import regroup
+from symnn.cli.main import BUILTIN, _load, build_parser
+from symnn.zoo import list_models
 
 
 def run(capsys, *argv):
@@ -101,3 +106,37 @@ def test_list_options_do_not_swallow_the_model():
 def test_derive_wrt_before_the_model(capsys):
     code, out, _ = run(capsys, "derive", "--wrt", "x", "mlp:2-2-1")
     assert code == 0 and "grad:x" in out
+
+
+def _examples(text: str) -> list[list[str]]:
+    """The commands of an examples block: each line's words up to its description (two spaces) or a pipe."""
+    import shlex
+
+    lines = text.split("examples:", 1)[1].splitlines()
+    commands = [line.strip().split("  ")[0].split(" | ")[0] for line in lines if line.strip().startswith("symnn ")]
+    return [shlex.split(c)[1:] for c in commands]
+
+
+@pytest.mark.parametrize("name", list(BUILTIN))
+def test_every_subcommand_help_ends_with_examples_that_parse(name, capsys):
+    code, out, _ = run(capsys, name, "--help")
+    assert code == 0 and "examples:" in out
+    examples = _examples(out)
+    assert examples and all(argv[0] in BUILTIN for argv in examples)
+    for argv in examples:
+        if argv[0] != name:
+            continue
+        parser = build_parser(argv)
+        args = parser.parse_args(regroup(argv, _load(name).lists))  # a usage error raises UsageError
+        assert args.command == name
+
+
+def test_models_lists_the_zoo_with_sizes(capsys):
+    code, out, _ = run(capsys, "models", "--json")
+    rows = json.loads(out)["models"]
+    assert [r["name"] for r in rows] == list_models()
+    mlp = next(r for r in rows if r["name"] == "mlp")
+    # the default mlp:4-8-1: W (8, 4), b (8,), W (1, 8), b (1,)
+    assert mlp["spec"] == "mlp:4-8-1" and mlp["parameters"] == 8 * 4 + 8 + 8 + 1
+    code, out, _ = run(capsys, "models")
+    assert code == 0 and all(r["spec"] in out for r in rows)

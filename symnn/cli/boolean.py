@@ -53,6 +53,15 @@ def action(name: str, help: str, configure: Callable[[argparse.ArgumentParser], 
     return register
 
 
+EXAMPLES = """
+examples:
+  symnn boolean construct parity:4                a sign network for parity of 4 bits
+  symnn boolean threshold majority:3              exact decision with a certificate
+  symnn boolean count 3 4                         threshold functions of 3 and 4 variables (OEIS A000609)
+  symnn boolean min-width 0x6996                  the minimum width of a function, with its proof
+"""
+
+
 def configure(p: argparse.ArgumentParser) -> None:
     """Arguments of ``symnn boolean``: one sub-action each."""
     subs = p.add_subparsers(dest="action", metavar="ACTION", required=True)

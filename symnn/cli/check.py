@@ -37,6 +37,17 @@ LISTS: dict[str, tuple[str, ...] | None] = {"--oracles": ORACLES, "--paths": IMP
 CAMPAIGN_OPTIONS = ("campaign", "workers", "scheduler", "results", "chunks")
 
 
+EXAMPLES = """
+examples:
+  symnn check                                     every zoo model, every path, every oracle
+  symnn check mlp:4-8-1 conv --json               two models, machine-readable
+  symnn check --oracles fd,mpmath --paths kernel mlp   some oracles and paths only (comma lists)
+  symnn check kernel.py                           re-run the certificate embedded in a saved kernel
+  symnn check --impl mine.py:loss_and_grads --model mlp:4-8-1 --rename W1=0.W b1=0.b W2=2.W b2=2.b
+  symnn check --campaign 20 --results runs/       20 random networks, resumable
+"""
+
+
 def configure(p: argparse.ArgumentParser) -> None:
     """The arguments of ``symnn check``."""
     p.add_argument(

@@ -25,6 +25,13 @@ from ..files import check_output
 from .derive import MODEL_HELP
 from .progress import Progress
 
+EXAMPLES = """
+examples:
+  symnn compile mlp:4-8-1 -o kernel.py            loss and gradient as a standalone Numba module
+  symnn compile mlp:4-8-1 -o kernel.py --verify   checked in a fresh process, certificate embedded
+  symnn compile conv -o conv_hvp.py --mode hvp    Hessian-vector products
+"""
+
 
 def configure(p: argparse.ArgumentParser) -> None:
     """The arguments of ``symnn compile``."""

@@ -25,6 +25,17 @@ LISTS: dict[str, tuple[str, ...] | None] = {"--wrt": None}
 MODEL_HELP = "zoo name (e.g. mlp:4-8-1) or path/file.py:attr or module:attr"
 
 
+EXAMPLES = """
+examples:
+  symnn derive mlp:3-4-1                          primal and backprop, one equation per node
+  symnn derive mlp:3-4-1 --notation matrix        as the notes write backprop: x W^T, G o sigma'(Z), Z^T G
+  symnn derive mlp:3-4-1 --format latex           an align* block
+  symnn derive mlp:3-4-1 --format dot | dot -Tsvg -O   the computational graphs drawn by Graphviz
+  symnn derive mlp:2-2-1 --scalar                 explicit scalar expressions (small models only)
+  symnn derive mlp:3-4-1 --mode forward --wrt x   the JVP program with respect to the input
+"""
+
+
 def configure(p: argparse.ArgumentParser) -> None:
     """The arguments of ``symnn derive``."""
     p.add_argument("model", metavar="MODEL", help=MODEL_HELP)

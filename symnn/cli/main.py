@@ -37,6 +37,7 @@ BUILTIN: dict[str, tuple[str, str]] = {
     "train": ("symnn.cli.train", "minibatch SGD on the digits with a convergence verdict, history and plot"),
     "ops": ("symnn.cli.ops", "the op registry: every op, every part, and where each part is defined"),
     "cache": ("symnn.cli.cache", "the kernel cache: where it is, its size, its entries (BLAS or loops); --clear"),
+    "models": ("symnn.cli.models", "the built-in model zoo: default sizes, loss, inputs, parameter and node counts"),
 }
 
 

@@ -24,6 +24,13 @@ from ..train.tasks import classifier
 DATASETS = ("digits",)
 
 
+EXAMPLES = """
+examples:
+  symnn train mlp:64-32-10 --data digits --steps 500 --plot loss.png
+  symnn train classifier:64-16-10 --data digits --history run.json --checkpoint run.npz
+"""
+
+
 def configure(p: argparse.ArgumentParser) -> None:
     """The arguments of ``symnn train``."""
     p.add_argument("model", metavar="MODEL", help="zoo name with sizes, e.g. mlp:64-128-10, or path/file.py:attr")
