@@ -200,9 +200,9 @@ def _builtin_svg(graph: Graph) -> str:
         '<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" '
         'orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" fill="#444"/></marker></defs>',
     ]
-    for a, b in edges:
-        ax, ay, aw, ah = pos[a]
-        bx, by, _, bh = pos[b]
+    for src, dst in edges:
+        ax, ay, aw, ah = pos[src]
+        bx, by, _, bh = pos[dst]
         out.append(
             f'<line x1="{ax + aw:.1f}" y1="{ay + ah / 2:.1f}" x2="{bx:.1f}" y2="{by + bh / 2:.1f}" '
             'stroke="#444" marker-end="url(#arrow)"/>'

@@ -237,16 +237,16 @@ def html_table(
     """
     out = ["<table>"]
     if caption:
-        mark = {True: "&#x2713; ", False: "&#x2717; ", None: ""}[ok]
+        sign = {True: "&#x2713; ", False: "&#x2717; ", None: ""}[ok]
         color = {True: "#1a7f37", False: "#cf222e", None: "inherit"}[ok]
         out.append(
-            f'<caption style="caption-side:top; text-align:left; color:{color}">{mark}{html.escape(caption)}</caption>'
+            f'<caption style="caption-side:top; text-align:left; color:{color}">{sign}{html.escape(caption)}</caption>'
         )
     out.append("<tr><th></th>" + "".join(f"<th>{html.escape(c)}</th>" for c in columns) + "</tr>")
-    for cells, mark in rows:
-        bg, sign = _MARKS[mark]
+    for cells, passed in rows:
+        bg, mark = _MARKS[passed]
         style = f' style="background:{bg}"' if bg else ""
-        out.append(f"<tr{style}><td>{sign}</td>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>")
+        out.append(f"<tr{style}><td>{mark}</td>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>")
     out.append("</table>")
     return "\n".join(out)
 
