@@ -499,10 +499,13 @@ def _matrix_elementwise(c: _Ctx) -> tuple[str, str] | None:
     return _eq(c.lhs(), _CircStr(tensors).doprint(body), _CircLatex(tensors, names).doprint(body))
 
 
-_MATRIX: dict[type[Op], Callable[[_Ctx], tuple[str, str] | None]] = {
-    Einsum: _matrix_einsum,
-    Elementwise: _matrix_elementwise,
-}
+def _matrix_form(c: _Ctx) -> tuple[str, str] | None:
+    """The matrix-notation rendering of a node, or None where index notation stays."""
+    if isinstance(c.op, Einsum):
+        return _matrix_einsum(c)
+    if isinstance(c.op, Elementwise):
+        return _matrix_elementwise(c)
+    return None
 
 
 # -- the bindings of a graph ------------------------------------------------------------------------
@@ -554,8 +557,7 @@ def equations(graph: Graph, notation: str = "index") -> list[Binding]:
             continue
         arg_refs = tuple(refs[a] for a in n.args)
         ctx = _Ctx(n.op, ref, arg_refs, n.shape, tuple(graph.shape(a) for a in n.args))
-        matrix = _MATRIX.get(type(n.op)) if notation == "matrix" else None
-        found = matrix(ctx) if matrix is not None else None
+        found = _matrix_form(ctx) if notation == "matrix" else None
         render: Renderer = lookup(type(n.op), "print")
         text, tex = found if found is not None else render(ctx)
         out.append(Binding(ref.name, type(n.op).__name__, tuple(r.text() for r in arg_refs), n.shape, text, tex))
