@@ -125,3 +125,12 @@ def test_kernel_repr_and_html_name_signature_path_and_certification():
     assert f"path={k.path}" in repr(k) and "not certified" in repr(k)
     html = k._repr_html_()
     assert k.path in html and "certified" in html and "float64[4, 3]" in html
+
+
+def test_an_exhaustive_evaluation_as_html():
+    from verify.boolean import construct
+    from verify.boolean.exhaustive import evaluate
+
+    f = boolean_function(lambda x: x[0] * x[1] * x[2] > 0, 3)  # parity of 3 bits
+    ev, _ = evaluate(construct(f), f)
+    assert ev.ok and ev._repr_html_().count("\u2713") == 3 and "&#x2713;" in ev._repr_html_()
