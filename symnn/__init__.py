@@ -145,6 +145,8 @@ def __getattr__(name: str) -> Any:
     """Import the module behind a public name (or a submodule) when it is first read."""
     if name in _HOME:
         value = getattr(importlib.import_module(_HOME[name]), name)
+        if "IPython" in sys.modules:  # in Jupyter: load the renderer of Graph._repr_latex_ (symnn.ir.RENDERERS)
+            importlib.import_module(f"{__name__}.printing")
         globals()[name] = value  # read once: later lookups do not come here
         return value
     if name in _SUBMODULES:

@@ -26,6 +26,7 @@ from typing import Any
 
 import sympy as sp
 
+from . import draw
 from .errors import GraphError, ShapeError, SymnnError
 from .functions import canonicalize
 from .ops import (
@@ -45,6 +46,14 @@ from .ops import (
 )
 
 _ARGS = [sp.Symbol(f"_a{i}", real=True) for i in range(64)]
+
+
+#: Larger graphs display as their one-line repr in Jupyter (``draw()`` and ``symnn.printing`` still work).
+DISPLAY_MAX_NODES = 400
+#: A Graph's renderings by mime kind, for Jupyter: ``"latex"`` is registered by ``symnn.printing`` when it
+#: is imported. ir cannot import printing: printing reaches ``symnn.expand``, and the independent oracles,
+#: which import ir, must never reach it.
+RENDERERS: dict[str, Callable[[Graph], str]] = {}
 
 
 def arg_symbols(n: int) -> list[sp.Symbol]:
@@ -111,6 +120,22 @@ class Graph:
     def __repr__(self) -> str:
         outs = {nm: self.shape(o) for nm, o in zip(self.output_names, self.outputs, strict=True)}
         return f"<Graph {len(self.nodes)} nodes, outputs {outs}>"
+
+    # -- display: Jupyter calls the _repr_*_ methods ------------------------------------------------
+    def draw(self, engine: str = "auto") -> draw.Drawing:
+        """The computational graph as SVG (a ``str`` Jupyter shows as the picture): ``dot``, or a built-in layout."""
+        return draw.to_svg(self, engine)
+
+    def to_dot(self) -> str:
+        """The computational graph as Graphviz DOT text."""
+        return draw.to_dot(self)
+
+    def _repr_svg_(self) -> str | None:
+        return None if len(self.nodes) > DISPLAY_MAX_NODES else str(draw.to_svg(self))
+
+    def _repr_latex_(self) -> str | None:
+        render = RENDERERS.get("latex")
+        return None if render is None or len(self.nodes) > DISPLAY_MAX_NODES else render(self)
 
 
 def _op_key(op: Op) -> str:

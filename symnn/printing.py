@@ -22,6 +22,7 @@ out[i,j] = tanh(v1[i,j])
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,10 +30,13 @@ from typing import Any
 
 import numpy as np
 import sympy as sp
-from sympy.printing.latex import greek_letters_set
+from sympy.printing.latex import LatexPrinter, greek_letters_set
+from sympy.printing.precedence import PRECEDENCE
+from sympy.printing.str import StrPrinter
 
+from .errors import SymnnError
 from .expand import DEFAULT_MAX, expand, leaf_symbols
-from .ir import Graph
+from .ir import RENDERERS, Graph
 from .ops import (
     BroadcastTo,
     Concat,
@@ -52,14 +56,21 @@ from .ops import (
 from .registry import lookup, rule
 
 __all__ = [
+    "NOTATIONS",
     "Binding",
+    "PrintingError",
     "equations",
+    "expression_size",
     "latex_name",
     "scalar_equations",
     "to_json",
     "to_latex",
     "to_text",
 ]
+
+
+class PrintingError(SymnnError, ValueError):
+    """An unknown notation."""
 
 
 @dataclass(frozen=True)
@@ -397,6 +408,106 @@ def _render_logsumexp(c: _Ctx) -> tuple[str, str]:
     return _eq(c.lhs(kept), text, tex)
 
 
+# -- matrix notation --------------------------------------------------------------------------------
+# The notes' backprop: G_i = (G_{i+1} o sigma'(Z_i W_i)) W_i^T. An einsum that is a product of matrices
+# (or a matrix and a vector) prints as one, with transposes; an elementwise product of tensors as o
+# (\circ); everything else keeps index notation.
+NOTATIONS = ("index", "matrix")
+_CIRC = "\u2218"
+
+
+def _transposed(ref: _Ref, t: bool) -> tuple[str, str]:
+    return (f"{ref.text()}^T", r"{%s}^{T}" % ref.latex()) if t else (ref.text(), ref.latex())
+
+
+def _matrix_einsum(c: _Ctx) -> tuple[str, str] | None:
+    """``A B`` with transposes if the einsum is a matrix (or matrix-vector) product, else None."""
+    op: Einsum = c.op  # type: ignore[assignment]
+    ins, out = op.terms
+    if any(r.const is not None for r in c.args) or any(len(set(t)) != len(t) or len(t) > 2 for t in ins):
+        return None
+    if len(ins) == 1:  # a transpose
+        (t,) = ins
+        return _eq(c.lhs(), *_transposed(c.args[0], True)) if len(t) == 2 and out == t[::-1] else None
+    if len(ins) != 2:
+        return None
+    summed = (set(ins[0]) & set(ins[1])) - set(out)
+    if len(summed) != 1 or set(ins[0]) ^ set(ins[1]) != set(out) or len(out) != len(ins[0]) + len(ins[1]) - 2:
+        return None
+    (k,) = summed
+    for p, q in ((0, 1), (1, 0)):
+        fa, fb = ins[p].replace(k, ""), ins[q].replace(k, "")
+        if out != fa + fb:
+            continue
+        left = _transposed(c.args[p], ins[p] != fa + k)  # a vector on the left is a row: x^T
+        right = _transposed(c.args[q], len(ins[q]) == 2 and ins[q] != k + fb)
+        return _eq(c.lhs(), f"{left[0]} @ {right[0]}", f"{left[1]} {right[1]}")
+    return None
+
+
+class _CircStr(StrPrinter):
+    """sympy's str printer, with a product of two or more tensors written with the Hadamard o."""
+
+    def __init__(self, tensors: set[sp.Symbol]) -> None:
+        super().__init__({"full_prec": False})
+        self.tensors = tensors
+
+    def _print_Mul(self, expr: sp.Mul) -> str:
+        scalar, factors = _split(expr, self.tensors)
+        if len(factors) < 2:
+            return super()._print_Mul(expr)
+        joined = f" {_CIRC} ".join(self.parenthesize(f, PRECEDENCE["Mul"]) for f in factors)
+        return joined if scalar == 1 else f"-{joined}" if scalar == -1 else f"{self._print(scalar)}*{joined}"
+
+
+class _CircLatex(LatexPrinter):
+    """sympy's LaTeX printer, with a product of two or more tensors written with ``\\circ``."""
+
+    def __init__(self, tensors: set[sp.Symbol], names: dict[sp.Symbol, str]) -> None:
+        super().__init__({"symbol_names": names})
+        self.tensors = tensors
+
+    def _print_Mul(self, expr: sp.Mul) -> str:
+        scalar, factors = _split(expr, self.tensors)
+        if len(factors) < 2:
+            return super()._print_Mul(expr)
+        joined = r" \circ ".join(self.parenthesize(f, PRECEDENCE["Mul"]) for f in factors)
+        return joined if scalar == 1 else f"-{joined}" if scalar == -1 else f"{self._print(scalar)} {joined}"
+
+
+def _split(expr: sp.Mul, tensors: set[sp.Symbol]) -> tuple[sp.Expr, list[sp.Expr]]:
+    """A product as its factor free of tensors and the list of factors that involve one."""
+    factors = [f for f in expr.args if f.free_symbols & tensors]
+    return sp.Mul(*(f for f in expr.args if not f.free_symbols & tensors)), factors
+
+
+def _matrix_elementwise(c: _Ctx) -> tuple[str, str] | None:
+    """The function of whole tensors, e.g. ``v3 = sigma(v2)``, ``v10 = v3 o v9 o (1 - v3)``."""
+    fn: sp.Lambda = c.op.fn  # type: ignore[attr-defined]
+    subs: dict[sp.Symbol, sp.Expr] = {}
+    names: dict[sp.Symbol, str] = {}
+    tensors: set[sp.Symbol] = set()
+    for var, ref, shape in zip(fn.variables, c.args, c.arg_shapes, strict=True):
+        if ref.const is not None:
+            subs[var] = ref.const
+            continue
+        sym = sp.Symbol(ref.text(), real=True)
+        subs[var], names[sym] = sym, ref.latex()
+        if shape:
+            tensors.add(sym)
+    body = fn.expr.xreplace(subs)
+    return _eq(c.lhs(), _CircStr(tensors).doprint(body), _CircLatex(tensors, names).doprint(body))
+
+
+def _matrix_form(c: _Ctx) -> tuple[str, str] | None:
+    """The matrix-notation rendering of a node, or None where index notation stays."""
+    if isinstance(c.op, Einsum):
+        return _matrix_einsum(c)
+    if isinstance(c.op, Elementwise):
+        return _matrix_elementwise(c)
+    return None
+
+
 # -- the bindings of a graph ------------------------------------------------------------------------
 def _refs(graph: Graph) -> list[_Ref]:
     """One ref per node: leaves by name, outputs by output name, filled constants inline, else v1.."""
@@ -429,8 +540,14 @@ def _refs(graph: Graph) -> list[_Ref]:
     return refs
 
 
-def equations(graph: Graph) -> list[Binding]:
-    """The graph's program as one binding per computed node, plus aliases for repeated outputs."""
+def equations(graph: Graph, notation: str = "index") -> list[Binding]:
+    """The graph's program as one binding per computed node, plus aliases for repeated outputs.
+
+    ``notation="matrix"`` writes matrix products as products with transposes and elementwise
+    products of tensors with o, as the notes do; what is not a matrix product keeps its indices.
+    """
+    if notation not in NOTATIONS:
+        raise PrintingError(f"unknown notation {notation!r}; use one of {', '.join(NOTATIONS)}")
     refs = _refs(graph)
     out: list[Binding] = []
     named = set()
@@ -440,8 +557,9 @@ def equations(graph: Graph) -> list[Binding]:
             continue
         arg_refs = tuple(refs[a] for a in n.args)
         ctx = _Ctx(n.op, ref, arg_refs, n.shape, tuple(graph.shape(a) for a in n.args))
+        found = _matrix_form(ctx) if notation == "matrix" else None
         render: Renderer = lookup(type(n.op), "print")
-        text, tex = render(ctx)
+        text, tex = found if found is not None else render(ctx)
         out.append(Binding(ref.name, type(n.op).__name__, tuple(r.text() for r in arg_refs), n.shape, text, tex))
         named.add(ref.name)
     for o, name in zip(graph.outputs, graph.output_names, strict=True):
@@ -470,6 +588,34 @@ def _cse_prefix(used: set[str]) -> str:
     while any(re.fullmatch(re.escape(prefix) + r"\d+", u) for u in used):
         prefix += "_"
     return prefix
+
+
+def expression_size(graph: Graph) -> float:
+    """An estimate, from shapes alone, of the terms in the outputs' expanded scalar expressions (trees).
+
+    A leaf is 1 term; an einsum output sums K products (K the size of its summed indices) of its
+    operands' terms; an elementwise function adds its own operations to each argument's terms times
+    the argument's occurrences; a log-sum-exp over n values holds 2n of its argument's. Sharing is
+    ignored, so this bounds the work of ``scalar_equations`` from above; it tracks its time across
+    the zoo (``mha`` ~2e7 terms ~40 s, ``transformer`` ~2e13 out of reach).
+    """
+    terms: list[float] = []
+    for n in graph.nodes:
+        op, args = n.op, [terms[a] for a in n.args]
+        if isinstance(op, Einsum):
+            inner = math.prod(op.sizes(*(graph.shape(a) for a in n.args)).values()) / max(math.prod(n.shape), 1)
+            t = inner * sum(args)
+        elif isinstance(op, Elementwise):
+            uses = [op.fn.expr.count(v) for v in op.fn.variables]
+            t = 1 + sp.count_ops(op.fn.expr) + sum(u * a for u, a in zip(uses, args, strict=True))
+        elif isinstance(op, LogSumExp):
+            t = 2 * graph.shape(n.args[0])[op.axis] * args[0]
+        elif isinstance(op, Fold):
+            t = math.prod(op.kernel) * args[0]
+        else:  # leaves, and ops that move or copy values
+            t = sum(args) if args else 1.0
+        terms.append(float(t))
+    return sum(math.prod(graph.shape(o)) * terms[o] for o in graph.outputs)
 
 
 def scalar_equations(graph: Graph, max_scalars: int = DEFAULT_MAX) -> list[Binding]:
@@ -503,29 +649,31 @@ def scalar_equations(graph: Graph, max_scalars: int = DEFAULT_MAX) -> list[Bindi
 
 
 # -- whole programs ---------------------------------------------------------------------------------
-def _bindings(graph: Graph, scalar: bool, max_scalars: int) -> list[Binding]:
-    return scalar_equations(graph, max_scalars) if scalar else equations(graph)
+def _bindings(graph: Graph, scalar: bool, max_scalars: int, notation: str = "index") -> list[Binding]:
+    return scalar_equations(graph, max_scalars) if scalar else equations(graph, notation)
 
 
 def _shapes(shapes: dict[str, Shape]) -> str:
     return ", ".join(f"{name} {shape}" for name, shape in shapes.items())
 
 
-def to_text(graph: Graph, scalar: bool = False, max_scalars: int = DEFAULT_MAX) -> str:
+def to_text(graph: Graph, scalar: bool = False, max_scalars: int = DEFAULT_MAX, notation: str = "index") -> str:
     """The program as plain text: the inputs and parameters, then one line per binding."""
     lines = [f"# {kind}: {_shapes(s)}" for kind, s in (("inputs", graph.inputs), ("params", graph.params)) if s]
-    lines += [b.text for b in _bindings(graph, scalar, max_scalars)]
+    lines += [b.text for b in _bindings(graph, scalar, max_scalars, notation)]
     return "\n".join(lines)
 
 
-def to_latex(graph: Graph, scalar: bool = False, max_scalars: int = DEFAULT_MAX) -> str:
+def to_latex(graph: Graph, scalar: bool = False, max_scalars: int = DEFAULT_MAX, notation: str = "index") -> str:
     """The program as a LaTeX ``align*`` environment, one aligned row per binding."""
     # names in LaTeX never contain " = " (spaces are escaped), so the first one is the binding's
-    rows = [b.latex.replace(" = ", " &= ", 1) for b in _bindings(graph, scalar, max_scalars)]
+    rows = [b.latex.replace(" = ", " &= ", 1) for b in _bindings(graph, scalar, max_scalars, notation)]
     return "\\begin{align*}\n" + " \\\\\n".join(rows) + "\n\\end{align*}"
 
 
-def to_json(graph: Graph, scalar: bool = False, max_scalars: int = DEFAULT_MAX) -> dict[str, Any]:
+def to_json(
+    graph: Graph, scalar: bool = False, max_scalars: int = DEFAULT_MAX, notation: str = "index"
+) -> dict[str, Any]:
     """A JSON-ready dict: inputs, params, outputs (name and shape) and the bindings."""
     return {
         "inputs": {name: list(s) for name, s in graph.inputs.items()},
@@ -534,5 +682,12 @@ def to_json(graph: Graph, scalar: bool = False, max_scalars: int = DEFAULT_MAX) 
             {"name": name, "shape": list(graph.shape(o))}
             for name, o in zip(graph.output_names, graph.outputs, strict=True)
         ],
-        "bindings": [b.as_dict() for b in _bindings(graph, scalar, max_scalars)],
+        "bindings": [b.as_dict() for b in _bindings(graph, scalar, max_scalars, notation)],
     }
+
+
+def _display_latex(graph: Graph) -> str:
+    return "$$" + to_latex(graph) + "$$"
+
+
+RENDERERS["latex"] = _display_latex  # Graph._repr_latex_ (Jupyter), once this module is imported

@@ -14,7 +14,7 @@ in the layer checks (a type a module names is still a dependency of its layer).
 
 The layers, lowest first::
 
-    core      symnn.errors, functions, ir, ops, registry, diff, expand, printing, cost, trace,
+    core      symnn.errors, functions, ir, ops, registry, diff, expand, printing, draw, cost, trace,
               formula, losses, layers/, zoo, files            imports only the core
     codegen   symnn/codegen/                                  core + itself
     executor  symnn/executor/                                 core + itself, never diff/expand
@@ -66,6 +66,7 @@ CORE = frozenset(
         "diff",
         "expand",
         "printing",
+        "draw",
         "cost",
         "trace",
         "formula",

@@ -16,14 +16,18 @@ Run the full set with ``python -m verify.convergence`` (a few minutes; tests use
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import math
 import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from symnn.files import atomic_write
 from symnn.layers import MLP
 from symnn.train import SGDConfig, Trainer, load_digits, median_problem, one_hot, ridge_problem
 from symnn.train.data import Convex
@@ -197,25 +201,57 @@ def interpolates(
     )
 
 
-def plot_rates(verdicts: Sequence[Verdict], path: str) -> str | None:
-    """A log-log figure of the suboptimality paths (needs matplotlib; returns None without it)."""
-    try:
-        import matplotlib
+def _figure(size: tuple[float, float]) -> Any:
+    """A matplotlib Figure made directly: no pyplot, so the caller's backend (a notebook's) is left alone."""
+    from matplotlib.figure import Figure
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return None
-    fig, ax = plt.subplots(figsize=(5, 4))
+    return Figure(figsize=size, layout="tight")
+
+
+def rates_figure(verdicts: Sequence[Verdict]) -> Any:
+    """A log-log Figure of the suboptimality paths against T, with the fitted slopes (needs matplotlib)."""
+    fig = _figure((5, 4))
+    ax = fig.add_subplot()
     for v in verdicts:
         if "median_gap" in v.figures:
             ax.loglog(v.figures["T"], v.figures["median_gap"], "o-", label=f"{v.name} slope {v.figures['slope']:.2f}")
     ax.set_xlabel("T")
     ax.set_ylabel("F(theta_T) - F*  (median over seeds)")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    ax.legend(loc="best")
+    return fig
+
+
+def history_figure(history: Sequence[dict[str, Any]]) -> Any:
+    """Train, test and batch loss against steps (log scale) as a Figure (needs matplotlib)."""
+    fig = _figure((6, 4))
+    ax = fig.add_subplot()
+    for key in ("train_loss", "test_loss", "batch_loss"):
+        rows = [r for r in history if key in r]
+        if rows:
+            ax.plot([r["step"] for r in rows], [r[key] for r in rows], label=key.replace("_", " "))
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    ax.set_yscale("log")
+    ax.legend(loc="best")
+    return fig
+
+
+def save_figure(fig: Any, path: str | Path) -> Path:
+    """Write ``fig`` atomically, in the format of the path's suffix (png when there is none)."""
+    path = Path(path)
+    buf = io.BytesIO()
+    fig.savefig(buf, format=path.suffix[1:].lower() or "png")
+    atomic_write(path, buf.getvalue())
+    return path
+
+
+def plot_rates(verdicts: Sequence[Verdict], path: str) -> str | None:
+    """Save ``rates_figure(verdicts)`` at ``path``; None without matplotlib."""
+    try:
+        fig = rates_figure(verdicts)
+    except ImportError:
+        return None
+    save_figure(fig, path)
     return path
 
 

@@ -23,6 +23,7 @@ False
 
 from __future__ import annotations
 
+import html
 import json
 import math
 import re
@@ -184,6 +185,16 @@ class Report:
     def __str__(self) -> str:
         return self.table()
 
+    def _repr_html_(self) -> str:
+        rows = [
+            (
+                [r.path, r.oracle, str(r.compared), _num(r.max_error), _num(r.tolerance), r.verdict, r.note],
+                _ok(r.verdict),
+            )
+            for r in self.rows
+        ]
+        return html_table(COLUMNS[1:], rows, caption=self.summary(), ok=self.ok)
+
 
 class VerificationError(SymnnError, AssertionError):
     """A derivative or a kernel that disagrees with its oracles; ``report`` is the check's report, when there is one."""
@@ -201,6 +212,43 @@ def _num(x: float | None) -> str:
     if math.isnan(x) or math.isinf(x):
         return str(x)
     return f"{x:.3g}" if 1e-3 <= abs(x) < 1e4 else f"{x:.2e}"
+
+
+def _ok(verdict: str) -> bool | None:
+    """A row's mark: True passed, False failed or erred, None neither (kink, skip)."""
+    return False if verdict in FAILING else True if verdict == "pass" else None
+
+
+#: The cell style of a row marked passed, failed, or neither.
+_MARKS = {True: ("#e6f4e6", "\u2713"), False: ("#fbe3e3", "\u2717"), None: ("", "")}
+
+
+def html_table(
+    columns: Sequence[str], rows: Iterable[tuple[Sequence[str], bool | None]], caption: str = "", ok: bool | None = None
+) -> str:
+    """An HTML table for Jupyter: each row marked passed (green, \u2713), failed (red, \u2717) or neither.
+
+    >>> print(html_table(["n", "count"], [(["4", "1882"], True)], caption="counts", ok=True))  # doctest: +ELLIPSIS
+    <table>
+    <caption ...>&#x2713; counts</caption>
+    <tr><th></th><th>n</th><th>count</th></tr>
+    <tr style="background:#e6f4e6"><td>\u2713</td><td>4</td><td>1882</td></tr>
+    </table>
+    """
+    out = ["<table>"]
+    if caption:
+        sign = {True: "&#x2713; ", False: "&#x2717; ", None: ""}[ok]
+        color = {True: "#1a7f37", False: "#cf222e", None: "inherit"}[ok]
+        out.append(
+            f'<caption style="caption-side:top; text-align:left; color:{color}">{sign}{html.escape(caption)}</caption>'
+        )
+    out.append("<tr><th></th>" + "".join(f"<th>{html.escape(c)}</th>" for c in columns) + "</tr>")
+    for cells, passed in rows:
+        bg, mark = _MARKS[passed]
+        style = f' style="background:{bg}"' if bg else ""
+        out.append(f"<tr{style}><td>{mark}</td>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>")
+    out.append("</table>")
+    return "\n".join(out)
 
 
 def _json_float(x: float | None) -> float | str | None:
@@ -242,4 +290,4 @@ def render(reports: Iterable[tuple[str, Report]], with_model: bool = True) -> st
     return "\n".join(out)
 
 
-__all__ = ["FAILING", "Comparison", "Report", "Row", "VerificationError", "render"]
+__all__ = ["FAILING", "Comparison", "Report", "Row", "VerificationError", "html_table", "render"]

@@ -16,6 +16,16 @@ import sys
 
 from ..bench import run as bench_run
 from ..bench.threads import describe, is_pinned, pinned_env
+from .arguments import listed
+
+#: The list options (symnn.cli.arguments.regroup): `--workloads W1 T1` still works.
+LISTS: dict[str, tuple[str, ...] | None] = {"--workloads": tuple(bench_run.ALL)}
+
+EXAMPLES = """
+examples:
+  symnn bench --quick                             a smoke run of every workload
+  symnn bench --workloads W1,T1 --json            two workloads, machine-readable
+"""
 
 
 def configure(p: argparse.ArgumentParser) -> None:
@@ -24,11 +34,10 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="machine-readable results")
     p.add_argument(
         "--workloads",
-        nargs="+",
-        metavar="W",
-        choices=bench_run.ALL,
-        default=list(bench_run.ALL),
-        help=f"run only these ({', '.join(bench_run.ALL)}; default: all)",
+        type=listed(bench_run.ALL),
+        action="extend",
+        metavar="W[,W...]",
+        help=f"run only these, a comma list ({','.join(bench_run.ALL)}; default: all)",
     )
     p.add_argument("--no-symbolic", action="store_true", help="skip the symbolic benchmarks S1, S3, S4")
     p.add_argument("--no-compile", action="store_true", help="skip the cold/cached compile timing of the kernels")
@@ -37,7 +46,7 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 def _argv(args: argparse.Namespace) -> list[str]:
     """The command line that gives ``args`` again (for the pinned child process)."""
-    argv = ["--workloads", *args.workloads, "--threads", str(args.threads)]
+    argv = ["--workloads", *(args.workloads or bench_run.ALL), "--threads", str(args.threads)]
     for flag in ("quick", "json", "no_symbolic", "no_compile"):
         argv += [f"--{flag.replace('_', '-')}"] * bool(getattr(args, flag))
     return argv

@@ -33,6 +33,8 @@ from verify.campaign import count_threshold as count_campaign
 from verify.campaign import min_width_campaign, session, verify_campaign
 from verify.campaign import run as run_plan
 
+from .progress import Progress, chunk_progress
+
 FUNC_HELP = (
     "the function: bits '0110' (f(0) f(1) ... with x_0 the lowest bit of the input index), hex '0x6996', "
     "a name 'parity:4' | 'majority:3' | 'and:3' | 'or:3' | 'atleast:5:2' | 'random:4:SEED', "
@@ -49,6 +51,15 @@ def action(name: str, help: str, configure: Callable[[argparse.ArgumentParser], 
         return run
 
     return register
+
+
+EXAMPLES = """
+examples:
+  symnn boolean construct parity:4                a sign network for parity of 4 bits
+  symnn boolean threshold majority:3              exact decision with a certificate
+  symnn boolean count 3 4                         threshold functions of 3 and 4 variables (OEIS A000609)
+  symnn boolean min-width 0x6996                  the minimum width of a function, with its proof
+"""
 
 
 def configure(p: argparse.ArgumentParser) -> None:
@@ -231,8 +242,8 @@ def verify_(args: argparse.Namespace) -> int:
     outcomes = []
     if _campaign(args):
         plan = verify_campaign(net, target, args.chunks, args.max_seconds)
-        with session(args.workers, args.scheduler) as where:
-            outcomes.append(run_plan(plan, results=args.results, **where))
+        with session(args.workers, args.scheduler) as where, Progress(None, "chunks") as bar:
+            outcomes.append(run_plan(plan, results=args.results, progress=chunk_progress(bar), **where))
         ev = dataclasses.replace(outcomes[0].value, seconds=outcomes[0].seconds)
     else:
         ev, _ = evaluate(net, target, max_seconds=args.max_seconds)
@@ -358,8 +369,8 @@ def min_width_(args: argparse.Namespace) -> int:
             raise FunctionSpecError("give FUNC or --distribution N, not both")
         if _campaign(args):
             plan = min_width_campaign(args.distribution, args.max_nodes, args.chunks)
-            with session(args.workers, args.scheduler) as where:
-                out = run_plan(plan, results=args.results, **where)
+            with session(args.workers, args.scheduler) as where, Progress(None, "chunks") as bar:
+                out = run_plan(plan, results=args.results, progress=chunk_progress(bar), **where)
             dist = dataclasses.replace(out.value, seconds=out.seconds)
             campaign = _campaign_doc([out])
         else:

@@ -13,6 +13,12 @@ from ..codegen.environment import environment, environment_id
 from ..codegen.inventory import Inventory, clear, survey
 from ..files import cache_dir, cache_source
 
+EXAMPLES = """
+examples:
+  symnn cache                                     where the kernel cache is, its size and entries
+  symnn cache --clear
+"""
+
 
 def configure(p: argparse.ArgumentParser) -> None:
     """The arguments of ``symnn cache``."""

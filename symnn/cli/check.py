@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from collections.abc import Sequence
 from typing import TextIO
@@ -29,8 +28,24 @@ from verify.tolerance import ORACLES
 
 from .. import zoo
 from ..errors import ModelError
+from .arguments import listed
+from .progress import Progress, chunk_progress
+
+#: The list options (symnn.cli.arguments.regroup): the words after them that are choices join their list.
+LISTS: dict[str, tuple[str, ...] | None] = {"--oracles": ORACLES, "--paths": IMPLEMENTATIONS}
 
 CAMPAIGN_OPTIONS = ("campaign", "workers", "scheduler", "results", "chunks")
+
+
+EXAMPLES = """
+examples:
+  symnn check                                     every zoo model, every path, every oracle
+  symnn check mlp:4-8-1 conv --json               two models, machine-readable
+  symnn check --oracles fd,mpmath --paths kernel mlp   some oracles and paths only (comma lists)
+  symnn check kernel.py                           re-run the certificate embedded in a saved kernel
+  symnn check --impl mine.py:loss_and_grads --model mlp:4-8-1 --rename W1=0.W b1=0.b W2=2.W b2=2.b
+  symnn check --campaign 20 --results runs/       20 random networks, resumable
+"""
 
 
 def configure(p: argparse.ArgumentParser) -> None:
@@ -52,14 +67,18 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the points, directions and cotangents (default 0)")
     p.add_argument("--directions", type=int, default=3, metavar="K", help="random directions per check (default 3)")
     p.add_argument(
-        "--oracles", nargs="+", choices=ORACLES, default=ORACLES, help="references to compare against (default: all)"
+        "--oracles",
+        type=listed(ORACLES),
+        action="extend",
+        metavar="NAME[,NAME...]",
+        help=f"references to compare against, a comma list ({','.join(ORACLES)}; default: all)",
     )
     p.add_argument(
         "--paths",
-        nargs="+",
-        choices=IMPLEMENTATIONS,
-        default=IMPLEMENTATIONS,
-        help="derivative implementations to check, each in forward and reverse mode (default: all)",
+        type=listed(IMPLEMENTATIONS),
+        action="extend",
+        metavar="NAME[,NAME...]",
+        help=f"derivative implementations, forward and reverse mode each ({','.join(IMPLEMENTATIONS)}; default: all)",
     )
     p.add_argument(
         "--exact-max-scalars",
@@ -127,8 +146,8 @@ def run(args: argparse.Namespace) -> int:
 def _options(args: argparse.Namespace) -> CheckOptions:
     """The check's options: ``symnn check``'s defaults (``MODEL_CHECK``) with the flags given."""
     return MODEL_CHECK.replace(
-        oracles=tuple(args.oracles),
-        paths=tuple(args.paths),
+        oracles=tuple(dict.fromkeys(args.oracles or ORACLES)),
+        paths=tuple(dict.fromkeys(args.paths or IMPLEMENTATIONS)),
         directions=args.directions,
         seed=args.seed,
         exact_max_scalars=args.exact_max_scalars,
@@ -194,13 +213,10 @@ def _implementation(args: argparse.Namespace) -> int:
 
 
 class Bar:
-    """A one-line progress bar on a terminal, or one line per model on a pipe."""
+    """``check_models``' messages (``MODEL: stage``) on the one progress bar: a step per model."""
 
     def __init__(self, total: int, stream: TextIO | None = None) -> None:
-        stream = stream if stream is not None else sys.stderr
-        self.total, self.stream, self.done = total, stream, 0
-        self.tty = hasattr(stream, "isatty") and stream.isatty()
-        self.t0 = time.perf_counter()
+        self.progress = Progress(total, "checking", stream)
         self.current = ""
 
     def __call__(self, message: str) -> None:
@@ -208,22 +224,15 @@ class Bar:
             return
         model, _, stage = message.rpartition(": ")
         if stage == "done":
-            self.done += 1
+            self.progress.advance()
         elif model != self.current:
             self.current = model
-            if not self.tty:
-                print(f"[{self.done + 1}/{self.total}] checking {model}", file=self.stream, flush=True)
-        if self.tty:
-            width = 24
-            filled = int(width * self.done / max(self.total, 1))
-            bar = "#" * filled + "." * (width - filled)
-            elapsed = time.perf_counter() - self.t0
-            line = f"\r[{bar}] {self.done}/{self.total} {elapsed:5.1f}s {message}"[:119]
-            print(line.ljust(119), end="", file=self.stream, flush=True)
+            self.progress.start(model)
+        elif self.progress.tty:  # the stage within a model: only the terminal line shows it
+            self.progress.update(message=message)
 
     def close(self) -> None:
-        if self.tty:
-            print("\r" + " " * 119 + "\r", end="", file=self.stream, flush=True)
+        self.progress.close()
 
 
 def _models(
@@ -270,12 +279,8 @@ def _campaign(args: argparse.Namespace) -> int:
     networks, seed = args.campaign, args.seed
     plan = check_campaign(networks, _options(args), chunks=args.chunks)
 
-    def say(done: int, total: int) -> None:
-        if not args.quiet:
-            print(f"[{done}/{total} chunks]", file=sys.stderr, flush=True)
-
-    with session(args.workers, args.scheduler) as where:
-        outcome = run_plan(plan, results=args.results, progress=say, **where)
+    with session(args.workers, args.scheduler) as where, Progress(None, "chunks", enabled=not args.quiet) as bar:
+        outcome = run_plan(plan, results=args.results, progress=chunk_progress(bar), **where)
     docs = outcome.value
     ok = all(d["report"]["ok"] for d in docs)
     campaign = {

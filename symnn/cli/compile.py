@@ -23,6 +23,14 @@ from ..codegen import MODES, compile, program
 from ..errors import GraphError
 from ..files import check_output
 from .derive import MODEL_HELP
+from .progress import Progress
+
+EXAMPLES = """
+examples:
+  symnn compile mlp:4-8-1 -o kernel.py            loss and gradient as a standalone Numba module
+  symnn compile mlp:4-8-1 -o kernel.py --verify   checked in a fresh process, certificate embedded
+  symnn compile conv -o conv_hvp.py --mode hvp    Hessian-vector products
+"""
 
 
 def configure(p: argparse.ArgumentParser) -> None:
@@ -56,7 +64,10 @@ def run(args: argparse.Namespace) -> int:
     if args.verify:
         refuse_large(prog, args.mode)  # before the compile: a check that cannot fit in memory is refused now
     dtype = np.dtype(args.dtype)
+    bar = Progress(2 if args.verify else 1, "compile")  # Numba takes seconds; the fresh-process check more
+    bar.start(f"generating and compiling the {args.mode} kernel of {args.model}")
     kernel = compile(prog, dtype=dtype)
+    bar.advance()
     path = Path(args.output)
     report: dict[str, Any] = {
         "model": args.model,
@@ -77,6 +88,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         lines.append(f"verify: {path} imported and run in a fresh Python process at a random point (seed {args.seed})")
         cert = None
+        bar.start(f"checking {path} in a fresh process against the executor and finite differences")
         try:
             checks, cert = certify(graph, prog, kernel, path, args.mode, args.seed, args.model)
         except KernelRunError as e:
@@ -93,5 +105,6 @@ def run(args: argparse.Namespace) -> int:
             lines.append(f"  re-check it any time: symnn check {path}")
         else:
             lines.append("verify: FAILED (the saved module disagrees; see above); no certificate written")
+    bar.close()
     print(json.dumps(report, indent=2) if args.json else "\n".join(lines))
     return status

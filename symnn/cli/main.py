@@ -12,14 +12,17 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import itertools
+import json
 import os
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import NoReturn
 
 from .. import __version__
 from ..errors import SymnnError
+from .arguments import regroup
 
 Run = Callable[[argparse.Namespace], int]
 Configure = Callable[[argparse.ArgumentParser], None]
@@ -34,6 +37,7 @@ BUILTIN: dict[str, tuple[str, str]] = {
     "train": ("symnn.cli.train", "minibatch SGD on the digits with a convergence verdict, history and plot"),
     "ops": ("symnn.cli.ops", "the op registry: every op, every part, and where each part is defined"),
     "cache": ("symnn.cli.cache", "the kernel cache: where it is, its size, its entries (BLAS or loops); --clear"),
+    "models": ("symnn.cli.models", "the built-in model zoo: default sizes, loss, inputs, parameter and node counts"),
 }
 
 
@@ -45,6 +49,8 @@ class Subcommand:
     help: str
     configure: Configure
     run: Run
+    lists: dict[str, tuple[str, ...] | None] = field(default_factory=dict)  # list options: their choices
+    examples: str = ""  # shown under the subcommand's --help
 
 
 #: Subcommands registered with ``@subcommand`` (besides the built-in ones, or replacing one).
@@ -67,12 +73,17 @@ def _load(name: str) -> Subcommand:
         return SUBCOMMANDS[name]
     module_name, help = BUILTIN[name]
     module = importlib.import_module(module_name)
-    return Subcommand(name, help, module.configure, module.run)
+    lists, examples = getattr(module, "LISTS", {}), getattr(module, "EXAMPLES", "")
+    return Subcommand(name, help, module.configure, module.run, lists, examples)
 
 
 def _chosen(argv: Sequence[str]) -> str | None:
     """The subcommand named on the command line: the first argument that is not an option."""
     return next((a for a in argv if not a.startswith("-")), None)
+
+
+class UsageError(SymnnError, ValueError):
+    """A command line the parser refused (unknown option, missing argument, bad choice)."""
 
 
 class Parser(argparse.ArgumentParser):
@@ -81,7 +92,7 @@ class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         command = self.prog.removeprefix("symnn").strip()
         where = f"{command}: " if command else ""
-        self.exit(2, f"symnn: error: {where}{' '.join(message.split())}; see `{self.prog} --help`\n")
+        raise UsageError(f"{where}{' '.join(message.split())}; see `{self.prog} --help`")
 
 
 def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
@@ -95,9 +106,10 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     chosen = _chosen(argv)
     helps = {name: help for name, (_, help) in BUILTIN.items()} | {n: c.help for n, c in SUBCOMMANDS.items()}
     for name, help in helps.items():
-        p = subs.add_parser(name, help=help, description=help)
+        p = subs.add_parser(name, help=help, description=help, formatter_class=argparse.RawDescriptionHelpFormatter)
         if name == chosen:
             cmd = _load(name)
+            p.epilog = cmd.examples.strip("\n") or None
             cmd.configure(p)
             p.set_defaults(run=cmd.run)
     return parser
@@ -110,40 +122,60 @@ def main(argv: Sequence[str] | None = None) -> int:
     ``SYMNN_DEBUG=1`` to see the traceback of an unexpected error).
     """
     argv = list(sys.argv[1:] if argv is None else argv)
+    as_json = _wants_json(argv)
     try:
         parser = build_parser(argv)
+        chosen = _chosen(argv)
+        if chosen in BUILTIN or chosen in SUBCOMMANDS:  # `--oracles fd mpmath MODEL`: the list stops before MODEL
+            argv = regroup(argv, _load(chosen).lists)
         args = parser.parse_args(argv)
         return int(args.run(args))
     except SystemExit as e:  # argparse: --help, --version, usage errors
         return e.code if isinstance(e.code, int) else (0 if e.code is None else 2)
     except SymnnError as e:
-        return _error(str(e))
+        return _error(str(e), as_json)
     except BrokenPipeError:  # e.g. `symnn derive ... | head`: stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
     except KeyboardInterrupt:  # files are written atomically: nothing is left half-written
-        _error("interrupted (Ctrl-C); files already written are whole, nothing was left half-written")
+        _error("interrupted (Ctrl-C); files already written are whole, nothing was left half-written", as_json)
         return 130
     except RecursionError:
-        return _error("the input is nested too deeply for Python's recursion limit (RecursionError); simplify it")
+        return _error(
+            "the input is nested too deeply for Python's recursion limit (RecursionError); simplify it", as_json
+        )
     except MemoryError:
-        return _error("out of memory; try smaller sizes")
+        return _error("out of memory; try smaller sizes", as_json)
     except OSError as e:  # a file system refusal: permissions, a full disk, a read-only place
         where = f" ({e.filename})" if e.filename else ""
-        return _error(f"{e.strerror or e}{where}; check the path and its permissions")
+        return _error(f"{e.strerror or e}{where}; check the path and its permissions", as_json)
     except Exception as e:
         if os.environ.get("SYMNN_DEBUG"):
             raise
         return _error(
             f"internal error ({type(e).__name__}: {e}); this is a bug in symnn, please report it "
-            "(SYMNN_DEBUG=1 shows the traceback)"
+            "(SYMNN_DEBUG=1 shows the traceback)",
+            as_json,
         )
 
 
-def _error(message: str) -> int:
-    """Print ``symnn: error: message`` as one line on stderr; 2."""
-    print(f"symnn: error: {' '.join(message.split())}", file=sys.stderr)
+def _wants_json(argv: Sequence[str]) -> bool:
+    """Whether the command line asks for JSON (``--json`` or ``--format json``): then errors are JSON too."""
+    return (
+        "--json" in argv
+        or "--format=json" in argv
+        or any(pair == ("--format", "json") for pair in itertools.pairwise(argv))
+    )
+
+
+def _error(message: str, as_json: bool = False) -> int:
+    """``symnn: error: message`` as one line on stderr (with --json: ``{"ok": false, "error": ...}`` on stdout); 2."""
+    message = " ".join(message.split())
+    if as_json:
+        print(json.dumps({"ok": False, "error": message}), flush=True)
+    else:
+        print(f"symnn: error: {message}", file=sys.stderr)
     return 2
 
 
-__all__ = ["BUILTIN", "SUBCOMMANDS", "Parser", "Subcommand", "build_parser", "main", "subcommand"]
+__all__ = ["BUILTIN", "SUBCOMMANDS", "Parser", "Subcommand", "UsageError", "build_parser", "main", "subcommand"]

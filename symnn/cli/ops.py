@@ -24,6 +24,13 @@ from symnn.ops import ALL_OPS, LEAVES
 REGISTERING = (symnn.diff, symnn.expand, symnn.printing, symnn.codegen, symnn.executor, verify.oracles, verify.spec)
 
 
+EXAMPLES = """
+examples:
+  symnn ops                                       every op x part and where it is defined
+  symnn ops --json
+"""
+
+
 def configure(p: argparse.ArgumentParser) -> None:
     """The arguments of ``symnn ops``."""
     p.add_argument("--json", action="store_true", help="machine-readable: one record per (op, part)")

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from verify.convergence import loss_decreases
+from verify.convergence import history_figure, loss_decreases, save_figure
 
 from .. import zoo
 from ..errors import ModelError
@@ -22,6 +22,13 @@ from ..train.sgd import Result, SGDConfig, Trainer, init_params
 from ..train.tasks import classifier
 
 DATASETS = ("digits",)
+
+
+EXAMPLES = """
+examples:
+  symnn train mlp:64-32-10 --data digits --steps 500 --plot loss.png
+  symnn train classifier:64-16-10 --data digits --history run.json --checkpoint run.npz
+"""
 
 
 def configure(p: argparse.ArgumentParser) -> None:
@@ -67,27 +74,12 @@ def _digits(x_shape: tuple[int, ...], classes: int, fraction: float, seed: int) 
 
 
 def plot(history: list[dict], path: str | Path) -> Path | None:
-    """Train and test loss against steps, if matplotlib is installed (else None)."""
+    """Save the loss curves (``verify.convergence.history_figure``) at ``path``; None without matplotlib."""
     try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        fig = history_figure(history)
     except ImportError:
         return None
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for key in ("train_loss", "test_loss", "batch_loss"):
-        rows = [r for r in history if key in r]
-        if rows:
-            ax.plot([r["step"] for r in rows], [r[key] for r in rows], label=key.replace("_", " "))
-    ax.set_xlabel("step")
-    ax.set_ylabel("loss")
-    ax.set_yscale("log")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return Path(path)
+    return save_figure(fig, path)
 
 
 def run(args: argparse.Namespace) -> int:

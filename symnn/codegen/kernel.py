@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import html
 import tempfile
 import types
 import warnings
@@ -113,8 +114,28 @@ class Kernel:
         atomic_write(path, self.source.encode("utf-8"))
         return path
 
+    def signature(self) -> str:
+        """``kernel(x: float64[2, 4], W: float64[8, 4], ...) -> {out: float64[]}``: names, dtype and shapes."""
+
+        def typed(shapes: Mapping[str, tuple[int, ...]]) -> str:
+            return ", ".join(f"{n}: {self.dtype.name}[{', '.join(map(str, s))}]" for n, s in shapes.items())
+
+        return f"kernel({typed(self.inputs)}) -> {{{typed(self.outputs)}}}"
+
     def __repr__(self) -> str:
-        return f"<Kernel {self.dtype.name} inputs={list(self.inputs)} outputs={list(self.outputs)}>"
+        # an in-memory kernel is never certified: certificates live in saved files (verify.certify)
+        return f"<Kernel {self.signature()}, path={self.path}, not certified (saved files are: compile --verify)>"
+
+    def _repr_html_(self) -> str:
+        rows = [
+            ("signature", self.signature()),
+            ("params", ", ".join(self.params) or "none"),
+            ("path", f"{self.path} (matrix products {'call BLAS' if self.path == 'blas' else 'run as loops'})"),
+            ("from the cache", "yes" if self.cache_hit else "no"),
+            ("certified", "no: certificates are in saved files (symnn compile MODEL -o k.py --verify)"),
+        ]
+        body = "".join(f'<tr><th style="text-align:left">{k}</th><td>{html.escape(v)}</td></tr>' for k, v in rows)
+        return f'<table><caption style="text-align:left">symnn Kernel</caption>{body}</table>'
 
 
 def compile(graph: Graph, dtype: Any = np.float64) -> Kernel:

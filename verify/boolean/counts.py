@@ -36,6 +36,7 @@ import numpy as np
 
 from symnn.jit import njit
 
+from ..report import html_table
 from .errors import FunctionSpecError, TooLargeError, WitnessError
 from .table import BooleanFunction, cube
 from .threshold import threshold
@@ -70,6 +71,16 @@ class CountResult:
     seconds: dict[str, float]
     whitney: tuple[int, ...] | None = None  # NBC sets by size: |coefficients| of the characteristic polynomial
     oeis: int | None = field(default=None)
+
+    def _repr_html_(self) -> str:
+        agree = len(set(self.counts.values())) == 1 and (self.oeis is None or self.oeis in self.counts.values())
+        rows = [
+            ([m, str(c), f"{self.seconds.get(m, 0.0):.2f}"], self.oeis == c if self.oeis is not None else None)
+            for m, c in self.counts.items()
+        ]
+        oeis = f", OEIS A000609: {self.oeis}" if self.oeis is not None else ""
+        caption = f"threshold functions of n = {self.n} variables{oeis}"
+        return html_table(["method", "count", "seconds"], rows, caption=caption, ok=agree)
 
     @property
     def count(self) -> int:

@@ -33,6 +33,7 @@ import numpy as np
 
 from symnn.jit import njit
 
+from ..report import html_table
 from .construct import SignNetwork
 from .errors import NetworkError, TooLargeError, format_seconds
 from .table import BooleanFunction, boolean_function
@@ -84,6 +85,25 @@ class Evaluation:
 
     def as_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__} | {"ok": self.ok}
+
+    def _repr_html_(self) -> str:
+        rows = [
+            (
+                [
+                    "mismatches",
+                    f"{self.mismatches}" + (f" (first at input {self.first_mismatch})" if self.mismatches else ""),
+                ],
+                self.mismatches == 0,
+            ),
+            (["hidden pre-activations exactly 0", str(self.hidden_zero)], self.hidden_zero == 0),
+            (["output pre-activations exactly 0", str(self.output_zero)], self.output_zero == 0),
+            (["hidden margin", f"{self.hidden_margin:g}"], None),
+            (["output margin", f"{self.output_margin:g}"], None),
+            (["inputs (+1 outputs)", f"{self.inputs} ({self.positives})"], None),
+            (["seconds", f"{self.seconds:.2f}"], None),
+        ]
+        caption = f"d = {self.d}, k = {self.k} against {self.target or 'no target'}: all 2^{self.d} inputs"
+        return html_table(["", "value"], rows, caption=caption, ok=self.ok)
 
 
 # -- kernels ------------------------------------------------------------------------------------------

@@ -35,6 +35,7 @@ import numpy as np
 
 from symnn.jit import njit
 
+from ..report import html_table
 from .construct import SignNetwork, construct
 from .counts import ThresholdList, positive_threshold_functions, threshold_functions, transform
 from .errors import TooLargeError, WitnessError
@@ -64,6 +65,16 @@ class MinWidthResult:
     proof: list[str] = field(default_factory=list)
     nodes: dict[int, int] = field(default_factory=dict)
     seconds: float = 0.0
+
+    def _repr_html_(self) -> str:
+        rows = [
+            (["minimum width" if self.exact else "upper bound", str(self.width)], self.exact or None),
+            (["proven lower bound", str(self.lower)], True),
+            (["seconds", f"{self.seconds:.2f}"], None),
+        ]
+        rows += [(["proof", step], None) for step in self.proof]
+        kind = "exact" if self.exact else "bounds only: the search stopped"
+        return html_table(["", "value"], rows, caption=f"{self.f.name}, d = {self.f.d}: {kind}", ok=self.exact or None)
 
     def as_dict(self) -> dict[str, Any]:
         return {

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from ..report import html_table
 from .construct import SignNetwork
 from .errors import TooLargeError, WitnessError
 from .lp import check_radon, check_separator, separate
@@ -47,6 +48,19 @@ class ThresholdResult:
     margin: int | None
     radon: dict[int, int] | None
     pivots: int
+
+    def _repr_html_(self) -> str:
+        if self.is_threshold:
+            rows = [
+                (["weights", str(self.weights)], True),
+                (["bias", str(self.bias)], True),
+                (["margin", str(self.margin)], True),
+            ]
+            caption = f"{self.f.name}: a threshold function (certificate checked exactly)"
+        else:
+            rows = [(["Radon multiplicities", str(self.radon)], False)]
+            caption = f"{self.f.name}: not a threshold function (Radon certificate checked exactly)"
+        return html_table(["certificate", "value"], rows, caption=caption, ok=self.is_threshold)
 
     @property
     def radon_true(self) -> tuple[tuple[int, ...], ...]:

@@ -14,6 +14,8 @@ from typing import Any
 
 from symnn.errors import SymnnError
 
+from ..report import html_table
+
 #: What to run to get the cluster support.
 DASK_FIX = 'pip install "symnn[dask]"'
 
@@ -81,6 +83,20 @@ class Outcome:
     where: str
     parts: list[Any] = field(repr=False, default_factory=list)
     notes: tuple[str, ...] = ()  # e.g. saved chunk files that were not trusted and redone
+
+    def _repr_html_(self) -> str:
+        ok = getattr(self.value, "ok", None)
+        value = self.value._repr_html_() if hasattr(self.value, "_repr_html_") else None
+        rows = [
+            (["value", "(below)" if value else repr(self.value)[:200]], ok if isinstance(ok, bool) else None),
+            (["chunks", f"{self.chunks} ({self.reused} read back)"], None),
+            (["wall seconds", f"{self.seconds:.2f}"], None),
+            (["chunk seconds", f"{self.chunk_seconds:.2f}"], None),
+            (["where", self.where], None),
+        ]
+        rows += [(["note", n], None) for n in self.notes]
+        table = html_table(["campaign", ""], rows, caption="campaign outcome", ok=ok if isinstance(ok, bool) else None)
+        return table + (value or "")
 
 
 def timed(chunk: Chunk, params: dict[str, Any], i: int, n: int) -> tuple[Any, float]:
