@@ -144,6 +144,10 @@ def generate(graph: Graph, dtype: str, key: str) -> tuple[str, set[str]]:
         "    The compiled function itself (Numba, nopython): inputs in INPUT_NAMES order, then one",
         "    preallocated buffer per output (all C-contiguous and writeable). Returns 0, or 1 if an",
         "    array has the wrong shape: then nothing was computed.",
+        "_ENTRY(same arguments) -> int",
+        "    compute without the dispatcher's typing of each argument: unchecked, so only for arrays",
+        "    already known to be C-contiguous, writeable outputs, of this dtype and rank (symnn's",
+        "    Kernel.prepare binds views of such arrays to it).",
         "",
         "Inputs (argument: kind, shape, name):",
         *(f"    arg{k}: {kinds[k]}, {in_shapes[k]}, {_shown(names[k], 'INPUT_NAMES', k)}" for k in range(len(leaves))),
@@ -198,22 +202,16 @@ def generate(graph: Graph, dtype: str, key: str) -> tuple[str, set[str]]:
         + "\n".join(p.lines)
         + "\n    return 0\n"
     )
-    parts.append(_RUN.strip("\n") + "\n\n\n" + _run_source(in_shapes, out_shapes))
+    parts.append(_RUN.strip("\n") + "\n\n\n" + _run_source(len(leaves), len(graph.outputs)))
     return "\n\n\n".join(part.rstrip("\n") for part in parts) + "\n", set(p.helpers)
 
 
-def _run_source(in_shapes: list[tuple[int, ...]], out_shapes: list[tuple[int, ...]]) -> str:
-    """``run``: unrolled, so that a call costs little more than Numba's own dispatch.
-
-    Names given in the kernel's order are unpacked without lookups, and an ``out`` dict holding
-    exactly the buffers in that order is returned as its copy (one C call instead of a dict display).
-    """
-    n_in, n_out = len(in_shapes), len(out_shapes)
+def _run_source(n_in: int, n_out: int) -> str:
+    """``run``: unrolled, so that a call costs little more than Numba's own dispatch."""
     a = [f"a{k}" for k in range(n_in)]
     o = [f"o{k}" for k in range(n_out)]
     nin = [f"n{k}" for k in range(n_in)]
     nout = [f"m{k}" for k in range(n_out)]
-    every = a + o
 
     def unpack(names: list[str], table: str) -> str:
         if not names:
@@ -223,35 +221,24 @@ def _run_source(in_shapes: list[tuple[int, ...]], out_shapes: list[tuple[int, ..
     lines = [
         "def run(inputs, out=None, _inputs=INPUT_NAMES, _outputs=OUTPUT_NAMES):",
         '    """Check the arrays, run ``compute``, return {output name: array} (see the top of this file)."""',
+        unpack(nin, "_inputs").rstrip("\n"),
         unpack(nout, "_outputs").rstrip("\n"),
-        "    if tuple(inputs) == _inputs:  # the names in the kernel's order: no lookups",
-        f"        {', '.join(a)}{',' if n_in == 1 else ''} = inputs.values()" if a else "        pass",
-        "    else:",
-        unpack(nin, "_inputs").rstrip("\n").replace("    ", "        ", 1),
-        *(["        try:"] if a else []),
-        *(f"            {x} = inputs[{n}]" for x, n in zip(a, nin, strict=True)),
-        *(
-            ["        except KeyError:", "            raise _names_error(inputs, INPUT_NAMES, 'inputs') from None"]
-            if a
-            else []
-        ),
-        f"        if len(inputs) != {n_in}:",
-        "            raise _names_error(inputs, INPUT_NAMES, 'inputs')",
-        "    ordered = False",
+        *(["    try:"] if a else []),
+        *(f"        {x} = inputs[{n}]" for x, n in zip(a, nin, strict=True)),
+        *(["    except KeyError:", "        raise _names_error(inputs, INPUT_NAMES, 'inputs') from None"] if a else []),
+        f"    if len(inputs) != {n_in}:",
+        "        raise _names_error(inputs, INPUT_NAMES, 'inputs')",
         "    if out is None:",
         *(f"        {x} = np.empty(OUTPUT_SHAPES[{k}], DTYPE)" for k, x in enumerate(o)),
-        "    elif type(out) is dict and tuple(out) == _outputs:  # every buffer given, in the kernel's order",
-        f"        {', '.join(o)}{',' if n_out == 1 else ''} = out.values()",
-        "        ordered = True",
         "    else:",
-        "        try:  # every buffer given",
+        "        try:  # every buffer given: the fast path",
         *(f"            {x} = out[{m}]" for x, m in zip(o, nout, strict=True)),
         f"            if len(out) != {n_out}:",
         "                raise KeyError",
         "        except KeyError:",
         f"            {', '.join(o)}{',' if n_out == 1 else ''} = _buffers(out)",
     ]
-    call = ", ".join(every)
+    call = ", ".join(a + o)
     ins = f"({', '.join(a)}{',' if n_in == 1 else ''})"
     outs = f"({', '.join(o)}{',' if n_out == 1 else ''})"
     lines += [
@@ -263,8 +250,6 @@ def _run_source(in_shapes: list[tuple[int, ...]], out_shapes: list[tuple[int, ..
         "    if code:  # a wrong shape: name it",
         f"        _conform({ins}, {outs})",
         "        raise ShapeError(f'an array has the wrong shape: inputs {INPUT_SHAPES}, outputs {OUTPUT_SHAPES}')",
-        "    if ordered:  # a dict of exactly these arrays in this order: copied in C",
-        "        return out.copy()",
         f"    return {{{', '.join(f'{m}: {x}' for m, x in zip(nout, o, strict=True))}}}",
     ]
     return "\n".join(line for line in lines if line)
