@@ -46,7 +46,9 @@ class Kernel:
 
     Attributes: ``source`` (the generated module), ``fingerprint`` (its cache key),
     ``dtype``, ``inputs``/``params``/``outputs`` (name -> shape), ``run(arrays, out=None)``
-    (the call without keyword handling: the fastest checked call), ``compute`` (the Numba
+    (the call without keyword handling: the fastest checked call), ``prepare(arrays, out=None)``
+    (a ``Prepared`` call bound to those arrays, checked once: for loops that refill them in place,
+    as ``symnn.train`` does), ``compute`` (the Numba
     function itself, unchecked but for shapes; see ``source``), ``cache_hit`` (the source came
     from the disk cache), ``cached_source`` (the cached module: ``source`` importing the helpers),
     ``path`` (``"blas"`` if its matrix products call BLAS, else ``"loops"``: read from the compiled
