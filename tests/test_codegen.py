@@ -509,6 +509,40 @@ def test_out_buffers_are_written_in_place(mlp_grad, mlp_values):
     assert out["grad:W1"] is partial["grad:W1"] and out["grad:b1"].shape == (5,)
 
 
+def test_names_in_any_order_and_an_ordered_out_dict_give_a_new_dict_of_the_buffers(mlp_grad, mlp_values):
+    ordered = {name: mlp_values[name] for name in mlp_grad.inputs}
+    reverse = {name: mlp_values[name] for name in reversed(mlp_grad.inputs)}
+    buffers = {name: np.empty(shape) for name, shape in mlp_grad.outputs.items()}
+    out = mlp_grad(ordered, out=buffers)
+    assert out is not buffers and list(out) == list(buffers) and all(out[n] is buffers[n] for n in buffers)
+    expected = {n: b.copy() for n, b in buffers.items()}
+    backwards = {name: buffers[name] for name in reversed(mlp_grad.outputs)}
+    out = mlp_grad(reverse, out=backwards)
+    assert all(out[n] is buffers[n] for n in buffers)
+    for name, value in expected.items():
+        np.testing.assert_array_equal(buffers[name], value)
+    loss, _ = mlp_numpy(mlp_values)
+    assert math.isclose(float(out["loss"]), loss, rel_tol=1e-12)
+
+
+def test_prepared_kernel_runs_on_the_current_contents_of_the_bound_arrays(mlp_grad, mlp_values):
+    values = {k: v.copy() for k, v in mlp_values.items()}
+    step = mlp_grad.prepare(values)
+    first = {n: a.copy() for n, a in step().items()}
+    values["x"][...] = values["x"][::-1]  # refilled in place, as a training loop does
+    result = step()
+    assert result is step() and math.isclose(float(result["loss"]), mlp_numpy(values)[0], rel_tol=1e-12)
+    for name, array in mlp_grad(values).items():
+        np.testing.assert_array_equal(result[name], array)
+    assert not np.array_equal(result["grad:W1"], first["grad:W1"])
+    values["x"].shape = (12,)  # reshaping the caller's array cannot reach the prepared call's own views
+    assert math.isclose(float(step()["loss"]), float(result["loss"]), rel_tol=0, abs_tol=0)
+    with pytest.raises(GraphError, match="input 'W1' must be a C-contiguous"):
+        mlp_grad.prepare(dict(mlp_values, W1=np.asfortranarray(mlp_values["W1"])))
+    with pytest.raises(ShapeError, match="input 'b1' has shape"):
+        mlp_grad.prepare(dict(mlp_values, b1=np.ones(4)))
+
+
 def test_keyword_call_and_layouts(mlp, mlp_values):
     expected = mlp(mlp_values)["loss"]
     assert mlp(**mlp_values)["loss"] == expected

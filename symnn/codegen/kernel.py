@@ -7,6 +7,11 @@
 >>> k = compile(b.build((w * w).sum()))
 >>> float(k(w=np.array([1.0, 2.0, 3.0]))["out"])
 14.0
+>>> w = np.array([1.0, 2.0, 3.0])
+>>> step = k.prepare({"w": w})  # checked once; then runs on w's current contents
+>>> w[:] = 2.0
+>>> float(step()["out"])
+12.0
 """
 
 from __future__ import annotations
@@ -42,7 +47,9 @@ class Kernel:
 
     Attributes: ``source`` (the generated module), ``fingerprint`` (its cache key),
     ``dtype``, ``inputs``/``params``/``outputs`` (name -> shape), ``run(arrays, out=None)``
-    (the call without keyword handling: the fastest checked call), ``compute`` (the Numba
+    (the call without keyword handling: the fastest checked call), ``prepare(arrays, out=None)``
+    (a ``Prepared`` call bound to those arrays, checked once: for loops that refill them in place,
+    as ``symnn.train`` does), ``compute`` (the Numba
     function itself, unchecked but for shapes; see ``source``), ``cache_hit`` (the source came
     from the disk cache), ``cached_source`` (the cached module: ``source`` importing the helpers),
     ``path`` (``"blas"`` if its matrix products call BLAS, else ``"loops"``: read from the compiled
@@ -96,6 +103,26 @@ class Kernel:
             arrays = {}
         return self._run(arrays, out)
 
+    def prepare(self, arrays: Mapping[str, np.ndarray], /, out: Mapping[str, np.ndarray] | None = None) -> Prepared:
+        """This kernel bound to ``arrays`` and the ``out`` buffers (new ones if None), checked once.
+
+        ``prepared()`` computes what ``kernel(arrays, out=out)`` would on the arrays' current
+        contents, without looking at names, dtypes or layouts again: for a loop that refills the same
+        arrays in place. Every input must be a C-contiguous array of the kernel's dtype (a copy could
+        not see the refills); else ``GraphError``.
+        """
+        result = self._run(arrays, out)  # every check of the ordinary call, once
+        bound = []
+        for name in self.inputs:
+            a = arrays[name]
+            if type(a) is not np.ndarray or a.dtype != self.dtype or not a.flags.c_contiguous:
+                raise errors.GraphError(
+                    f"prepare binds the arrays themselves, so input {name!r} must be a C-contiguous numpy array of "
+                    f"dtype {self.dtype.name}: pass np.ascontiguousarray(a, dtype=np.{self.dtype.name})"
+                )
+            bound.append(a)
+        return Prepared(self._modules[0], bound, result)
+
     @property
     def machine_code_cached(self) -> bool:
         """Whether Numba loaded ``compute`` from its disk cache and compiled none of the module's functions."""
@@ -136,6 +163,26 @@ class Kernel:
         ]
         body = "".join(f'<tr><th style="text-align:left">{k}</th><td>{html.escape(v)}</td></tr>' for k, v in rows)
         return f'<table><caption style="text-align:left">symnn Kernel</caption>{body}</table>'
+
+
+class Prepared:
+    """``kernel.prepare(arrays, out)``: ``prepared()`` -> the same {output name: array} dict each call.
+
+    It holds views of its own of the bound arrays (sharing their memory), so reshaping or retyping
+    the caller's arrays in place cannot make the compiled code read past them; it calls the compiled
+    function without the dispatcher's typing of each argument, which the views were checked for once.
+    """
+
+    def __init__(self, module: Any, inputs: list[np.ndarray], result: dict[str, np.ndarray]) -> None:
+        self.result = result
+        # views of our own: nobody else can assign their shape, dtype or strides
+        self._args = tuple(a.view(np.ndarray) for a in [*inputs, *result.values()])
+        self._entry = getattr(module, "_ENTRY", module.compute)
+
+    def __call__(self) -> dict[str, np.ndarray]:
+        if self._entry(*self._args):  # cannot happen: the views keep the shapes that were checked
+            raise errors.ShapeError("a prepared kernel's arrays changed shape; prepare it again")
+        return self.result
 
 
 def compile(graph: Graph, dtype: Any = np.float64) -> Kernel:

@@ -14,9 +14,15 @@ from .runtime import helper_block
 from .scalar import safe_display
 
 #: Bump when the generated code changes: it is part of every cache key.
-CODEGEN_VERSION = 6
+CODEGEN_VERSION = 8
 
 _RUN = '''
+
+try:  # the compiled function without the dispatcher's typing of each argument, for arrays checked once
+    _ENTRY = compute.overloads[compute.signatures[0]].entry_point
+except (AttributeError, IndexError, KeyError):  # a Numba without these internals: the dispatcher itself
+    _ENTRY = compute
+
 
 class ShapeError(ValueError):
     """An input or output buffer of the wrong shape."""
@@ -138,6 +144,10 @@ def generate(graph: Graph, dtype: str, key: str) -> tuple[str, set[str]]:
         "    The compiled function itself (Numba, nopython): inputs in INPUT_NAMES order, then one",
         "    preallocated buffer per output (all C-contiguous and writeable). Returns 0, or 1 if an",
         "    array has the wrong shape: then nothing was computed.",
+        "_ENTRY(same arguments) -> int",
+        "    compute without the dispatcher's typing of each argument: unchecked, so only for arrays",
+        "    already known to be C-contiguous, writeable outputs, of this dtype and rank (symnn's",
+        "    Kernel.prepare binds views of such arrays to it).",
         "",
         "Inputs (argument: kind, shape, name):",
         *(f"    arg{k}: {kinds[k]}, {in_shapes[k]}, {_shown(names[k], 'INPUT_NAMES', k)}" for k in range(len(leaves))),

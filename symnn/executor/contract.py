@@ -15,6 +15,7 @@ True
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -27,12 +28,12 @@ class _Pair:
 
     reduce_a: str | None  # einsum spec that sums A's private indices (None: nothing to sum)
     reduce_b: str | None
-    perm_a: tuple[int, ...]
-    perm_b: tuple[int, ...]
+    perm_a: tuple[int, ...] | None  # None: the identity
+    perm_b: tuple[int, ...] | None
     shape_a: tuple[int, int, int]
     shape_b: tuple[int, int, int]
     shape_c: tuple[int, ...]
-    perm_c: tuple[int, ...]
+    perm_c: tuple[int, ...] | None
 
 
 def _pair_plan(spec: str, sa: tuple[int, ...], sb: tuple[int, ...]) -> _Pair:
@@ -49,13 +50,19 @@ def _pair_plan(spec: str, sa: tuple[int, ...], sb: tuple[int, ...]) -> _Pair:
     return _Pair(
         reduce_a=f"{ta}->{keep_a}" if keep_a != ta else None,
         reduce_b=f"{tb}->{keep_b}" if keep_b != tb else None,
-        perm_a=tuple(keep_a.index(c) for c in batch + left + contracted),
-        perm_b=tuple(keep_b.index(c) for c in batch + contracted + right),
+        perm_a=_perm(keep_a.index(c) for c in batch + left + contracted),
+        perm_b=_perm(keep_b.index(c) for c in batch + contracted + right),
         shape_a=(n[0], n[1], n[2]),
         shape_b=(n[0], n[2], n[3]),
         shape_c=tuple(size[c] for c in order_c),
-        perm_c=tuple(order_c.index(c) for c in to),
+        perm_c=_perm(order_c.index(c) for c in to),
     )
+
+
+def _perm(axes: Iterable[int]) -> tuple[int, ...] | None:
+    """The permutation ``axes``, or None for the identity."""
+    p = tuple(axes)
+    return None if p == tuple(range(len(p))) else p
 
 
 @lru_cache(maxsize=4096)
@@ -79,6 +86,9 @@ def einsum(spec: str, *xs: np.ndarray) -> np.ndarray:
         a = np.einsum(plan.reduce_a, a)
     if plan.reduce_b is not None:
         b = np.einsum(plan.reduce_b, b)
-    a = a.transpose(plan.perm_a).reshape(plan.shape_a)
-    b = b.transpose(plan.perm_b).reshape(plan.shape_b)
-    return np.matmul(a, b).reshape(plan.shape_c).transpose(plan.perm_c)
+    if plan.perm_a is not None:  # None: the identity, which would only cost a call
+        a = a.transpose(plan.perm_a)
+    if plan.perm_b is not None:
+        b = b.transpose(plan.perm_b)
+    c = np.matmul(a.reshape(plan.shape_a), b.reshape(plan.shape_b)).reshape(plan.shape_c)
+    return c if plan.perm_c is None else c.transpose(plan.perm_c)

@@ -64,6 +64,15 @@ class Executor:
             i: _const(n.op, n.shape, self.dtype) for i, n in enumerate(graph.nodes) if isinstance(n.op, Const)
         }
         self._outputs = dict(zip(graph.output_names, graph.outputs, strict=True))
+        # resolved once per graph: each sweep then makes one call per node and no registry look-ups
+        ops = [type(n.op) for n in graph.nodes]
+        self._value_rules = [lookup(t, "exec.value") if n.args else None for t, n in zip(ops, graph.nodes, strict=True)]
+        self._vjp_rules = [
+            lookup(t, "exec.vjp") if n.args and has(t, "exec.vjp") else None
+            for t, n in zip(ops, graph.nodes, strict=True)
+        ]
+        self._params = graph.leaf_ids("param")
+        self._wanted: dict[tuple[int, ...], list[bool]] = {}  # ids -> which nodes need a cotangent
 
     # -- public API --------------------------------------------------------------------------------
     def forward(self, values: Mapping[str, Any]) -> dict[str, Array]:
@@ -132,12 +141,11 @@ class Executor:
         g = self.graph
         vals: list[Any] = [None] * len(g.nodes)
         tape: list[Any] = [None] * len(g.nodes)
+        dtype = self.dtype
         with np.errstate(all="ignore"):
-            for i, n in enumerate(g.nodes):
-                if n.args:
-                    vals[i], tape[i] = lookup(type(n.op), "exec.value")(
-                        n.op, [vals[a] for a in n.args], n.shape, self.dtype
-                    )
+            for i, (n, value) in enumerate(zip(g.nodes, self._value_rules, strict=True)):
+                if value is not None:
+                    vals[i], tape[i] = value(n.op, [vals[a] for a in n.args], n.shape, dtype)
                 else:
                     vals[i] = self._leaf(i, env)
         return vals, tape
@@ -145,12 +153,7 @@ class Executor:
     def _reverse(self, vals: list[Any], tape: list[Any], seeds: dict[int, Array], ids: list[int]) -> list[Array | None]:
         """Cotangents of the nodes ``ids`` given output cotangents ``seeds``: one backward walk of the tape."""
         g = self.graph
-        wanted = [False] * len(g.nodes)
-        for i in ids:
-            wanted[i] = True
-        for i, n in enumerate(g.nodes):  # a node needs a cotangent if it depends on a wanted leaf
-            if n.args and any(wanted[a] for a in n.args):
-                wanted[i] = True
+        wanted = self._wanted_by(tuple(ids))
         cts: list[Array | None] = [None] * len(g.nodes)
         for o, s in seeds.items():
             cts[o] = _add(cts[o], s)
@@ -162,11 +165,25 @@ class Executor:
                     continue
                 needs = [wanted[a] for a in n.args]
                 xs = [vals[a] for a in n.args]
-                contribs = lookup(type(n.op), "exec.vjp")(n.op, xs, vals[i], tape[i], ct, needs)
+                vjp = self._vjp_rules[i] or lookup(type(n.op), "exec.vjp")  # None: the look-up names what is missing
+                contribs = vjp(n.op, xs, vals[i], tape[i], ct, needs)
                 for a, c, need in zip(n.args, contribs, needs, strict=True):
                     if need and c is not None:
                         cts[a] = _add(cts[a], c)
         return cts
+
+    def _wanted_by(self, ids: tuple[int, ...]) -> list[bool]:
+        """Which nodes need a cotangent for the leaves ``ids``: those that depend on one (cached per ``ids``)."""
+        wanted = self._wanted.get(ids)
+        if wanted is None:
+            wanted = [False] * len(self.graph.nodes)
+            for i in ids:
+                wanted[i] = True
+            for i, n in enumerate(self.graph.nodes):
+                if n.args and any(wanted[a] for a in n.args):
+                    wanted[i] = True
+            self._wanted[ids] = wanted
+        return wanted
 
     # -- validation ----------------------------------------------------------------------------------
     def _check_values(self, values: Mapping[str, Any]) -> dict[int, Array]:
@@ -200,7 +217,7 @@ class Executor:
 
     def _wrt(self, wrt: str | Sequence[str] | None) -> list[int]:
         if wrt is None:
-            ids = self.graph.leaf_ids("param")
+            ids = self._params
             if not ids:
                 raise GraphError(
                     f"the graph has no parameters to differentiate; pass wrt=[names] from {list(self._leaves)}"

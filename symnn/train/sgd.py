@@ -168,6 +168,7 @@ class Trainer:
         self._out = {name: np.empty(shape) for name, shape in self.kernel.outputs.items()}
         self._args = {**self.params, **self._batch}
         self._scratch = {k: np.empty_like(v) for k, v in self.params.items()}
+        self._prepared: Any = None
         if state is not None:
             self._restore(state)
 
@@ -199,7 +200,11 @@ class Trainer:
         idx = self._indices()
         for k, buf in self._batch.items():
             self.train[k].take(idx, axis=0, out=buf)
-        out = self.kernel.run(self._args, self._out)
+        if self._prepared is None:  # the arguments stay the same arrays, refilled in place: check them once
+            prepare = getattr(self.kernel, "prepare", None)  # a kernel of the user's may lack it
+            run = self.kernel.run
+            self._prepared = prepare(self._args, self._out) if prepare else lambda: run(self._args, self._out)
+        out = self._prepared()
         loss = float(out["loss"])
         t = self.step + 1
         if not math.isfinite(loss):
