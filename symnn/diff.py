@@ -347,7 +347,7 @@ def jvp(graph: Graph, wrt: Sequence[str] | None = None) -> Graph:
     primals = load(b, graph)
     tangents: list[MaybeTensor] = [None] * len(graph.nodes)
     for i, nm in zip(ids, derivative_names(graph, "tangent", [_name(graph.nodes[i]) for i in ids]), strict=True):
-        tangents[i] = b.input(nm, graph.nodes[i].shape)
+        tangents[i] = b.derivative_input(nm, graph.nodes[i].shape)
     for i, n in enumerate(graph.nodes):
         if isinstance(n.op, (Input, Const)) or all(tangents[a] is None for a in n.args):
             continue
@@ -390,7 +390,7 @@ def vjp(graph: Graph, wrt: Sequence[str] | None = None) -> Graph:
     b = Builder()
     primals = load(b, graph)
     cotangents = derivative_names(graph, "cotangent", graph.output_names)
-    seeds = {o: b.input(nm, graph.shape(o)) for o, nm in zip(graph.outputs, cotangents, strict=True)}
+    seeds = {o: b.derivative_input(nm, graph.shape(o)) for o, nm in zip(graph.outputs, cotangents, strict=True)}
     grads = _reverse(graph, ids, b, primals, seeds)
     names = list(graph.output_names) + derivative_names(graph, "grad", [_name(graph.nodes[i]) for i in ids])
     return b.build(*(primals[o] for o in graph.outputs), *grads, names=names)
