@@ -125,8 +125,15 @@ def _jvp_einsum(op: Einsum, primals: list[Tensor], out: Tensor, tangents: list[M
 
 
 def _softmax(x: Tensor, lse: Tensor, axis: int) -> Tensor:
-    keep = lse.reshape(x.shape[:axis] + (1,) + x.shape[axis + 1 :])
-    return x.builder.elementwise(lambda a, m: sp.exp(a - m), x, keep)
+    """e / sum_axis(e), e = exp(x - lse(x)): the rounding of lse is a common factor of e that the sum cancels.
+
+    Without the normalisation the probabilities carry lse's rounding, ulp(lse) ~ |x| eps (1e-4 at
+    logits of 1e12 in float64); x - lse is exact near the top entries (Sterbenz), so with it they
+    are exact to the dtype's precision at any logit scale.
+    """
+    kept = x.shape[:axis] + (1,) + x.shape[axis + 1 :]
+    e = x.builder.elementwise(lambda a, m: sp.exp(a - m), x, lse.reshape(kept))
+    return x.builder.elementwise(lambda a, s: a / s, e, e.sum(axis).reshape(kept))
 
 
 @rule(LogSumExp, "jvp")
