@@ -129,3 +129,16 @@ def test_softmax_sums_to_one_at_any_scale() -> None:
     p = Executor(b.build(softmax(b.input("z", (1, 3))))).forward({"z": z})["out"]
     e = np.exp(np.array([-1.0, 0.0, -4.0]))
     np.testing.assert_allclose(p[0], e / e.sum(), rtol=4 * np.finfo(float).eps)
+
+
+# -- 7: work with no estimate is refused with the numbers -----------------------------------------------------
+def test_threshold_past_the_time_bound_is_refused_before_any_work() -> None:
+    from verify.boolean.errors import TooLargeError
+    from verify.boolean.threshold import estimate_seconds, threshold
+
+    with pytest.raises(TooLargeError, match=r"d = 16 may take up to about 4\.5 h.*use d <= 13"):
+        threshold("majority:16")
+    with pytest.raises(TooLargeError, match="positive number"):
+        threshold("majority:3", max_seconds=float("nan"))
+    # the bound covers the slowest function measured (and:12, 63 s on the project's machine)
+    assert estimate_seconds(12) >= 60.0
