@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import sympy as sp
 
+from symnn.cli import main
 from symnn.codegen import compile
 from symnn.diff import grad, hvp, jvp
 from symnn.errors import GraphError
 from symnn.executor import Executor
 from symnn.ir import Builder
+from symnn.losses import softmax, softmax_cross_entropy
+from verify.boolean.errors import TooLargeError
+from verify.boolean.threshold import estimate_seconds, threshold
+from verify.campaign import CampaignError
+from verify.campaign.gradients import MAX_REPORT_BYTES, check_campaign, estimate
 
 
 # -- 5a: a user's leaf never passes for a derivative's input -------------------------------------------------------
@@ -108,8 +116,6 @@ def _exact_softmax_grad(z: np.ndarray, y: np.ndarray) -> np.ndarray:
 @pytest.mark.parametrize(("dtype", "scale"), [(np.float64, 1e12), (np.float32, 1e5), (np.float32, 1e3)])
 def test_softmax_cross_entropy_gradient_is_exact_to_the_dtype_at_any_scale(dtype: type, scale: float) -> None:
     """Before: exp(z - lse) carried lse's rounding, 7e-6 at 1e12 (float64) and 7e-4 at 1e5 (float32)."""
-    from symnn.losses import softmax_cross_entropy
-
     rng = np.random.default_rng(0)
     z = (scale * rng.standard_normal((4, 1)) + 2 * rng.standard_normal((4, 5))).astype(dtype)  # close rivals
     y = np.eye(5, dtype=dtype)[[0, 3, 1, 4]]
@@ -122,8 +128,6 @@ def test_softmax_cross_entropy_gradient_is_exact_to_the_dtype_at_any_scale(dtype
 
 
 def test_softmax_sums_to_one_at_any_scale() -> None:
-    from symnn.losses import softmax
-
     b = Builder()
     z = np.array([[1e12, 1e12 + 1.0, 1e12 - 3.0]])
     p = Executor(b.build(softmax(b.input("z", (1, 3))))).forward({"z": z})["out"]
@@ -133,12 +137,36 @@ def test_softmax_sums_to_one_at_any_scale() -> None:
 
 # -- 7: work with no estimate is refused with the numbers -----------------------------------------------------
 def test_threshold_past_the_time_bound_is_refused_before_any_work() -> None:
-    from verify.boolean.errors import TooLargeError
-    from verify.boolean.threshold import estimate_seconds, threshold
-
     with pytest.raises(TooLargeError, match=r"d = 16 may take up to about 4\.5 h.*use d <= 13"):
         threshold("majority:16")
     with pytest.raises(TooLargeError, match="positive number"):
         threshold("majority:3", max_seconds=float("nan"))
     # the bound covers the slowest function measured (and:12, 63 s on the project's machine)
     assert estimate_seconds(12) >= 60.0
+
+
+@pytest.mark.parametrize(
+    ("argv", "words"),
+    [
+        (["check", "--campaign", "1000000000"], [r"about 6e\+03 GB of report", "years", r"limit of 1\.07 GB"]),
+        (["check", "mlp", "--directions", "100000000"], ["at least about 1,000,000 s", "--directions 360000"]),
+        (["check", "--directions", "100000000", "mlp", "mlp"], ["over 2 model", "--directions 180000"]),
+        (["check", "--campaign", "2", "--directions", "100000000"], ["per network", "--directions 360000"]),
+    ],
+)
+def test_checks_with_no_end_in_sight_are_refused_with_the_numbers(argv, words, capsys, tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") <= 1 and "Traceback" not in err
+    for word in words:
+        assert re.search(word, err), (word, err)
+    assert not list(tmp_path.iterdir())  # refused before anything ran or was written
+
+
+def test_the_campaign_estimate_is_linear_in_the_networks() -> None:
+    assert estimate(10) == (100.0, 60_000)
+    largest = MAX_REPORT_BYTES // 6_000
+    assert check_campaign(largest).chunks == largest
+    with pytest.raises(CampaignError, match="run several campaigns"):
+        check_campaign(largest + 1)
