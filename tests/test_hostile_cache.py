@@ -150,3 +150,13 @@ def test_numba_cache_of_symnn_functions_goes_private_when_the_cache_is_unsafe(
     assert not root.is_relative_to(cache) and root.stat().st_mode & 0o077 == 0
     cache.chmod(0o700)
     assert jit._numba_root() == jit.numba_cache_dir()
+
+
+def test_a_cache_that_cannot_be_created_falls_back_to_a_private_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "file").write_text("")
+    monkeypatch.setenv("SYMNN_CACHE_DIR", str(tmp_path / "file" / "cache"))
+    with pytest.warns(RuntimeWarning, match="cannot write the kernel cache"):
+        k = compile(_power(3))
+    assert float(k(w=W)["out"]) == 36.0

@@ -106,7 +106,10 @@ def check_numba_files(directory: Path, module: str) -> None:
         return
     stem = module[: -len(".py")]
     for path in pycache.glob(f"{stem}.*"):
-        st = path.lstat()
+        try:
+            st = path.lstat()
+        except FileNotFoundError:  # removed meanwhile (symnn cache --clear in another process)
+            continue
         if st.st_uid != jit.owner_uid() or st.st_mode & stat.S_IWOTH or not stat.S_ISREG(st.st_mode):
             try:
                 path.unlink()

@@ -23,7 +23,7 @@ import numpy as np
 from numba.core.dispatcher import Dispatcher
 
 from .. import errors
-from ..files import atomic_write
+from ..files import atomic_write, cache_dir
 from ..ir import Graph
 from ..jit import trusted_cache_dir
 from .cache import (
@@ -151,7 +151,7 @@ def compile(graph: Graph, dtype: Any = np.float64) -> Kernel:
     key = cache_key(fingerprint, name)
     env = environment()
     meta = {"dtype": name, "fingerprint": fingerprint, "environment": environment_id(env)}
-    root = trusted_cache_dir(None, KERNELS_SUBDIR, meta["environment"], "__pycache__")
+    root = _root(meta["environment"])
     directory = kernels_dir(root, meta["environment"])
     signing = _secret(root)
     found = _lookup(directory, key, meta, signing)
@@ -197,6 +197,16 @@ def _checked_path(kernel: Kernel, helpers: Iterable[str]) -> Kernel:
             stacklevel=3,
         )
     return kernel
+
+
+def _root(environment: str) -> Path:
+    """The checked cache directory; one that cannot be created is left to ``_store``'s private fallback."""
+    try:
+        return trusted_cache_dir(None, KERNELS_SUBDIR, environment, "__pycache__")
+    except errors.CacheError:
+        raise
+    except OSError:  # e.g. a read-only home: nothing is found there, and _store writes to a private directory
+        return cache_dir()
 
 
 def _secret(root: Path) -> bytes:
