@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import pickle
 import re
 import sys
@@ -160,3 +161,20 @@ def test_a_cache_that_cannot_be_created_falls_back_to_a_private_directory(
     with pytest.warns(RuntimeWarning, match="cannot write the kernel cache"):
         k = compile(_power(3))
     assert float(k(w=W)["out"]) == 36.0
+
+
+def test_a_key_that_is_a_symlink_is_refused(cache: Path, tmp_path: Path) -> None:
+    compile(_power(2))
+    (tmp_path / "elsewhere").write_bytes(b"k" * 32)
+    (cache / KEY_FILE).unlink()
+    (cache / KEY_FILE).symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(CacheError, match="symbolic link"):
+        compile(_power(2))
+
+
+def test_a_key_that_is_a_fifo_is_refused_without_blocking(cache: Path) -> None:
+    compile(_power(2))
+    (cache / KEY_FILE).unlink()
+    os.mkfifo(cache / KEY_FILE, 0o600)
+    with pytest.raises(CacheError, match="not a file only you can read"):
+        compile(_power(2))

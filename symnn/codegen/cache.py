@@ -25,6 +25,7 @@ The module is executed from the very bytes that were verified, never re-read.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import hmac
 import json
@@ -58,11 +59,15 @@ def secret(root: Path) -> bytes:
     """
     path = root / KEY_FILE
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        # O_NONBLOCK: a FIFO planted as the key opens at once (and is refused below) instead of blocking
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
     except FileNotFoundError:
         return _new_secret(path)
     except OSError as e:
-        raise CacheError(f"cannot read the kernel cache's key {path} ({e}); remove it (symnn makes another)") from None
+        if e.errno == errno.ELOOP:  # a symlink: O_NOFOLLOW refuses it
+            msg = f"the kernel cache's key {path} is a symbolic link; remove it (symnn makes another)"
+            raise CacheError(msg) from None
+        raise  # no directory, or none we can write: the caller falls back to a private cache
     with os.fdopen(fd, "rb") as f:
         st = os.fstat(f.fileno())
         if not stat.S_ISREG(st.st_mode) or st.st_uid != jit.owner_uid() or st.st_mode & 0o077:
