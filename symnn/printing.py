@@ -31,7 +31,7 @@ import numpy as np
 import sympy as sp
 from sympy.printing.latex import greek_letters_set
 
-from .expand import DEFAULT_MAX, expand, leaf_symbols
+from .expand import DEFAULT_MAX, check_printable, expand, leaf_symbols
 from .ir import Graph
 from .ops import (
     BroadcastTo,
@@ -480,6 +480,7 @@ def scalar_equations(graph: Graph, max_scalars: int = DEFAULT_MAX) -> list[Bindi
     its gradient is printed once.
     """
     values = expand(graph, max_scalars=max_scalars)
+    check_printable(values)  # before sympy.cse: an expanded transformer gradient would take years
     tex_names: dict[sp.Symbol, str] = {}
     for name, arr in leaf_symbols(graph).items():
         for idx in np.ndindex(*arr.shape):

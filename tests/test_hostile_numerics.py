@@ -152,6 +152,7 @@ def test_threshold_past_the_time_bound_is_refused_before_any_work() -> None:
         (["check", "mlp", "--directions", "100000000"], ["at least about 1,000,000 s", "--directions 360000"]),
         (["check", "--directions", "100000000", "mlp", "mlp"], ["over 2 model", "--directions 180000"]),
         (["check", "--campaign", "2", "--directions", "100000000"], ["per network", "--directions 360000"]),
+        (["derive", "transformer", "--scalar"], ["about 239 s to simplify and print", "limit of 120 s"]),
     ],
 )
 def test_checks_with_no_end_in_sight_are_refused_with_the_numbers(argv, words, capsys, tmp_path, monkeypatch) -> None:
