@@ -146,8 +146,15 @@ def _jvp_einsum(op: Einsum, primals: list[Tensor], out: Tensor, tangents: list[M
 
 
 def _softmax(x: Tensor, lse: Tensor, axis: int) -> Tensor:
-    keep = lse.reshape(x.shape[:axis] + (1,) + x.shape[axis + 1 :])
-    return x.builder.elementwise(lambda a, m: sp.exp(a - m), x, keep)
+    """e / sum_axis(e), e = exp(x - lse(x)): the rounding of lse is a common factor of e that the sum cancels.
+
+    Without the normalisation the probabilities carry lse's rounding, ulp(lse) ~ |x| eps (1e-4 at
+    logits of 1e12 in float64); x - lse is exact near the top entries (Sterbenz), so with it they
+    are exact to the dtype's precision at any logit scale.
+    """
+    kept = x.shape[:axis] + (1,) + x.shape[axis + 1 :]
+    e = x.builder.elementwise(lambda a, m: sp.exp(a - m), x, lse.reshape(kept))
+    return x.builder.elementwise(lambda a, s: a / s, e, e.sum(axis).reshape(kept))
 
 
 @rule(LogSumExp, "jvp")
@@ -364,7 +371,7 @@ def jvp(graph: Graph, wrt: Sequence[str] | None = None) -> Graph:
     primals = load(b, graph)
     tangents: list[MaybeTensor] = [None] * len(graph.nodes)
     for i, nm in zip(ids, derivative_names(graph, "tangent", [_name(graph.nodes[i]) for i in ids]), strict=True):
-        tangents[i] = b.input(nm, graph.nodes[i].shape)
+        tangents[i] = b.derivative_input(nm, graph.nodes[i].shape)
     for i, n in enumerate(graph.nodes):
         if isinstance(n.op, (Input, Const)) or all(tangents[a] is None for a in n.args):
             continue
@@ -407,7 +414,7 @@ def vjp(graph: Graph, wrt: Sequence[str] | None = None) -> Graph:
     b = Builder()
     primals = load(b, graph)
     cotangents = derivative_names(graph, "cotangent", graph.output_names)
-    seeds = {o: b.input(nm, graph.shape(o)) for o, nm in zip(graph.outputs, cotangents, strict=True)}
+    seeds = {o: b.derivative_input(nm, graph.shape(o)) for o, nm in zip(graph.outputs, cotangents, strict=True)}
     grads = _reverse(graph, ids, b, primals, seeds)
     names = list(graph.output_names) + derivative_names(graph, "grad", [_name(graph.nodes[i]) for i in ids])
     return b.build(*(primals[o] for o in graph.outputs), *grads, names=names)

@@ -29,3 +29,7 @@ class ModelError(SymnnError, LookupError):
 
 class SymnnWarning(UserWarning):
     """Base class of every warning symnn issues: something works, but not as well as it could."""
+
+
+class CacheError(SymnnError, PermissionError):
+    """A kernel cache directory or key that others could have written: symnn will not execute from it."""

@@ -49,6 +49,12 @@ from .registry import has, lookup, rule
 #: Default bound on the total number of scalars over all nodes of an expanded graph.
 DEFAULT_MAX = 20_000
 
+#: Seconds per unit of ``cse_work``, the work of ``sympy.cse`` and the printers: ``symnn derive attention
+#: --scalar`` (1.8e8 units) took 84 s, ``conv`` (7.6e7) 44 s, on the project's 2-core machine.
+SECONDS_PER_CSE_UNIT = 6e-7
+#: Printing scalar equations estimated above this many seconds is refused (``check_printable``).
+MAX_PRINT_SECONDS = 120.0
+
 Leaves = Mapping[str, np.ndarray]
 ExpandRule = Callable[[Op, list[np.ndarray], Shape, Leaves], np.ndarray]
 
@@ -118,6 +124,46 @@ def _leaf_values(graph: Graph, values: Mapping[str, Any] | None) -> dict[str, np
 def scalar_count(graph: Graph) -> int:
     """The number of scalars ``expand`` would create: the sizes of all nodes, summed."""
     return sum(math.prod(n.shape) for n in graph.nodes)
+
+
+def cse_work(values: Mapping[str, np.ndarray]) -> int:
+    """The sum, over the distinct subexpressions of ``values``, of their sizes as trees; linear in the DAG.
+
+    ``sympy.cse`` orders the arguments of every subexpression it rebuilds by counting their nodes as
+    trees, so its time follows this sum, which nested softmax and attention sums make huge.
+
+    >>> x = sp.Symbol("x")
+    >>> cse_work({"y": np.array([(x + 1) ** 2], dtype=object)})  # x, 1, 2: 1 each; x + 1: 3; the power: 5
+    11
+    """
+    sizes: dict[sp.Basic, int] = {}
+    for arr in values.values():
+        for root in np.asarray(arr, dtype=object).ravel():
+            stack = [root]
+            while stack:  # post-order without recursion: a deep expression does not reach the recursion limit
+                e = stack[-1]
+                missing = [a for a in e.args if a not in sizes]
+                if missing:
+                    stack.extend(missing)
+                    continue
+                stack.pop()
+                sizes[e] = 1 + sum(sizes[a] for a in e.args)
+    return sum(sizes.values())
+
+
+def check_printable(values: Mapping[str, np.ndarray], max_seconds: float = MAX_PRINT_SECONDS) -> None:
+    """Raise ``SizeError``, with the estimate, if printing ``values`` as equations would take over ``max_seconds``.
+
+    The estimate is ``cse_work(values) * SECONDS_PER_CSE_UNIT`` (measured; see ``cse_work``).
+    """
+    work = cse_work(values)
+    seconds = work * SECONDS_PER_CSE_UNIT
+    if seconds > max_seconds:
+        raise SizeError(
+            f"the scalar equations would take about {seconds:,.0f} s to simplify and print ({work:.3g} units of "
+            f"sympy.cse work at {SECONDS_PER_CSE_UNIT:g} s each), above the limit of {max_seconds:g} s; "
+            "use smaller shapes, or leave out --scalar for the equations over tensors"
+        )
 
 
 def expand(

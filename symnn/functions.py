@@ -291,12 +291,37 @@ def _exp_arg(e: sp.Expr) -> sp.Expr:
     return next(t for t in e.args if isinstance(t, sp.exp)).args[0]
 
 
+def _logistic_quotient(e: sp.Mul) -> sp.Expr | None:
+    """``c exp(a) / (1 + exp(a))`` as ``c sigmoid(a)``, else None.
+
+    Rewriting only the denominator would give ``exp(a) sigmoid(-a)``: inf * 0 = NaN for a > 709.
+    """
+    factors = list(e.args)
+    for i, f in enumerate(factors):
+        if isinstance(f, sp.Pow) and f.exp == -1 and _is_one_plus_exp(f.base):
+            a = _exp_arg(f.base)
+            for j, g in enumerate(factors):
+                if isinstance(g, sp.exp) and g.args[0] == a:
+                    rest = [h for k, h in enumerate(factors) if k not in (i, j)]
+                    return sp.Mul(*rest, sigmoid(a))
+    return None
+
+
 def canonicalize(expr: sp.Expr) -> sp.Expr:
     """Rewrite ``expr`` to symnn's conventions and stable forms; reject unknown functions.
 
     ``Heaviside`` becomes ``step`` (value 0 at 0), ``sign`` becomes ``sgn``, ``Max(0, x)``
-    becomes ``relu(x)``, other ``Max``/``Min`` become ``maximum``, ``1/(1+exp(a))`` becomes
-    ``sigmoid(-a)`` and ``log(1+exp(a))`` becomes ``softplus(a)``.
+    becomes ``relu(x)``, other ``Max``/``Min`` become ``maximum``. The usual spellings of the
+    logistic functions become the stable ones, whose value and derivatives never compute
+    ``inf * 0``: ``exp(a)/(1+exp(a))`` (or ``exp(a)/(exp(a)+1)``) becomes ``sigmoid(a)``,
+    ``1/(1+exp(a))`` becomes ``sigmoid(-a)``, ``log(1+exp(a))`` becomes ``softplus(a)`` and
+    ``log(sigmoid(a))`` (log-sigmoid, however spelled) becomes ``-softplus(-a)``.
+
+    >>> x = sp.Symbol("x", real=True)
+    >>> [canonicalize(e) for e in (sp.exp(x) / (1 + sp.exp(x)), 2 * x * sp.exp(x) / (sp.exp(x) + 1))]
+    [sigmoid(x), 2*x*sigmoid(x)]
+    >>> canonicalize(sp.log(sp.exp(x) / (1 + sp.exp(x)))), canonicalize(-sp.log(1 + sp.exp(-x)))
+    (-softplus(-x), -softplus(-x))
     """
     if isinstance(expr, str):  # sympify would evaluate the string as Python
         raise UnsupportedFunctionError(
@@ -307,6 +332,7 @@ def canonicalize(expr: sp.Expr) -> sp.Expr:
     expr = expr.replace(sp.sign, lambda x: sgn(x))
     expr = expr.replace(sp.Max, _max_to_maximum)
     expr = expr.replace(sp.Min, _min_to_maximum)
+    expr = expr.replace(lambda e: isinstance(e, sp.Mul) and _logistic_quotient(e) is not None, _logistic_quotient)
     expr = expr.replace(
         lambda e: isinstance(e, sp.Pow) and e.exp == -1 and _is_one_plus_exp(e.base),
         lambda e: sigmoid(-_exp_arg(e.base)),
@@ -314,6 +340,11 @@ def canonicalize(expr: sp.Expr) -> sp.Expr:
     expr = expr.replace(
         lambda e: isinstance(e, sp.log) and _is_one_plus_exp(e.args[0]),
         lambda e: softplus(_exp_arg(e.args[0])),
+    )
+    # log(sigmoid(a)) = -softplus(-a): the literal log underflows to -inf for a < -745
+    expr = expr.replace(
+        lambda e: isinstance(e, sp.log) and isinstance(e.args[0], sigmoid),
+        lambda e: -softplus(-e.args[0].args[0]),
     )
     check_supported(expr)
     return expr

@@ -20,6 +20,7 @@ import functools
 import hashlib
 import keyword
 import math
+import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -46,6 +47,8 @@ from .ops import (
 )
 
 _ARGS = [sp.Symbol(f"_a{i}", real=True) for i in range(64)]
+#: Leaf names of this form are the derivatives' own (``symnn.diff``): a user leaf may not take one.
+RESERVED = re.compile(r"(tangent|cotangent|grad|hvp)[0-9]*:")
 
 
 #: Larger graphs display as their one-line repr in Jupyter (``draw()`` and ``symnn.printing`` still work).
@@ -161,11 +164,15 @@ class Builder:
     # -- leaves -----------------------------------------------------------------------------
     def input(self, name: str, shape: Sequence[int]) -> Tensor:
         """A data input (no gradient is taken for it by default)."""
-        return self._leaf(name, shape, "input")
+        return self._leaf(_unreserved(name), shape, "input")
 
     def param(self, name: str, shape: Sequence[int]) -> Tensor:
         """A trainable parameter."""
-        return self._leaf(name, shape, "param")
+        return self._leaf(_unreserved(name), shape, "param")
+
+    def derivative_input(self, name: str, shape: Sequence[int]) -> Tensor:
+        """An input of a derivative graph (``tangent:w``, ``cotangent:loss``): for ``symnn.diff`` only."""
+        return self._leaf(name, shape, "input")
 
     def _leaf(self, name: str, shape: Sequence[int], kind: str, trusted: bool = False) -> Tensor:
         if not isinstance(name, str) or not name:
@@ -339,6 +346,17 @@ def prune(nodes: Sequence[Node], outputs: tuple[int, ...], names: tuple[str, ...
     new = {old: k for k, old in enumerate(keep)}
     out_nodes = tuple(Node(nodes[i].op, tuple(map(new.__getitem__, nodes[i].args)), nodes[i].shape) for i in keep)
     return Graph(out_nodes, tuple(new[o] for o in outputs), names)
+
+
+def _unreserved(name: Any) -> Any:
+    """``name``, unless it looks like a derivative's own leaf (``tangent:w``), which it would be mistaken for."""
+    if isinstance(name, str) and RESERVED.match(name):
+        raise GraphError(
+            f"the leaf name {name!r} is reserved: names starting with tangent:, cotangent:, grad: or hvp: "
+            f"(or tangent2: ...) are those of the derivative graphs' inputs and outputs; rename it, "
+            f"e.g. {name.replace(':', '_', 1)!r}"
+        )
+    return name
 
 
 def load(builder: Builder, graph: Graph, env: dict[int, Tensor] | None = None) -> list[Tensor]:

@@ -21,12 +21,17 @@ Loss = Callable[[Tensor, Tensor], Tensor]
 
 
 def softmax(x: Tensor, axis: int = -1) -> Tensor:
-    """softmax(x)_i = exp(x_i - logsumexp(x)) along ``axis``: finite for any finite x."""
+    """softmax(x)_i = e_i / sum(e), e = exp(x - logsumexp(x)) along ``axis``: finite for any finite x.
+
+    Dividing by the sum cancels the rounding of logsumexp (a common factor of e), so the
+    probabilities are exact to the dtype's precision at any logit scale.
+    """
     if not -x.ndim <= axis < x.ndim:
         raise ShapeError(f"softmax axis {axis} is outside a tensor of shape {x.shape}")
     axis %= x.ndim
-    lse = x.logsumexp(axis).reshape(x.shape[:axis] + (1,) + x.shape[axis + 1 :])
-    return x.builder.elementwise(lambda a, m: sp.exp(a - m), x, lse)
+    kept = x.shape[:axis] + (1,) + x.shape[axis + 1 :]
+    e = x.builder.elementwise(lambda a, m: sp.exp(a - m), x, x.logsumexp(axis).reshape(kept))
+    return x.builder.elementwise(lambda a, s: a / s, e, e.sum(axis).reshape(kept))
 
 
 def _check_pair(name: str, pred: Tensor, y: Tensor) -> None:

@@ -35,7 +35,7 @@ from sympy.printing.precedence import PRECEDENCE
 from sympy.printing.str import StrPrinter
 
 from .errors import SymnnError
-from .expand import DEFAULT_MAX, expand, leaf_symbols
+from .expand import DEFAULT_MAX, check_printable, expand, leaf_symbols
 from .ir import RENDERERS, Graph
 from .ops import (
     BroadcastTo,
@@ -626,6 +626,7 @@ def scalar_equations(graph: Graph, max_scalars: int = DEFAULT_MAX) -> list[Bindi
     its gradient is printed once.
     """
     values = expand(graph, max_scalars=max_scalars)
+    check_printable(values)  # before sympy.cse: an expanded transformer gradient would take years
     tex_names: dict[sp.Symbol, str] = {}
     for name, arr in leaf_symbols(graph).items():
         for idx in np.ndindex(*arr.shape):

@@ -23,7 +23,7 @@ import pytest
 import sympy as sp
 
 from symnn.codegen import Kernel, compile
-from symnn.codegen.cache import cache_key, kernels_dir, lookup
+from symnn.codegen.cache import cache_key, kernels_dir, lookup, secret
 from symnn.codegen.einsum import gemm_plan, loop_order, merge, reduction_steps, transposed_plan
 from symnn.codegen.environment import environment_id
 from symnn.codegen.fuse import Group, plan
@@ -674,7 +674,7 @@ def test_concurrent_processes_share_the_cache_and_a_later_process_compiles_nothi
     assert results[0]["out"] == results[1]["out"] == pytest.approx(expected, rel=1e-13)
     assert results[0]["key"] == results[1]["key"]
     entries = kernels_dir(cache, environment_id())
-    assert lookup(entries, results[0]["key"]) is not None  # a complete, verified entry
+    assert lookup(entries, results[0]["key"], secret(cache)) is not None  # a complete, verified entry
     assert not list(entries.glob(".*.tmp"))
     # this process comes later: it finds the module and Numba's machine code, and compiles nothing
     monkeypatch.setenv("SYMNN_CACHE_DIR", str(cache))
@@ -726,7 +726,7 @@ def test_a_module_numba_rejects_leaves_the_cache(monkeypatch, cache_dir):
         compile(g)
     key = cache_key(g.fingerprint(), "float64")
     entries = kernels_dir(cache_dir, environment_id())
-    assert lookup(entries, key) is None and not (entries / f"{key}.json").exists()
+    assert lookup(entries, key, secret(cache_dir)) is None and not (entries / f"{key}.json").exists()
     kept = Path(str(info.value).rsplit(" ", 1)[-1])
     assert kept.exists() and "no_such_name" in kept.read_text()
 

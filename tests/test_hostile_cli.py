@@ -460,6 +460,8 @@ def _guards(d: Path) -> dict[str, object]:
         "dev_null": stat.S_ISCHR(os.stat("/dev/null").st_mode),
     }
     for p in sorted(d.rglob("*")):
+        if "__pycache__" in p.parts:  # Python's own bytecode of a model file the user named (imported on purpose)
+            continue
         if p.is_file() and not p.is_symlink() and p.name not in ("k.py", "manifest.json"):
             out[str(p)] = hashlib.sha256(p.read_bytes()).hexdigest()
     return out

@@ -35,6 +35,11 @@ from .progress import Progress, chunk_progress
 LISTS: dict[str, tuple[str, ...] | None] = {"--oracles": ORACLES, "--paths": IMPLEMENTATIONS}
 
 CAMPAIGN_OPTIONS = ("campaign", "workers", "scheduler", "results", "chunks")
+#: Seconds per random direction and model: 0.012 s measured on mlp (``symnn check mlp --directions 3000``
+#: took 42.7 s, 3 directions 10.3 s, on the project's 2-core machine); larger models take longer.
+SECONDS_PER_DIRECTION = 0.01
+#: ``--directions`` whose estimate passes this many seconds is refused before anything runs.
+MAX_DIRECTION_SECONDS = 3600.0
 
 
 EXAMPLES = """
@@ -128,10 +133,11 @@ def run(args: argparse.Namespace) -> int:
     """Check the models, the saved kernels, a campaign or a user's function; 0 if everything passed, else 1."""
     if args.seed < 0:  # numpy's generators take seeds >= 0
         raise ModelError(f"--seed must be >= 0, got {args.seed}")
+    if any(getattr(args, k) is not None for k in CAMPAIGN_OPTIONS) and args.impl is None:
+        return _campaign(args)
+    _check_directions(args)
     if args.impl is not None:
         return _implementation(args)
-    if any(getattr(args, k) is not None for k in CAMPAIGN_OPTIONS):
-        return _campaign(args)
     kernels = [m for m in args.models if is_kernel_file(m)]
     if kernels:
         if len(kernels) != len(args.models):
@@ -141,6 +147,24 @@ def run(args: argparse.Namespace) -> int:
     if args.model is not None:
         raise ModelError("--model is for re-checking saved kernel files; name the models to check as arguments")
     return _models(args.models, _options(args), args.json, args.quiet, max(args.jobs, 0), args.exact_timeout)
+
+
+def _check_directions(args: argparse.Namespace) -> None:
+    """Refuse ``--directions K`` whose estimate, K x models x ``SECONDS_PER_DIRECTION``, passes the bound.
+
+    In a campaign the bound is per network (the campaign's own estimate, ``verify.campaign.estimate``,
+    bounds the number of networks).
+    """
+    checks = 1 if args.campaign else len(args.models) or len(default_models())
+    seconds = args.directions * checks * SECONDS_PER_DIRECTION
+    if seconds > MAX_DIRECTION_SECONDS:
+        largest = max(1, int(MAX_DIRECTION_SECONDS / (checks * SECONDS_PER_DIRECTION)))
+        what = "per network" if args.campaign else f"over {checks} model(s)"
+        raise ModelError(
+            f"--directions {args.directions} {what} would take at least about {seconds:,.0f} s "
+            f"({SECONDS_PER_DIRECTION:g} s per direction and model, measured on mlp), above the limit of "
+            f"{MAX_DIRECTION_SECONDS:,.0f} s; use --directions {largest} or fewer"
+        )
 
 
 def _options(args: argparse.Namespace) -> CheckOptions:
@@ -277,7 +301,8 @@ def _campaign(args: argparse.Namespace) -> int:
     if args.models:
         raise ModelError(f"--campaign N checks random networks; check the models {args.models} in a separate call")
     networks, seed = args.campaign, args.seed
-    plan = check_campaign(networks, _options(args), chunks=args.chunks)
+    plan = check_campaign(networks, _options(args), chunks=args.chunks)  # refuses too many networks first
+    _check_directions(args)
 
     with session(args.workers, args.scheduler) as where, Progress(None, "chunks", enabled=not args.quiet) as bar:
         outcome = run_plan(plan, results=args.results, progress=chunk_progress(bar), **where)

@@ -53,10 +53,21 @@ import numpy as np
 import sympy as sp
 
 from ..errors import GraphError, ShapeError
-from ..files import atomic_write, cache_dir
+from ..files import atomic_write
 from ..ir import Graph, arg_symbols
+from ..jit import trusted_cache_dir
 from ..ops import Const, Elementwise, Input
-from .cache import cache_key, kernels_dir, load_module, lookup, record_environment, store
+from .cache import (
+    KERNELS_SUBDIR,
+    cache_key,
+    check_numba_files,
+    kernels_dir,
+    load_module,
+    lookup,
+    record_environment,
+    secret,
+    store,
+)
 from .environment import environment, environment_id
 from .module import CODEGEN_VERSION, dtype_name
 from .runtime import helper_block
@@ -357,15 +368,19 @@ def compile_flat(graph: Graph, dtype: Any = np.float64) -> FlatKernel:
     key = cache_key(f"flat{FLAT_VERSION}:" + graph.fingerprint(), name)
     env = environment()
     env_id = environment_id(env)
-    directory = kernels_dir(cache_dir(), env_id)  # machine code depends on the environment (issue 20)
-    found = lookup(directory, key, env_id)
+    # the same checked, signed, per-environment cache as symnn.compile (see the README's trust model)
+    root = trusted_cache_dir(None, KERNELS_SUBDIR, env_id, "__pycache__")
+    directory = kernels_dir(root, env_id)
+    signing = secret(root)
+    found = lookup(directory, key, signing, env_id)
     hit = found is not None
     if found is None:
         source, _ = generate_flat(graph, name)
         record_environment(directory, dict(env))
-        path = store(directory, key, source, {"dtype": name, "kind": "flat", "environment": env_id})
+        path = store(directory, key, source, {"dtype": name, "kind": "flat", "environment": env_id}, signing)
     else:
         path, source = found
+    check_numba_files(path.parent, path.name)
     return FlatKernel(graph, load_module(path, source), source, hit)
 
 

@@ -1,7 +1,8 @@
 """What the cache directory holds (``symnn cache``), and clearing exactly the files symnn wrote there.
 
 The files symnn writes have names it chose (``cache.py``'s layout): entries ``<sha256>.json``,
-modules ``k_<sha>.py``, ``environment.json``, their temporary names while being written, and
+modules ``k_<sha>.py``, ``environment.json``, the signing key ``cache.key`` (clearing it voids every
+entry: a new one is made), their temporary names while being written, and
 Numba's ``.nbi``/``.nbc`` files of those modules and of symnn's own functions. Anything else in
 the directory is counted as "other" and never touched. Nothing here imports or executes a cached
 module: entries are read as JSON.
@@ -22,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ..jit import NUMBA_SUBDIR
-from .cache import ENVIRONMENT_FILE, KERNELS_SUBDIR
+from .cache import ENVIRONMENT_FILE, KERNELS_SUBDIR, KEY_FILE
 
 _ENV_DIR = re.compile(r"(blas|loops)-[0-9a-f]{16}")
 _ENTRY = r"[0-9a-f]{64}\.json|k_[0-9a-f]{32}(\.failed)?\.py"
@@ -30,6 +31,7 @@ _NUMBA = r"\.nb[ic](\.tmp\.[0-9a-f]+)?"  # Numba's index and data files, and its
 _OWN = rf"{_ENTRY}|{re.escape(ENVIRONMENT_FILE)}"
 _IN_ENV_DIR = re.compile(rf"({_OWN})|\.({_OWN})\..+\.tmp")  # files, and atomic_write's temporary names
 _IN_ROOT = re.compile(rf"({_ENTRY})|\.({_ENTRY})\..+\.tmp")  # entries written before one directory per environment
+_KEY = re.compile(rf"{re.escape(KEY_FILE)}|\.{re.escape(KEY_FILE)}\..+\.tmp")
 _MODULE_NUMBA = re.compile(rf"k_[0-9a-f]{{32}}\..+{_NUMBA}")
 _OWN_NUMBA = re.compile(rf".+{_NUMBA}")
 _KEY_JSON = re.compile(r"[0-9a-f]{64}\.json")
@@ -124,7 +126,8 @@ def _environment_dirs(root: Path) -> list[Path]:
 def ours(root: Path) -> list[Path]:
     """Every file under ``root`` that symnn wrote (and so may delete)."""
     found = [p for d in _environment_dirs(root) for p in _kernel_files(d, _IN_ENV_DIR)]
-    return found + list(_numba_files(root)) + list(_kernel_files(root, _IN_ROOT))
+    keys = [p for p in _files(root) if _KEY.fullmatch(p.name)]
+    return found + list(_numba_files(root)) + list(_kernel_files(root, _IN_ROOT)) + keys
 
 
 def _size(paths: list[Path]) -> int:

@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import html
+import os
 import tempfile
 import types
 import warnings
@@ -30,7 +31,19 @@ from numba.core.dispatcher import Dispatcher
 from .. import errors
 from ..files import atomic_write, cache_dir
 from ..ir import Graph
-from .cache import cache_key, discard, kernels_dir, load_module, lookup, record_environment, store
+from ..jit import trusted_cache_dir
+from .cache import (
+    KERNELS_SUBDIR,
+    cache_key,
+    check_numba_files,
+    discard,
+    kernels_dir,
+    load_module,
+    lookup,
+    record_environment,
+    secret,
+    store,
+)
 from .environment import environment, environment_id
 from .module import CODEGEN_VERSION, dtype_name, generate
 from .runtime import helper_module, link, linked_helpers, unlink
@@ -193,7 +206,8 @@ def compile(graph: Graph, dtype: Any = np.float64) -> Kernel:
     Numba's machine code beside it: nothing is generated or compiled again. The helpers the kernels
     call (matrix products, reductions, stable scalar functions) are cached once as modules of their
     own. A kernel whose large matrix products fall back to loops (no SciPy, so no BLAS for Numba's
-    ``np.dot``) warns once per process with the fix.
+    ``np.dot``) warns once per process with the fix. A cache directory that others can write, or
+    that is not the user's, is refused with ``CacheError`` (``symnn.jit.trusted_cache_dir``).
     """
     if not isinstance(graph, Graph):
         raise errors.GraphError(f"compile needs a symnn Graph, got {type(graph).__name__}")
@@ -205,23 +219,26 @@ def compile(graph: Graph, dtype: Any = np.float64) -> Kernel:
     key = cache_key(fingerprint, name)
     env = environment()
     meta = {"dtype": name, "fingerprint": fingerprint, "environment": environment_id(env)}
-    directory = kernels_dir(cache_dir(), meta["environment"])
-    found = _lookup(directory, key, meta)
+    root = _root(meta["environment"])
+    directory = kernels_dir(root, meta["environment"])
+    signing = _secret(root)
+    found = _lookup(directory, key, meta, signing)
     if found is not None:
         path, text = found
         wanted = linked_helpers(text)
-        helpers = _helpers(directory, wanted, name, env)
+        helpers = _helpers(directory, wanted, name, env, signing)
         if {n: m.__name__ for n, m in helpers.items()} == wanted:
-            module = _load(key, path, text, _with_path(meta, wanted, env))
+            module = _load(key, path, text, _with_path(meta, wanted, env), signing)
             kernel = Kernel(text, unlink(text, name), key, module, helpers.values(), True, fingerprint, env)
             return _checked_path(kernel, wanted)
         # its helpers have changed since it was written: generate it again
     standalone, names = generate(graph, name, key)
-    helpers = _helpers(directory, names, name, env)
+    helpers = _helpers(directory, names, name, env, signing)
     text = link(standalone, {n: m.__name__ for n, m in helpers.items()})
     meta = _with_path(meta, names, env)
-    path = _store(directory, key, text, meta, env)
-    kernel = Kernel(text, standalone, key, _load(key, path, text, meta), helpers.values(), False, fingerprint, env)
+    path = _store(directory, key, text, meta, env, signing)
+    module = _load(key, path, text, meta, signing)
+    kernel = Kernel(text, standalone, key, module, helpers.values(), False, fingerprint, env)
     return _checked_path(kernel, names)
 
 
@@ -250,15 +267,36 @@ def _checked_path(kernel: Kernel, helpers: Iterable[str]) -> Kernel:
     return kernel
 
 
-def _load(key: str, path: Path, text: str, meta: dict[str, str]) -> types.ModuleType:
+def _root(environment: str) -> Path:
+    """The checked cache directory; one that cannot be created is left to ``_store``'s private fallback."""
+    try:
+        return trusted_cache_dir(None, KERNELS_SUBDIR, environment, "__pycache__")
+    except errors.CacheError:
+        raise
+    except OSError:  # e.g. a read-only home: nothing is found there, and _store writes to a private directory
+        return cache_dir()
+
+
+def _secret(root: Path) -> bytes:
+    """The cache's signing key; a cache where it cannot be written signs for this process only."""
+    try:
+        return secret(root)
+    except errors.CacheError:
+        raise
+    except OSError:  # a read-only cache: nothing found there verifies, _store falls back to a private directory
+        return os.urandom(32)
+
+
+def _load(key: str, path: Path, text: str, meta: dict[str, str], signing: bytes) -> types.ModuleType:
     """Load a cached module; one that Numba cannot compile leaves the cache (a copy stays for the report)."""
+    check_numba_files(path.parent, path.name)
     try:
         return load_module(path, text)
     except Exception as first:
         error: Exception = first
     if not _intact(path, text):  # another process removed it meanwhile: put it back, try once more
         try:
-            return load_module(store(path.parent, key, text, meta), text)
+            return load_module(store(path.parent, key, text, meta, signing), text)
         except Exception as again:
             error = again
     kept = path.with_name(path.stem + ".failed.py")
@@ -277,7 +315,9 @@ def _intact(path: Path, text: str) -> bool:
         return False
 
 
-def _helpers(directory: Path, names: Iterable[str], dtype: str, env: Mapping[str, str]) -> dict[str, types.ModuleType]:
+def _helpers(
+    directory: Path, names: Iterable[str], dtype: str, env: Mapping[str, str], signing: bytes
+) -> dict[str, types.ModuleType]:
     """The modules of the shared helpers ``names``, from the cache or written to it, loaded."""
     out = {}
     for name in sorted(names):
@@ -285,25 +325,27 @@ def _helpers(directory: Path, names: Iterable[str], dtype: str, env: Mapping[str
         meta = {"helper": name, "dtype": dtype, "environment": environment_id(env)}
         if name.startswith("_gemm_"):
             meta = _with_path(meta, [name], env)
-        found = _lookup(directory, key, meta)
+        found = _lookup(directory, key, meta, signing)
         if found is None:
             source = helper_module(name, dtype, CODEGEN_VERSION)
-            found = _store(directory, key, source, meta, env), source
-        out[name] = _load(key, *found, meta)
+            found = _store(directory, key, source, meta, env, signing), source
+        out[name] = _load(key, *found, meta, signing)
     return out
 
 
-def _lookup(directory: Path, key: str, meta: dict[str, str]) -> tuple[Path, str] | None:
+def _lookup(directory: Path, key: str, meta: dict[str, str], signing: bytes) -> tuple[Path, str] | None:
     try:
-        return lookup(directory, key, meta["environment"])
+        return lookup(directory, key, signing, meta["environment"])
     except OSError:
         return None
 
 
-def _store(directory: Path, key: str, source: str, meta: dict[str, str], env: Mapping[str, str]) -> Path:
+def _store(
+    directory: Path, key: str, source: str, meta: dict[str, str], env: Mapping[str, str], signing: bytes
+) -> Path:
     try:
         record_environment(directory, dict(env))
-        return store(directory, key, source, meta)
+        return store(directory, key, source, meta, signing)
     except OSError as e:
         fallback = Path(tempfile.mkdtemp(prefix="symnn-kernels-"))
         warnings.warn(
@@ -312,4 +354,4 @@ def _store(directory: Path, key: str, source: str, meta: dict[str, str], env: Ma
             RuntimeWarning,
             stacklevel=3,
         )
-        return store(fallback, key, source, meta)
+        return store(fallback, key, source, meta, signing)

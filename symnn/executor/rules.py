@@ -91,8 +91,12 @@ def fold(op: Window | Fold, w: Array, spatial: tuple[int, ...]) -> Array:
 
 
 def _softmax(x: Array, y: Array, axis: int) -> Array:
-    """exp(x - logsumexp(x)) along ``axis``: never overflows where y is finite."""
-    return np.exp(x - np.expand_dims(y, axis))
+    """e / sum(e), e = exp(x - logsumexp(x)) along ``axis``: never overflows where y is finite.
+
+    The sum cancels y's rounding (a common factor of e): exact to the dtype's precision at any scale.
+    """
+    e = np.exp(x - np.expand_dims(y, axis))
+    return e / np.sum(e, axis=axis, keepdims=True)
 
 
 # -- Elementwise: scalar programs on the kernels ----------------------------------------------------

@@ -25,11 +25,25 @@ import numpy as np
 
 from ..report import html_table
 from .construct import SignNetwork
-from .errors import TooLargeError, WitnessError
+from .errors import TooLargeError, WitnessError, format_seconds
 from .lp import check_radon, check_separator, separate
 from .table import BooleanFunction, boolean_function, cube
 
-MAX_THRESHOLD_D = 16  # 2^16 columns in an exact tableau of 18 rows: seconds; beyond, hours
+MAX_THRESHOLD_D = 16  # 2^16 columns in an exact tableau of 18 rows; beyond, the tableau itself is too large
+#: Seconds per 4^d of the exact simplex, the slowest measured on the project's 2-core machine:
+#: and:12 (4151 pivots, 63 s); majority:12 took 8.2 s, parity:12 0.5 s (python -c "threshold('and:12')").
+SECONDS_PER_4_D = 3.8e-6
+#: The exact decision is refused when its estimate is above this many seconds (``max_seconds``).
+MAX_THRESHOLD_SECONDS = 600.0
+
+
+def estimate_seconds(d: int) -> float:
+    """An estimate of the exact decision's time that no measured function exceeded: 3.8e-6 s * 4^d.
+
+    Up to ~2^d pivots (and:12 took 4151) of a tableau with 2^d columns: time grows like 4^d. Functions
+    the simplex settles quickly (parity, majority) take 8 to 130 times less.
+    """
+    return SECONDS_PER_4_D * 4.0**d
 
 
 @dataclass(frozen=True)
@@ -99,13 +113,25 @@ class ThresholdResult:
         return out
 
 
-def threshold(f: Any, d: int | None = None) -> ThresholdResult:
-    """Decide exactly whether f is a threshold function; the certificate is re-checked before returning."""
+def threshold(f: Any, d: int | None = None, max_seconds: float = MAX_THRESHOLD_SECONDS) -> ThresholdResult:
+    """Decide exactly whether f is a threshold function; the certificate is re-checked before returning.
+
+    Refused with ``TooLargeError`` before any work if ``estimate_seconds(d)`` is above ``max_seconds``.
+    """
     fn = f if isinstance(f, BooleanFunction) else boolean_function(f, d)
     if fn.d > MAX_THRESHOLD_D:
         raise TooLargeError(
             f"the exact threshold decision for d = {fn.d} works on a tableau with 2^{fn.d} columns; "
             f"the limit is d <= {MAX_THRESHOLD_D} (time grows like 4^d)"
+        )
+    if not max_seconds > 0:  # also nan, which no estimate would ever exceed
+        raise TooLargeError(f"max_seconds must be a positive number of seconds, got {max_seconds}")
+    estimate = estimate_seconds(fn.d)
+    if estimate > max_seconds:
+        raise TooLargeError(
+            f"the exact threshold decision for d = {fn.d} may take up to about {format_seconds(estimate)} "
+            f"(a tableau with 2^{fn.d} columns, time like 4^d: {SECONDS_PER_4_D:g} s * 4^{fn.d}), above the limit "
+            f"of {format_seconds(max_seconds)}; use d <= {_largest_d(max_seconds)}, or pass max_seconds=... in Python"
         )
     pts = cube(fn.d).tolist()
     labels = fn.table.tolist()
@@ -125,6 +151,10 @@ def threshold(f: Any, d: int | None = None) -> ThresholdResult:
     if not check_radon(y, pts, labels):
         raise WitnessError(f"Radon certificate {y} failed its exact re-check")
     return ThresholdResult(fn, False, None, None, None, {i: v for i, v in enumerate(y) if v}, sep.pivots)
+
+
+def _largest_d(max_seconds: float) -> int:
+    return max((d for d in range(MAX_THRESHOLD_D + 1) if estimate_seconds(d) <= max_seconds), default=0)
 
 
 def _smaller(w: tuple[int, ...], b: int, fn: BooleanFunction) -> tuple[tuple[int, ...], int]:
@@ -158,4 +188,4 @@ def check_threshold_certificate(r: ThresholdResult) -> bool:
     return check_radon(y, pts, labels)
 
 
-__all__ = ["ThresholdResult", "check_threshold_certificate", "threshold"]
+__all__ = ["MAX_THRESHOLD_SECONDS", "ThresholdResult", "check_threshold_certificate", "estimate_seconds", "threshold"]
