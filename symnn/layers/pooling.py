@@ -22,19 +22,9 @@ from ..functions import maximum
 from ..ir import Tensor
 from ..ops import Window, window_out
 from .base import Params, check_rank, check_tensor, shape_error
+from .core import _tuple
 
 Size = int | tuple[int, ...]
-
-
-def _tuple(owner: str, name: str, value: Size, d: int, least: int) -> tuple[int, ...]:
-    vals = (value,) * d if isinstance(value, int) and not isinstance(value, bool) else value
-    if (
-        not isinstance(vals, tuple)
-        or len(vals) != d
-        or not all(isinstance(v, int) and not isinstance(v, bool) and v >= least for v in vals)
-    ):
-        raise GraphError(f"{owner}: {name} must be an int >= {least} or a tuple of {d} such ints, got {value!r}")
-    return vals
 
 
 def windows(
