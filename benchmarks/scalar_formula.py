@@ -13,25 +13,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import tempfile
 import time
 
 import numpy as np
 import sympy as sp
 
+from symnn.bench.symbolic import median_time
 from symnn.codegen.flat import _schedule, compile_flat
 from symnn.diff import grad, hvp, jvp
 from symnn.formula import formula
-
-
-def _median_time(fn, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
 
 
 def s2_model(d: int, h: int) -> tuple[sp.Expr, list[sp.Symbol], list[sp.Symbol]]:
@@ -78,7 +69,7 @@ def _call_us(fn, *args, seconds: float = 0.5) -> float:
         t = time.perf_counter() - t0
         n *= 2
     reps = max(1, int(n * seconds / 5 / max(t, 1e-9)))
-    return 1e6 * _median_time(lambda: [fn(*args) for _ in range(reps)], 5) / reps
+    return 1e6 * median_time(lambda: [fn(*args) for _ in range(reps)], 5) / reps
 
 
 def _s2_casadi(d: int, h: int, theta: np.ndarray, data: np.ndarray) -> dict | None:

@@ -21,7 +21,8 @@ from ..diff import grad
 from .workloads import WORKLOADS, tanh_chain
 
 
-def _median_time(fn, repeat: int) -> float:
+def median_time(fn, repeat: int) -> float:
+    """The median of ``repeat`` wall-clock timings of ``fn()``, in seconds."""
     times = []
     for _ in range(repeat):
         t = time.perf_counter()
@@ -48,7 +49,7 @@ def s1(repeat: int) -> dict:
     return {
         "cold_s": float(out[0]),
         "import_s": float(out[1]),
-        "warm_median_s": _median_time(work, repeat),
+        "warm_median_s": median_time(work, repeat),
         "forward_nodes": len(g),
         "grad_nodes": len(gg),
     }
@@ -72,7 +73,7 @@ def s3(depths: list[int], sympy_budget: float) -> list[dict]:
     sympy_alive = True
     for i, depth in enumerate(depths):
         gg = grad(tanh_chain(depth))
-        sym_s = _median_time(lambda depth=depth: grad(tanh_chain(depth)), 5)
+        sym_s = median_time(lambda depth=depth: grad(tanh_chain(depth)), 5)
         row: dict = {"L": depth, "symnn_s": sym_s, "symnn_nodes": len(gg), "sympy_diff_s": None}
         if sympy_alive:
             f, params = _sympy_chain(depth)
