@@ -58,6 +58,9 @@ class Model:
     loss: str | Loss | None
     shapes: dict[str, tuple[int, ...]] = field(default_factory=dict, hash=False)
     fixed: Graph | None = field(default=None, repr=False, hash=False)
+    #: the model's own values of some leaves (a torch module's trained parameters and example
+    #: inputs): checks start there instead of at random points
+    point: dict[str, Any] | None = field(default=None, repr=False, hash=False, compare=False)
 
     def graph(self) -> Graph:
         if self.fixed is not None:
@@ -289,7 +292,8 @@ def _from_object(spec: str, obj: Any, module: Any = None) -> Model:
     if isinstance(obj, Model):
         return obj
     if is_torch_module(obj):  # torch is loaded already when obj is one of its modules
-        return _from_object(spec, resolve_torch(spec, obj, module).graph())
+        traced = resolve_torch(spec, obj, module)
+        return Model(spec, None, None, {}, fixed=traced.graph(), point=traced.arrays())
     if isinstance(obj, Graph):
         return Model(spec, None, None, {}, fixed=obj)
     if not isinstance(obj, type) and callable(getattr(obj, "graph", None)):  # e.g. a constructed SignNetwork

@@ -594,3 +594,32 @@ def test_reduction_none_gives_the_per_example_losses(loss):
     got = Executor(model.graph()).forward(model.arrays())["losses"]
     expected = loss(net(x), target).detach().numpy()
     assert got.shape == expected.shape and np.max(np.abs(got - expected)) <= TOL
+
+
+def test_symnn_check_of_a_torch_file_checks_at_its_trained_weights(tmp_path, monkeypatch):
+    # the user's model as it is now (trained weights, example inputs), not random values
+    import verify.check as check
+
+    path = tmp_path / "trained.py"
+    path.write_text(
+        "import torch\n"
+        "from torch import nn\n"
+        "torch.manual_seed(0)\n"
+        "model = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 1)).double()\n"
+        "with torch.no_grad():\n"
+        "    model[0].weight.fill_(7.25)\n"
+        "example_inputs = torch.randn(5, 3, dtype=torch.float64)\n"
+    )
+    seen = []
+    real = check.gradcheck
+
+    def spy(graph, point, *args, **kwargs):
+        seen.append(point)
+        return real(graph, point, *args, **kwargs)
+
+    monkeypatch.setattr(check, "gradcheck", spy)
+    [(_, report)] = check.check_models([f"{path}:model"], oracles=("fd",), paths=("executor",), jobs=0)
+    assert report.ok and report.info["point"] == "the model's own values"
+    [point] = seen
+    np.testing.assert_array_equal(point["0.weight"], np.full((4, 3), 7.25))
+    assert set(point) >= {"0.weight", "0.bias", "2.weight", "2.bias"} and len(point) == 5

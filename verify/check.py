@@ -37,22 +37,28 @@ def default_models() -> list[str]:
     return zoo.list_models()
 
 
-def _graph(spec: str) -> Graph:
-    """The graph of MODEL ``spec`` (``zoo.resolve``); a model without parameters is an error."""
-    graph = zoo.resolve(spec).graph()
+def _model(spec: str) -> tuple[Graph, dict[str, Any] | None]:
+    """The graph of MODEL ``spec`` (``zoo.resolve``) and the model's own point, if it has one.
+
+    A torch module's point is its parameters' current (trained) values and its example inputs:
+    checking there tests the derivatives the user's model has now, not only at random weights.
+    A model without parameters is an error.
+    """
+    model = zoo.resolve(spec)
+    graph = model.graph()
     if not graph.params:
         raise NoParametersError(
             f"model {spec!r} has no parameters (its leaves are the inputs {list(graph.inputs)}); "
             "there is no derivative to check"
         )
-    return graph
+    return graph, model.point
 
 
 def _exact_worker(conn: Any, spec: str, options: CheckOptions) -> None:
     """Worker process: the exact rows of one model, sent back through ``conn``."""
     t = time.perf_counter()
     try:
-        rows = exact_rows(_graph(spec), options)
+        rows = exact_rows(_model(spec)[0], options)
         conn.send(("ok", rows, time.perf_counter() - t))
     except Exception as e:  # reported as an error row by the parent
         conn.send(("error", f"{type(e).__name__}: {e}", time.perf_counter() - t))
@@ -151,10 +157,10 @@ def check_models(
     opts = make_options(options, overrides, MODEL_CHECK)
     specs = list(specs) if specs else default_models()
     say = progress or (lambda msg: None)
-    graphs = {}
+    graphs, points = {}, {}
     for spec in specs:  # resolve all first: bad input fails before any work
         say(f"loading {spec}")
-        graphs[spec] = _graph(spec)
+        graphs[spec], points[spec] = _model(spec)
     numeric = tuple(o for o in opts.oracles if o != "exact")
     want_exact = "exact" in opts.oracles and "symbolic" in opts.paths
     exact_opts = opts.replace(paths=("symbolic",))
@@ -164,10 +170,14 @@ def check_models(
     try:
         for spec in specs:
             report = (
-                gradcheck(graphs[spec], None, opts.replace(oracles=numeric), name=spec, progress=_prefixed(say, spec))
+                gradcheck(
+                    graphs[spec], points[spec], opts.replace(oracles=numeric), name=spec, progress=_prefixed(say, spec)
+                )
                 if numeric
                 else Report(spec, (), {"seed": opts.int_seed})
             )
+            if points[spec] is not None:
+                report = Report(report.name, report.rows, {**report.info, "point": "the model's own values"})
             if want_exact:
                 say(f"{spec}: exact reference")
                 if workers is not None and spec in small:
