@@ -134,3 +134,15 @@ def test_an_exhaustive_evaluation_as_html():
     f = boolean_function(lambda x: x[0] * x[1] * x[2] > 0, 3)  # parity of 3 bits
     ev, _ = evaluate(construct(f), f)
     assert ev.ok and ev._repr_html_().count("\u2713") == 3 and "&#x2713;" in ev._repr_html_()
+
+
+def test_the_text_table_names_coordinate_failures_as_coordinates():
+    from verify.report import Comparison, render
+
+    coord = Comparison("w[0,1]", 1.0, 2.0, 0.5, 1e-8, "fd")
+    direction = Comparison("direction 2", 1.0, 2.0, 0.5, 1e-8, "fd")
+    by_coords = Report("m", (Row("impl gradient", "fd", "FAIL", 6, 0.5, 1e-8, "1 of 6 disagree", (coord,)),))
+    by_dirs = Report("m", (Row("kernel reverse", "fd", "FAIL", 3, 0.5, 1e-8, "", (direction,)),))
+    assert "impl gradient vs fd: coordinates disagree; 1 of 6 disagree" in render([("m", by_coords)])
+    assert "directions" not in render([("m", by_coords)]).split("disagreements:")[1]
+    assert "kernel reverse vs fd: 1 of 3 directions disagree" in render([("m", by_dirs)])

@@ -273,7 +273,8 @@ def render(reports: Iterable[tuple[str, Report]], with_model: bool = True) -> st
             if r.failures:
                 dirs = [c for c in r.failures if c.where.startswith("direction")]
                 coords = [c for c in r.failures if not c.where.startswith("direction")]
-                head = f"{name}: {r.path} vs {r.oracle}: {len(dirs)} of {r.compared} directions disagree"
+                what = f"{len(dirs)} of {r.compared} directions disagree" if dirs else "coordinates disagree"
+                head = f"{name}: {r.path} vs {r.oracle}: {what}"
                 details.append(head + (f"; {r.note}" if r.note else ""))
                 details += [f"    {c.describe()}" for c in (coords or dirs)[:SHOWN]]
     widths = [max(len(h), *(len(row[i]) for row in lines)) if lines else len(h) for i, h in enumerate(cols)]
