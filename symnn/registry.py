@@ -117,11 +117,15 @@ def rule(ops: type[Op] | tuple[type[Op], ...], part: str) -> Callable[[F], F]:
     return deco
 
 
-def register(ops: type[Op] | tuple[type[Op], ...], part: str, impl: Any) -> None:
-    """Register a value that is not a function (e.g. spec rows) as ``part`` of ``ops``."""
+def register(ops: type[Op] | tuple[type[Op], ...], part: str, impl: Any, line: int | None = None) -> None:
+    """Register a value that is not a function (e.g. spec rows) as ``part`` of ``ops``.
+
+    ``line``: where the value is defined in the caller's module (default: the line of this call),
+    so that ``symnn ops`` points at an op's rows rather than at a registration loop.
+    """
     frame = sys._getframe(1)
     targets = ops if isinstance(ops, tuple) else (ops,)
-    _add(targets, part, impl, _where(frame.f_globals.get("__name__", "?"), frame.f_lineno))
+    _add(targets, part, impl, _where(frame.f_globals.get("__name__", "?"), line or frame.f_lineno))
 
 
 def _find(op: type[Op], part: str) -> Entry | None:

@@ -137,3 +137,12 @@ def test_every_supported_function_has_a_spec_row():
     rows = {name.split(":")[1] for name in OP_SPECS if name.startswith("Elementwise:")}
     missing = [name for name in FUNCTIONS if name not in rows]
     assert not missing, f"functions without an Elementwise:<name> row in verify/spec.py: {missing}"
+
+
+def test_symnn_ops_points_at_an_ops_own_spec_rows():
+    import verify.spec
+
+    source = pathlib.Path(verify.spec.__file__).read_text().splitlines()
+    first = next(i for i, text in enumerate(source, 1) if 'OpSpec("LogSumExp"' in text)
+    [entry] = [e for e in registry.entries() if e.op.__name__ == "LogSumExp" and e.part == "spec"]
+    assert entry.where == f"verify.spec:{first}"

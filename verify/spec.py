@@ -13,8 +13,9 @@ applies to it, and says where its inputs may lie (``low``/``high``, e.g. positiv
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import sympy as sp
 
@@ -36,6 +37,8 @@ class OpSpec:
     low: float = -2.0
     high: float = 2.0
     kinks: str = ""
+    #: the line of verify/spec.py that defines the row (``symnn ops`` shows an op's first row)
+    line: int = field(default_factory=lambda: sys._getframe(2).f_lineno, compare=False, repr=False)
 
     def graph(self) -> Graph:
         b = Builder()
@@ -130,7 +133,7 @@ def _rows_by_op(rows: list[OpSpec]) -> dict[type[Op], tuple[OpSpec, ...]]:
 
 
 for _op, _rows in _rows_by_op(OP_ROWS).items():  # each op's rows are its "spec" part
-    register(_op, "spec", _rows)
+    register(_op, "spec", _rows, line=_rows[0].line)
 
 
 @dataclass(frozen=True)
