@@ -121,9 +121,13 @@ def test_resume_continues_bit_for_bit(problem, graph, kernel, tmp_path):
     second = Trainer(graph, problem, SGDConfig(lr=0.05, steps=23, batch=B, momentum=0.5), kernel=kernel)
     second.resume(path)
     assert second.step == 11
-    resumed = second.run()
+    seen = []
+    resumed = second.run(on_step=seen.append)
     assert np.array_equal(resumed.params["w"], whole.params["w"])
     assert np.array_equal(resumed.params["c"], whole.params["c"])
+    # the rate counts this run's 12 steps, not the 11 before the checkpoint
+    assert [s.step for s in seen] == list(range(12, 24)) and {s.start for s in seen} == {11}
+    assert resumed.start == 11 and resumed.rate == pytest.approx(12 / resumed.seconds)
 
 
 def test_checkpoint_from_another_model_is_rejected(problem, graph, kernel, tmp_path):

@@ -136,10 +136,10 @@ def run(args: argparse.Namespace) -> int:
         written = plot(result.history, args.plot)
         notes.append(f"plot: {written}" if written else "no plot: matplotlib is not installed (pip install matplotlib)")
     if args.json:
-        print(json.dumps({"final": final, "verdict": verdict.line(), "ok": verdict.ok, "steps_per_s": _rate(result)}))
+        print(json.dumps({"final": final, "verdict": verdict.line(), "ok": verdict.ok, "steps_per_s": result.rate}))
     else:
         print(f"model {args.model} ({loss}), {len(train['x'])} train / {0 if test is None else len(test['x'])} test")
-        print(f"steps {result.step}, {_rate(result):,.0f} steps/s")
+        print(f"steps {result.step}, {result.rate:,.0f} steps/s")
         for split_name in ("train", "test"):
             if f"{split_name}_loss" in final:
                 print(
@@ -192,10 +192,6 @@ def _check_outputs(args: argparse.Namespace) -> None:
         raise CheckpointError(
             f"checkpoint {args.checkpoint!r} exists; pass --resume to continue from it or --overwrite to replace it"
         )
-
-
-def _rate(result: Result) -> float:
-    return result.step / result.seconds if result.seconds > 0 else 0.0
 
 
 def _output_size(net: Any, loss: Any, x_shape: tuple[int, ...]) -> int:

@@ -38,8 +38,9 @@ Metrics = Callable[[dict[str, np.ndarray]], dict[str, float]]
 class Step:
     """What ``Trainer.run``'s ``on_step`` hook sees after step ``step`` of ``steps``.
 
-    ``loss`` is that step's minibatch loss, ``seconds`` the time since the loop started, ``record``
-    the history row written at this step (an evaluation), else None.
+    ``loss`` is that step's minibatch loss, ``seconds`` the time since the loop started at step
+    ``start`` (0, or the step a resumed run continued from), ``record`` the history row written at
+    this step (an evaluation), else None.
     """
 
     step: int
@@ -47,11 +48,12 @@ class Step:
     loss: float
     seconds: float
     record: dict[str, float] | None = None
+    start: int = 0
 
     @property
     def rate(self) -> float:
-        """Steps per second so far (0 before any time has passed)."""
-        return self.step / self.seconds if self.seconds > 0 else 0.0
+        """Steps per second of this run so far, (step - start) / seconds (0 before any time has passed)."""
+        return (self.step - self.start) / self.seconds if self.seconds > 0 else 0.0
 
 
 OnStep = Callable[[Step], None]
@@ -100,13 +102,22 @@ class SGDConfig:
 
 @dataclass
 class Result:
-    """What a run produced: final parameters, their running average (if kept), the history, the step."""
+    """What a run produced: final parameters, their running average (if kept), the history, the step.
+
+    ``seconds`` is the time of this run's steps, from step ``start`` (0 unless resumed) to ``step``.
+    """
 
     params: dict[str, np.ndarray]
     average: dict[str, np.ndarray] | None
     history: list[dict[str, float]] = field(default_factory=list)
     step: int = 0
     seconds: float = 0.0
+    start: int = 0
+
+    @property
+    def rate(self) -> float:
+        """Steps per second of this run, (step - start) / seconds (0 if no time passed)."""
+        return (self.step - self.start) / self.seconds if self.seconds > 0 else 0.0
 
     def write_history(self, path: str | Path) -> Path:
         """The history as JSON (``.json``) or CSV (anything else): one row per evaluation."""
@@ -274,7 +285,7 @@ class Trainer:
         recent: list[float] = []
         if self.step == 0 and not self.history:
             self._record(None)  # before the clock starts: it may compile the evaluation kernels
-        start = time.perf_counter()
+        start, first = time.perf_counter(), self.step
         while self.step < c.steps:
             loss = self.sgd_step()
             recent.append(loss)
@@ -287,13 +298,14 @@ class Trainer:
             ):
                 self.save(checkpoint)
             if on_step is not None:
-                on_step(Step(self.step, c.steps, loss, time.perf_counter() - start, record))
+                on_step(Step(self.step, c.steps, loss, time.perf_counter() - start, record, first))
         return Result(
             {k: v.copy() for k, v in self.params.items()},
             None if self.average is None else {k: v.copy() for k, v in self.average.items()},
             list(self.history),
             self.step,
             time.perf_counter() - start,
+            first,
         )
 
     def _record(self, batch_loss: float | None) -> dict[str, float]:
