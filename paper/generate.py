@@ -33,7 +33,9 @@ def main(argv: list[str] | None = None) -> int:
     sys.path[:0] = [str(HERE), str(ROOT)]
     os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
     total = time.perf_counter()
-    for name in args.only or GENERATORS:
+    names = args.only or GENERATORS
+    for k, name in enumerate(names, 1):
+        print(f"[{k}/{len(names)}] {name} ...", flush=True)  # some run a minute: say which one is running
         start = time.perf_counter()
         module = importlib.import_module(f"gen.{name}")
         module.generate(args.out, args.quick)

@@ -54,10 +54,42 @@ def test_derive_text_prints_the_primal_and_the_gradient_program(model, capsys):
     assert "tangent:" not in out
 
 
-def test_derive_forward_mode_prints_the_jvp_program(model, capsys):
-    code, out, _ = run(capsys, "derive", f"{model}:net", "--mode", "forward")
-    assert code == 0
+def test_derive_jvp_mode_prints_the_jvp_program(model, capsys):
+    code, out, err = run(capsys, "derive", f"{model}:net", "--mode", "jvp")
+    assert code == 0 and err == ""
     assert "tangent:out = " in out and "tangent:W[j,k]" in out and "grad:" not in out
+
+
+def test_derive_hvp_mode_prints_gradient_and_hessian_vector_products(model, capsys):
+    code, out, err = run(capsys, "derive", f"{model}:net", "--mode", "hvp", "--json")
+    assert code == 0 and err == ""
+    doc = json.loads(out)
+    assert doc["mode"] == "hvp" and set(doc["programs"]) == {"primal", "hvp"}
+    outputs = [o["name"] for o in doc["programs"]["hvp"]["outputs"]]
+    assert outputs == ["out", "grad:W", "grad:c", "hvp:W", "hvp:c"]
+    assert {"tangent:W", "tangent:c"} <= set(doc["programs"]["hvp"]["inputs"])
+
+
+@pytest.mark.parametrize(("old", "new"), [("reverse", "grad"), ("forward", "jvp")])
+def test_derive_old_mode_spellings_still_work_with_a_note(model, capsys, old, new):
+    code, out, err = run(capsys, "derive", f"{model}:net", "--mode", old, "--json")
+    assert code == 0
+    doc = json.loads(out)  # stdout stays the JSON document; the note is one line on stderr
+    assert doc["mode"] == new and set(doc["programs"]) == {"primal", new}
+    assert err.count("\n") == 1 and f"--mode {old} is now --mode {new}" in err
+    code, new_out, _ = run(capsys, "derive", f"{model}:net", "--mode", new, "--json")
+    assert new_out == out  # the same program under its new name
+
+
+def test_derive_and_compile_share_one_mode_vocabulary(capsys):
+    for command in ("derive", "compile"):
+        assert cli.main([command, "--help"]) == 0
+        text = " ".join(capsys.readouterr().out.split())
+        for mode in ("grad", "jvp", "hvp"):
+            assert mode in text, (command, mode)
+    # a mode neither command knows fails cleanly, naming the choices
+    assert cli.main(["derive", "mlp:2-2-1", "--mode", "sideways"]) == 2
+    assert "choose from grad, jvp, hvp, both" in capsys.readouterr().err
 
 
 def test_derive_latex(model, capsys):
@@ -74,12 +106,12 @@ def test_derive_json_parses(model, capsys, flag):
     assert code == 0
     doc = json.loads(out)
     assert doc["model"].endswith("model.py:net") and doc["mode"] == "both"
-    assert set(doc["programs"]) == {"primal", "reverse", "forward"}
-    reverse = doc["programs"]["reverse"]
+    assert set(doc["programs"]) == {"primal", "grad", "jvp"}
+    reverse = doc["programs"]["grad"]
     assert [o["name"] for o in reverse["outputs"]] == ["out", "grad:W", "grad:c"]
     assert {o["name"]: o["shape"] for o in reverse["outputs"]}["grad:W"] == [4, 3]
     assert reverse["params"] == {"W": [4, 3], "c": [4]}
-    assert "tangent:W" in doc["programs"]["forward"]["inputs"]
+    assert "tangent:W" in doc["programs"]["jvp"]["inputs"]
 
 
 def test_derive_a_module_attribute(tmp_path, monkeypatch, capsys):
@@ -92,7 +124,7 @@ def test_derive_a_module_attribute(tmp_path, monkeypatch, capsys):
 def test_derive_wrt_an_input(model, capsys):
     code, out, _ = run(capsys, "derive", f"{model}:net", "--wrt", "x", "--json")
     assert code == 0
-    names = [o["name"] for o in json.loads(out)["programs"]["reverse"]["outputs"]]
+    names = [o["name"] for o in json.loads(out)["programs"]["grad"]["outputs"]]
     assert names == ["out", "grad:x"]
 
 
@@ -110,6 +142,9 @@ def test_derive_scalar(model, capsys):
         ("{model}:number", [], ["int", "Graph"]),
         ("{model}:vector", [], ["scalar output", "(2, 4)"]),
         ("{model}:no_params", [], ["no parameters", "--wrt"]),
+        ("{model}:vector", ["--mode", "hvp"], ["scalar output", "(2, 4)"]),
+        ("{model}:no_params", ["--mode", "hvp"], ["no parameters", "--wrt"]),
+        ("{model}:net", ["--mode", "backward"], ["invalid choice: 'backward'", "grad, jvp, hvp, both"]),
         ("{model}:net", ["--wrt", "nothing"], ["'nothing'", "W"]),
         ("{model}:net", ["--scalar", "--max-scalars", "10"], ["max_scalars=10", "--max-scalars"]),
     ],

@@ -34,7 +34,7 @@ def test_derive_matrix_notation_in_text_latex_and_json(capsys):
     code, out, _ = run(capsys, "derive", "mlp:3-4-1", "--notation", "matrix", "--json")
     doc = json.loads(out)
     assert doc["notation"] == "matrix"
-    texts = [b["text"] for b in doc["programs"]["reverse"]["bindings"]]
+    texts = [b["text"] for b in doc["programs"]["grad"]["bindings"]]
     assert "grad:2.W = v8^T @ v3" in texts
 
 

@@ -8,8 +8,10 @@ One subprocess runs ``python paper/generate.py --quick --out <tmp>`` (module-sco
 * the sections contain no hand-typed measurement (decimals, numbers with units, large counts);
 * facts that could fail, against independent expected values: threshold counts equal the published
   OEIS A000609 values (typed here), every verification row passed, every mutant was caught, minimum
-  widths of parity are d, peers not installed show as "n/a";
-* with latexmk and pdflatex installed, the paper builds from the quick output (skipped otherwise).
+  widths of parity are d, peers not installed show as "n/a" in the table, while the performance
+  sentences say "not measured in the quick build" (conditionals resolved in Python, no TeX needed);
+* with latexmk and pdflatex installed, the paper builds from the quick output, with no float too
+  large for its page and no Type 3 (bitmap) font (skipped otherwise).
 """
 
 from __future__ import annotations
@@ -200,6 +202,47 @@ def test_peers_not_installed_show_as_na(generated):
     assert m["machCores"].isdigit() and m["machCpu"]
 
 
+def rendered(text: str, values: dict[str, str]) -> str:
+    """A section's text as the reader sees it: ``\\ifnum\\X=1 A\\else B\\fi`` resolved, macros replaced.
+
+    >>> rendered(r"a \\ifnum\\flag=1 yes \\x\\else no\\fi b", {"flag": "0", "x": "1"})
+    'a  no b'
+    """
+    branch = re.compile(r"\\ifnum\\([A-Za-z]+)=1(.*?)\\else(.*?)\\fi", re.S)
+    text = branch.sub(lambda m: m.group(2) if values[m.group(1)] == "1" else m.group(3), text)
+    return re.sub(r"\\([A-Za-z]+)(?:\{\})?", lambda m: values.get(m.group(1), m.group(0)), text)
+
+
+def test_the_quick_build_says_not_measured_instead_of_na(generated):
+    text = rendered(body(PAPER / "sections" / "performance.tex"), macros(generated))
+    # n/a stays where it means "peer not installed" (the table, explained once); no sentence reads n/a
+    assert "n/a" not in text.replace("appear as n/a in the table", ""), re.findall(r"[^.]*n/a[^.]*\.", text)
+    assert "not measured in the quick build" in text  # the quick build runs W1 only, without compile times
+
+
+def test_a_full_run_writes_the_sentences_with_figures():
+    sys.path.insert(0, str(PAPER))
+    try:
+        from gen.performance import IMPLS, gradient_table
+    finally:
+        sys.path.remove(str(PAPER))
+
+    def workload(name: str, us: float) -> dict:
+        rows = {impl: {"us": us * (1 + k), "ratio": 1.0, "relerr": 1e-16} for k, (impl, _, _) in enumerate(IMPLS)}
+        return {"workload": name, "rows": rows, "best_peer": "PyTorch eager", "macs": 10**6, "compile_cold_s": 2.5}
+
+    doc = {
+        "workloads": [workload(w, 10.0) for w in ("W1", "W2", "W3", "W4", "W5")],
+        "meta": {"gemm_gflops": 20.0, "gemm_n": 512, "blas_threads": "1 thread"},
+    }
+    _, _, values = gradient_table(doc)
+    values = {k: str(v) for k, v in values.items()} | {"perfSThreeGrowthMeasured": "1"}
+    assert values["perfLargeMeasured"] == values["perfWThreeMeasured"] == values["perfCompileMeasured"] == "1"
+    assert values["perfLargerRatios"].startswith("W2 $1.00$ (PyTorch eager), W3 $1.00$ (PyTorch eager)")
+    text = rendered(body(PAPER / "sections" / "performance.tex"), values)
+    assert "not measured" not in text and "For the larger workloads" in text and "GFLOP/s" in text
+
+
 # -- the PDF ---------------------------------------------------------------------------------------------
 @pytest.mark.skipif(not (shutil.which("latexmk") and shutil.which("pdflatex")), reason="no latexmk/pdflatex (TeX)")
 def test_the_paper_builds_from_the_quick_output(generated, tmp_path):
@@ -214,3 +257,8 @@ def test_the_paper_builds_from_the_quick_output(generated, tmp_path):
     assert proc.returncode == 0 and (tmp_path / "paper.pdf").exists(), f"LaTeX failed: {errors or proc.stdout[-3000:]}"
     unresolved = re.findall(r"LaTeX Warning: (?:Citation|Reference) `[^']+' .*undefined", log)
     assert not unresolved, unresolved
+    too_large = re.findall(r"LaTeX Warning: Float too large for page.*", log)
+    assert not too_large, too_large
+    if shutil.which("pdffonts"):  # vector fonts only: a Type 3 font is a bitmap (T1 text without lmodern/cm-super)
+        fonts = subprocess.run(["pdffonts", "paper.pdf"], cwd=tmp_path, capture_output=True, text=True, check=True)
+        assert "Type 3" not in fonts.stdout, fonts.stdout

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 
+from symnn.cli import main
 from symnn.cli import progress as progress_module
+from symnn.cli import train as train_cli
 from symnn.cli.progress import Progress, chunk_progress
+from symnn.cli.train import progress_hook
+from symnn.train import Step
 
 
 class Terminal(io.StringIO):
@@ -51,3 +56,35 @@ def test_campaign_chunks_report_their_total():
     say(1, 4)
     say(4, 4)
     assert log.getvalue().splitlines() == ["[1/4] chunks 1 of 4 chunks done", "[4/4] chunks 4 of 4 chunks done"]
+
+
+# -- symnn train: the trainer's on_step hook drawn on the bar ----------------------------------------------
+def test_train_draws_one_plain_line_per_evaluation_on_stderr_and_keeps_json_clean(capsys):
+    argv = ["train", "mlp:64-8-10", "--steps", "40", "--batch", "32", "--eval-every", "10", "--json"]
+    assert main(argv) in (0, 1)  # 40 steps: the verdict may go either way
+    out, err = capsys.readouterr()
+    assert json.loads(out)["final"]["step"] == 40  # stdout holds the JSON document only
+    lines = err.splitlines()
+    assert lines[0] == "[0/40] training compiling the kernels of mlp:64-8-10"
+    assert [line.split()[0] for line in lines[1:]] == ["[10/40]", "[20/40]", "[30/40]", "[40/40]"]
+    assert all("batch loss" in line and "test accuracy" in line for line in lines[1:])
+
+
+def test_train_quiet_writes_nothing_on_stderr(capsys):
+    assert main(["train", "mlp:64-8-10", "--steps", "5", "--batch", "32", "--quiet"]) in (0, 1)
+    assert capsys.readouterr().err == ""
+
+
+def test_train_hook_on_a_terminal_redraws_at_most_every_redraw_seconds(monkeypatch):
+    monkeypatch.setattr(progress_module.shutil, "get_terminal_size", lambda fallback: os.terminal_size((150, 20)))
+    clock = iter(range(10**6))  # every call of the clock (the one time module) advances it by 1 ms
+    monkeypatch.setattr(train_cli.time, "perf_counter", lambda: next(clock) / 1000)
+    term = Terminal()
+    bar = Progress(1000, "training", stream=term)
+    hook = progress_hook(bar)
+    for t in range(1, 1001):
+        hook(Step(t, 1000, 0.5, t / 1000, {"step": t, "test_accuracy": 0.9} if t % 500 == 0 else None))
+    draws = term.getvalue().split("\r")[1:]
+    # 1000 steps over about 2 s of this clock: tens of redraws, not one per step; the last shows the end
+    assert 5 <= len(draws) <= 60, len(draws)
+    assert "1000/1000" in draws[-1] and "test accuracy 0.900" in draws[-1]

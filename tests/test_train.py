@@ -121,9 +121,13 @@ def test_resume_continues_bit_for_bit(problem, graph, kernel, tmp_path):
     second = Trainer(graph, problem, SGDConfig(lr=0.05, steps=23, batch=B, momentum=0.5), kernel=kernel)
     second.resume(path)
     assert second.step == 11
-    resumed = second.run()
+    seen = []
+    resumed = second.run(on_step=seen.append)
     assert np.array_equal(resumed.params["w"], whole.params["w"])
     assert np.array_equal(resumed.params["c"], whole.params["c"])
+    # the rate counts this run's 12 steps, not the 11 before the checkpoint
+    assert [s.step for s in seen] == list(range(12, 24)) and {s.start for s in seen} == {11}
+    assert resumed.start == 11 and resumed.rate == pytest.approx(12 / resumed.seconds)
 
 
 def test_checkpoint_from_another_model_is_rejected(problem, graph, kernel, tmp_path):
@@ -186,13 +190,21 @@ def test_history_json_and_csv(problem, graph, kernel, tmp_path):
     assert lines[0] == "step,train_loss,batch_loss" and len(lines) == 6
 
 
-def test_progress_bar_goes_to_the_given_stream(problem, graph, kernel):
-    import io
-
-    stream = io.StringIO()
-    Trainer(graph, problem, SGDConfig(lr=0.1, steps=10, batch=B), params=start(), kernel=kernel).run(progress=stream)
-    text = stream.getvalue()
-    assert "10/10" in text and "steps/s" in text and text.endswith("\n")
+def test_on_step_sees_every_step_and_the_library_prints_nothing(problem, graph, kernel, capsys):
+    seen = []
+    config = SGDConfig(lr=0.1, steps=10, batch=B, eval_every=4)
+    result = Trainer(graph, problem, config, params=start(), kernel=kernel).run(on_step=seen.append)
+    assert [s.step for s in seen] == list(range(1, 11)) and {s.steps for s in seen} == {10}
+    # evaluations at every 4th step and at the end, the same rows as the history's (after its step-0 row)
+    assert [s.step for s in seen if s.record is not None] == [4, 8, 10]
+    assert [s.record for s in seen if s.record is not None] == result.history[1:]
+    # step 1's loss is the minibatch loss at the start, from the same sampling written out in NumPy
+    idx = np.random.default_rng(config.seed).permutation(N)[:B]
+    w, c = start()["w"], start()["c"]
+    r = problem["x"][idx] @ w + c[0] - problem["y"][idx, 0]
+    assert seen[0].loss == pytest.approx(np.mean(r * r / 2), rel=1e-12)
+    assert all(s.seconds >= 0 and s.rate >= 0 for s in seen)
+    assert capsys.readouterr() == ("", "")
 
 
 def test_plot_without_matplotlib_says_so(monkeypatch, tmp_path):

@@ -215,7 +215,7 @@ def generate(out: Path, quick: bool) -> None:
         "fc_layers",
         ["row", "nodes", "parameters", "ops in the traced graph", "exact"],
         lrows,
-        spec=f"lrr{RAGGED}p{{0.4\\linewidth}}l",
+        spec=f"lrr{RAGGED}p{{0.42\\linewidth}}l",
     )
     closed = all(set(r[3].split(", ")) | set(r[4].split(", ")) <= {o.__name__ for o in ALL_OPS} for r in ops)
     covered = not registry.missing(ALL_OPS)

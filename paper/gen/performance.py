@@ -30,7 +30,7 @@ import sys
 import time
 from pathlib import Path
 
-from .common import ROOT, TeX, subprocess_env, write_dat, write_macros, write_table
+from .common import ROOT, TeX, fmt, latex_escape, subprocess_env, write_dat, write_macros, write_table
 
 BENCH = ROOT / "benchmarks"
 WORKLOAD_WORDS = {"W1": "One", "W2": "Two", "W3": "Three", "W4": "Four", "W5": "Five"}
@@ -46,6 +46,9 @@ IMPLS = (
     ("Numba (hand-written)", "Numba", "Numba, hand-written"),
 )
 NA = "n/a"
+#: seconds sympy.diff may take at the next depth of S3 (quick, full): the quick budget still times two or
+#: three consecutive depths (their growth per layer), about a second in all
+SYMPY_BUDGET = {True: 1.0, False: 5.0}
 
 
 def _version(dist: str) -> str:
@@ -130,7 +133,7 @@ def run_symbolic(quick: bool) -> dict:
     # consecutive depths while sympy.diff still runs: it stops after the first depth over its budget,
     # and one more layer costs it a factor of about 2-7 (a jump from 4 to 10 layers would cost a minute)
     depths = [*range(2, 11), 20] if quick else [*range(2, 11), 20, 30, 40, 50]
-    return {"S1": symbolic.s1(3 if quick else 7), "S3": symbolic.s3(depths, 0.3 if quick else 5.0), "S4": symbolic.s4()}
+    return {"S1": symbolic.s1(3 if quick else 7), "S3": symbolic.s3(depths, SYMPY_BUDGET[quick]), "S4": symbolic.s4()}
 
 
 def gradient_table(doc: dict) -> tuple[list[str], list[list[object]], dict[str, object]]:
@@ -163,9 +166,20 @@ def gradient_table(doc: dict) -> tuple[list[str], list[list[object]], dict[str, 
         macros[f"perfW{word}CompileCold"] = res.get("compile_cold_s", NA)
         macros[f"perfW{word}CompileCached"] = res.get("compile_cached_s", NA)
     rows.append(ratio_row)
+    larger = [w for w in list(WORKLOAD_WORDS)[1:] if w in results]
+    # the section's sentences on what a run did not measure read "not measured in the quick build", never n/a
+    macros["perfLargeMeasured"] = int(bool(larger))
+    ratios = [
+        f"{w} ${fmt(macros[f'perfW{word}KernelRatio'])}$ ({latex_escape(str(macros[f'perfW{word}BestPeer']))})"
+        for w, word in WORKLOAD_WORDS.items()
+        if w in larger
+    ]
+    macros["perfLargerRatios"] = TeX(", ".join(ratios))
+    macros["perfCompileMeasured"] = int(results.get("W2", {}).get("compile_cold_s") is not None)
     gemm = doc["meta"]["gemm_gflops"]
     macros["perfGemmGflops"] = gemm
     macros["perfGemmN"] = doc["meta"]["gemm_n"]
+    macros["perfWThreeMeasured"] = int("W3" in results)
     if "W3" in results:
         w3 = results["W3"]
         gf = 2 * w3["macs"] / (w3["rows"]["symnn kernel"]["us"] * 1e-6) / 1e9
@@ -218,6 +232,7 @@ def symbolic_outputs(sym: dict) -> tuple[list[list[object]], dict[str, object], 
         "perfSThreeSympyMaxL": timed[-1]["L"],
         "perfSThreeSympyMaxLS": timed[-1]["sympy_diff_s"],
         "perfSThreeSympyGrowth": max(growth) if growth else NA,
+        "perfSThreeGrowthMeasured": int(bool(growth)),
         "perfSFourMaxRatio": max(r["ratio"] for r in s4.values()),
         "perfSFourMinRatio": min(r["ratio"] for r in s4.values()),
         "perfSFourWTwo": s4["W2"]["ratio"],
@@ -251,6 +266,7 @@ def generate(out: Path, quick: bool) -> None:
         "perfBOneAgree": "yes" if b1["all_three_agree"] else "no",
     }
     macros["perfMode"] = "quick" if quick else "full"
+    macros["perfSThreeBudget"] = SYMPY_BUDGET[quick]
     macros["perfSeconds"] = time.perf_counter() - t0
     mach_rows = [
         ["CPU", macros["machCpu"]],

@@ -23,6 +23,7 @@ from ..codegen import MODES, compile, program
 from ..errors import GraphError
 from ..files import check_output
 from .derive import MODEL_HELP
+from .modes import mode_type
 from .progress import Progress
 
 EXAMPLES = """
@@ -30,6 +31,7 @@ examples:
   symnn compile mlp:4-8-1 -o kernel.py            loss and gradient as a standalone Numba module
   symnn compile mlp:4-8-1 -o kernel.py --verify   checked in a fresh process, certificate embedded
   symnn compile conv -o conv_hvp.py --mode hvp    Hessian-vector products
+  symnn compile mlp:4-8-1 -o jvp.py --mode jvp    forward mode (derive --mode jvp prints the same program)
 """
 
 
@@ -39,9 +41,11 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--output", required=True, metavar="PATH", help="where to write the kernel module")
     p.add_argument(
         "--mode",
-        choices=MODES,
+        type=mode_type(MODES, {}, "compile"),
         default="grad",
-        help="grad: loss and parameter gradients (default); forward; jvp: tangents; hvp: Hessian-vector products",
+        metavar="{" + ",".join(MODES) + "}",
+        help="the program, named as symnn derive --mode names it: grad (reverse mode: loss and parameter gradients; "
+        "default), forward (the model's values alone), jvp (forward mode: tangents), hvp (Hessian-vector products)",
     )
     p.add_argument("--dtype", choices=("float64", "float32"), default="float64", help="arithmetic (default float64)")
     p.add_argument(

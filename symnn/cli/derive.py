@@ -6,13 +6,14 @@ import argparse
 import json
 
 from .. import zoo
-from ..diff import grad, jvp
+from ..diff import grad, hvp, jvp
 from ..draw import to_dot
 from ..errors import GraphError, SizeError
 from ..expand import DEFAULT_MAX
 from ..ir import Graph
 from ..printing import NOTATIONS, expression_size, to_json, to_latex, to_text
 from .arguments import listed
+from .modes import DERIVE_DEPRECATED, DERIVE_MODES, mode_type
 from .progress import Progress
 
 #: --scalar refuses programs whose expanded expressions are estimated larger: ``conv`` (~1.2e7 terms) took 18 s,
@@ -32,7 +33,8 @@ examples:
   symnn derive mlp:3-4-1 --format latex           an align* block
   symnn derive mlp:3-4-1 --format dot | dot -Tsvg -O   the computational graphs drawn by Graphviz
   symnn derive mlp:2-2-1 --scalar                 explicit scalar expressions (small models only)
-  symnn derive mlp:3-4-1 --mode forward --wrt x   the JVP program with respect to the input
+  symnn derive mlp:3-4-1 --mode jvp --wrt x       forward mode: the JVP program with respect to the input
+  symnn derive mlp:3-4-1 --mode hvp               Hessian-vector products (forward over reverse)
 """
 
 
@@ -41,9 +43,12 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", metavar="MODEL", help=MODEL_HELP)
     p.add_argument(
         "--mode",
-        choices=("forward", "reverse", "both"),
-        default="reverse",
-        help="reverse: gradient of the scalar output; forward: the JVP program (default: reverse)",
+        type=mode_type(DERIVE_MODES, DERIVE_DEPRECATED, "derive"),
+        default="grad",
+        metavar="{" + ",".join(DERIVE_MODES) + "}",
+        help="the derivative programs, named as symnn compile --mode names them: grad (reverse mode, the gradient "
+        "of the scalar output; default), jvp (forward mode), hvp (Hessian-vector products), both (grad and jvp); "
+        "the old spellings reverse (= grad) and forward (= jvp) still work for one release",
     )
     p.add_argument(
         "--format",
@@ -78,16 +83,23 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 
 def programs(graph: Graph, mode: str, wrt: list[str] | None) -> dict[str, tuple[str, Graph]]:
-    """The primal program and the requested derivative programs, each with a heading."""
+    """The primal program and the derivative programs of ``mode`` (grad, jvp, hvp or both), keyed by mode."""
     if wrt is None and not graph.params:
         raise GraphError(f"the model has no parameters; pass --wrt NAME with some of its inputs {list(graph.inputs)}")
     names = wrt if wrt is not None else list(graph.params)
     out = {"primal": ("primal program", graph)}
-    if mode in ("reverse", "both"):
+    if mode in ("grad", "both"):
         g = grad(graph, wrt)
-        out["reverse"] = (f"reverse mode: gradient of {g.output_names[0]!r} with respect to {', '.join(names)}", g)
-    if mode in ("forward", "both"):
-        out["forward"] = (f"forward mode: tangents with respect to {', '.join(names)}", jvp(graph, wrt))
+        out["grad"] = (f"reverse mode: gradient of {g.output_names[0]!r} with respect to {', '.join(names)}", g)
+    if mode in ("jvp", "both"):
+        out["jvp"] = (f"forward mode: tangents with respect to {', '.join(names)}", jvp(graph, wrt))
+    if mode == "hvp":
+        h = hvp(graph, wrt)
+        out["hvp"] = (
+            f"forward over reverse: gradient and Hessian-vector products of {h.output_names[0]!r} "
+            f"with respect to {', '.join(names)}",
+            h,
+        )
     return out
 
 

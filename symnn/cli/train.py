@@ -1,4 +1,8 @@
-"""``symnn train MODEL --data digits``: minibatch SGD with progress, final metrics, a verdict, history and plot."""
+"""``symnn train MODEL --data digits``: minibatch SGD with progress, final metrics, a verdict, history and plot.
+
+The trainer never prints; its ``on_step`` hook moves the command line's one progress bar (stderr):
+a redrawn line on a terminal, one plain line per evaluation on a pipe, nothing with ``--quiet``.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,8 @@ import argparse
 import json
 import math
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +24,9 @@ from ..trace import trace
 from ..train.data import load_digits, one_hot, split
 from ..train.errors import CheckpointError, DataError, TrainingConfigError
 from ..train.schedules import KINDS
-from ..train.sgd import Result, SGDConfig, Trainer, init_params
+from ..train.sgd import Result, SGDConfig, Step, Trainer, init_params
 from ..train.tasks import classifier
+from .progress import REDRAW, Progress
 
 DATASETS = ("digits",)
 
@@ -52,8 +59,8 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint-every", type=int, default=0, help="also checkpoint every N steps")
     p.add_argument("--resume", action="store_true", help="continue from --checkpoint")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --checkpoint instead of refusing")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.add_argument("--json", action="store_true", help="print the final metrics and verdict as JSON")
+    p.add_argument("--quiet", action="store_true", help="no progress bar (it goes to stderr)")
+    p.add_argument("--json", action="store_true", help="print the final metrics and verdict as JSON (stdout)")
 
 
 def _model(spec: str) -> tuple[Any, Any, tuple[int, ...]]:
@@ -113,11 +120,13 @@ def run(args: argparse.Namespace) -> int:
     classes = _output_size(net, loss, x_shape)
     train, test = _digits(x_shape, classes, args.test_fraction, args.seed)
     config.check(len(train["x"]))  # bad settings fail before anything is compiled
-    task = classifier(net, loss, train, test, args.batch)
-    params = init_params(task.graph.params, args.seed)
-    resume = args.checkpoint if args.resume else None  # checked against this model before compiling
-    trainer = Trainer(task.graph, task.train, config, params=params, metrics=task.metrics, resume=resume)
-    result: Result = trainer.run(checkpoint=args.checkpoint, progress=not args.quiet)
+    with Progress(args.steps, "training", enabled=not args.quiet) as bar:
+        bar.update(0, f"compiling the kernels of {args.model}")  # seconds on a cold cache: say so
+        task = classifier(net, loss, train, test, args.batch)
+        params = init_params(task.graph.params, args.seed)
+        resume = args.checkpoint if args.resume else None  # checked against this model before compiling
+        trainer = Trainer(task.graph, task.train, config, params=params, metrics=task.metrics, resume=resume)
+        result: Result = trainer.run(checkpoint=args.checkpoint, on_step=progress_hook(bar) if bar.enabled else None)
     final = result.history[-1]
     verdict = loss_decreases(result.history)
     notes = []
@@ -127,10 +136,10 @@ def run(args: argparse.Namespace) -> int:
         written = plot(result.history, args.plot)
         notes.append(f"plot: {written}" if written else "no plot: matplotlib is not installed (pip install matplotlib)")
     if args.json:
-        print(json.dumps({"final": final, "verdict": verdict.line(), "ok": verdict.ok, "steps_per_s": _rate(result)}))
+        print(json.dumps({"final": final, "verdict": verdict.line(), "ok": verdict.ok, "steps_per_s": result.rate}))
     else:
         print(f"model {args.model} ({loss}), {len(train['x'])} train / {0 if test is None else len(test['x'])} test")
-        print(f"steps {result.step}, {_rate(result):,.0f} steps/s")
+        print(f"steps {result.step}, {result.rate:,.0f} steps/s")
         for split_name in ("train", "test"):
             if f"{split_name}_loss" in final:
                 print(
@@ -143,6 +152,36 @@ def run(args: argparse.Namespace) -> int:
     return 0 if verdict.ok else 1
 
 
+def progress_hook(bar: Progress) -> Callable[[Step], None]:
+    """The trainer's ``on_step`` drawn on ``bar``: on a terminal at most every REDRAW seconds, on a pipe
+    one line per evaluation (the history's rows), so a log gets about 20 lines, not one per step."""
+    last = 0.0
+
+    def on_step(s: Step) -> None:
+        nonlocal last
+        if s.record is None:
+            if not bar.tty:
+                return
+            now = time.perf_counter()
+            if now - last < REDRAW and s.step < s.steps:
+                return  # a step may take microseconds: formatting every one would cost more than the step
+            last = now
+        bar.update(s.step, step_line(s))
+
+    return on_step
+
+
+def step_line(s: Step) -> str:
+    """``batch loss 0.41, test loss 0.38, test accuracy 0.930, 4,210 steps/s`` (test figures at evaluations)."""
+    parts = [f"batch loss {s.loss:.4g}"]
+    row = s.record or {}
+    if "test_loss" in row:
+        parts.append(f"test loss {row['test_loss']:.4g}")
+    if "test_accuracy" in row:
+        parts.append(f"test accuracy {row['test_accuracy']:.3f}")
+    return ", ".join([*parts, f"{s.rate:,.0f} steps/s"])
+
+
 def _check_outputs(args: argparse.Namespace) -> None:
     """Refuse bad --history/--plot/--checkpoint paths, and an existing checkpoint without --resume/--overwrite."""
     inputs = [args.model.rpartition(":")[0]] if ":" in args.model else []
@@ -153,10 +192,6 @@ def _check_outputs(args: argparse.Namespace) -> None:
         raise CheckpointError(
             f"checkpoint {args.checkpoint!r} exists; pass --resume to continue from it or --overwrite to replace it"
         )
-
-
-def _rate(result: Result) -> float:
-    return result.step / result.seconds if result.seconds > 0 else 0.0
 
 
 def _output_size(net: Any, loss: Any, x_shape: tuple[int, ...]) -> int:

@@ -15,12 +15,11 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 import numpy as np
 
@@ -33,6 +32,31 @@ from .errors import DivergenceError, TrainingConfigError
 from .schedules import KINDS, schedule
 
 Metrics = Callable[[dict[str, np.ndarray]], dict[str, float]]
+
+
+@dataclass(frozen=True)
+class Step:
+    """What ``Trainer.run``'s ``on_step`` hook sees after step ``step`` of ``steps``.
+
+    ``loss`` is that step's minibatch loss, ``seconds`` the time since the loop started at step
+    ``start`` (0, or the step a resumed run continued from), ``record`` the history row written at
+    this step (an evaluation), else None.
+    """
+
+    step: int
+    steps: int
+    loss: float
+    seconds: float
+    record: dict[str, float] | None = None
+    start: int = 0
+
+    @property
+    def rate(self) -> float:
+        """Steps per second of this run so far, (step - start) / seconds (0 before any time has passed)."""
+        return (self.step - self.start) / self.seconds if self.seconds > 0 else 0.0
+
+
+OnStep = Callable[[Step], None]
 
 
 @dataclass(frozen=True)
@@ -78,13 +102,22 @@ class SGDConfig:
 
 @dataclass
 class Result:
-    """What a run produced: final parameters, their running average (if kept), the history, the step."""
+    """What a run produced: final parameters, their running average (if kept), the history, the step.
+
+    ``seconds`` is the time of this run's steps, from step ``start`` (0 unless resumed) to ``step``.
+    """
 
     params: dict[str, np.ndarray]
     average: dict[str, np.ndarray] | None
     history: list[dict[str, float]] = field(default_factory=list)
     step: int = 0
     seconds: float = 0.0
+    start: int = 0
+
+    @property
+    def rate(self) -> float:
+        """Steps per second of this run, (step - start) / seconds (0 if no time passed)."""
+        return (self.step - self.start) / self.seconds if self.seconds > 0 else 0.0
 
     def write_history(self, path: str | Path) -> Path:
         """The history as JSON (``.json``) or CSV (anything else): one row per evaluation."""
@@ -237,55 +270,52 @@ class Trainer:
         return loss
 
     # -- the loop ------------------------------------------------------------------------------------------
-    def run(
-        self,
-        checkpoint: str | Path | None = None,
-        progress: bool | TextIO = False,
-    ) -> Result:
-        """Train until ``config.steps``; evaluate every ``eval_every`` steps; checkpoint atomically."""
+    def run(self, checkpoint: str | Path | None = None, on_step: OnStep | None = None) -> Result:
+        """Train until ``config.steps``; evaluate every ``eval_every`` steps; checkpoint atomically.
+
+        ``on_step(Step)`` is called after every step (the trainer itself never prints: the command
+        line draws its progress bar from these calls); it should return quickly, a step may take
+        microseconds.
+        """
         c = self.config
         if checkpoint is not None:  # a path that cannot be written fails now, not after the run
             Path(checkpoint).parent.mkdir(parents=True, exist_ok=True)
             check_output(checkpoint, what="checkpoint")
-        stream = sys.stderr if progress is True else (progress or None)
         every = c.eval_every or max(1, c.steps // 20)
         recent: list[float] = []
-        last_draw = 0.0
         if self.step == 0 and not self.history:
             self._record(None)  # before the clock starts: it may compile the evaluation kernels
-        start = time.perf_counter()
+        start, first = time.perf_counter(), self.step
         while self.step < c.steps:
             loss = self.sgd_step()
             recent.append(loss)
+            record = None
             if self.step % every == 0 or self.step == c.steps:
-                self._record(float(np.mean(recent)))
+                record = dict(self._record(float(np.mean(recent))))  # a copy: the hook may keep or change it
                 recent.clear()
             if checkpoint is not None and (
                 self.step == c.steps or (c.checkpoint_every and self.step % c.checkpoint_every == 0)
             ):
                 self.save(checkpoint)
-            now = time.perf_counter()
-            if stream is not None and (now - last_draw > 0.2 or self.step == c.steps):
-                last_draw = now
-                _draw(stream, self.step, c.steps, loss, now - start)
-        if stream is not None:
-            stream.write("\n")
-            stream.flush()
+            if on_step is not None:
+                on_step(Step(self.step, c.steps, loss, time.perf_counter() - start, record, first))
         return Result(
             {k: v.copy() for k, v in self.params.items()},
             None if self.average is None else {k: v.copy() for k, v in self.average.items()},
             list(self.history),
             self.step,
             time.perf_counter() - start,
+            first,
         )
 
-    def _record(self, batch_loss: float | None) -> None:
+    def _record(self, batch_loss: float | None) -> dict[str, float]:
         row: dict[str, float] = {"step": self.step}
         if batch_loss is not None:
             row["batch_loss"] = batch_loss
         if self.metrics is not None:
             row.update(self.metrics(self.params))
         self.history.append(row)
+        return row
 
     # -- checkpoints --------------------------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
@@ -320,12 +350,3 @@ class Trainer:
         self._order = np.asarray(state["order"], dtype=np.int64)
         self._pos = int(state["pos"])
         self.history = list(state["history"])
-
-
-def _draw(stream: TextIO, step: int, total: int, loss: float, seconds: float) -> None:
-    width = 30
-    done = int(width * step / total)
-    rate = step / seconds if seconds > 0 else 0.0
-    bar = "#" * done + "-" * (width - done)
-    stream.write(f"\r[{bar}] {step}/{total} loss {loss:.4g} {rate:,.0f} steps/s")
-    stream.flush()
