@@ -2,7 +2,9 @@
 
 Forward mode carries a tangent beside each primal; reverse mode records the primal sweep on a
 tape and walks it backwards accumulating cotangents. Per node the work is one call of a rule
-from ``rules`` (numpy, or one of the few compiled kernels); nothing is compiled per graph.
+from ``rules`` (numpy, or one of the few compiled kernels); nothing is compiled per graph. On
+first use the sweeps are planned once per executor: each node's rule staged for its shapes
+(``rules.stage_value``, ``rules.stage_vjp``), and a list of (node, step, arguments) to walk.
 
 >>> import numpy as np
 >>> from symnn.ir import Builder
@@ -25,7 +27,7 @@ from ..errors import GraphError, ShapeError
 from ..ir import Graph
 from ..ops import Const, Input
 from ..registry import has, lookup, table
-from . import rules  # noqa: F401  (registers every op's "exec.*" parts, which the sweeps look up)
+from .rules import ValueStep, VjpStep, stage_value, stage_vjp  # importing rules registers the "exec.*" parts
 
 Array = np.ndarray
 _DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
@@ -59,6 +61,7 @@ class Executor:
             known = ", ".join(op.__name__ for op in table("exec.value"))
             raise GraphError(f"the executor cannot run {bad}; it runs leaves and nodes with arguments of: {known}")
         self.graph = graph
+        self._shapes = [n.shape for n in graph.nodes]
         self._leaves = {n.op.name: i for i, n in enumerate(graph.nodes) if isinstance(n.op, Input)}  # type: ignore[attr-defined]
         self._consts = {
             i: _const(n.op, n.shape, self.dtype) for i, n in enumerate(graph.nodes) if isinstance(n.op, Const)
@@ -73,12 +76,16 @@ class Executor:
         ]
         self._params = graph.leaf_ids("param")
         self._wanted: dict[tuple[int, ...], list[bool]] = {}  # ids -> which nodes need a cotangent
+        # the sweeps, planned on first use: (node, staged rule, arguments); reverse: also which need a cotangent
+        self._forward: list[tuple[int, ValueStep, tuple[int, ...]]] | None = None
+        self._backward: dict[tuple[int, ...], list[tuple[int, VjpStep, tuple[int, ...], list[bool]]]] = {}
 
     # -- public API --------------------------------------------------------------------------------
     def forward(self, values: Mapping[str, Any]) -> dict[str, Array]:
         """The outputs of the graph at ``values`` (one array per input and parameter name)."""
         env = self._check_values(values)
-        vals, _ = self._primal(env)
+        with np.errstate(all="ignore"):
+            vals, _ = self._primal(env)
         return self._named(vals, _Release(self.dtype, env, self._consts))
 
     def jvp(self, values: Mapping[str, Any], tangents: Mapping[str, Any]) -> tuple[dict[str, Array], dict[str, Array]]:
@@ -86,17 +93,15 @@ class Executor:
         env = self._check_values(values)
         seeds = self._check_named(tangents, self._leaves, "tangent", "leaf (input or parameter)")
         g = self.graph
-        vals: list[Any] = [None] * len(g.nodes)
-        tans: list[Array | None] = [None] * len(g.nodes)
+        vals = self._leaf_values(env)
+        tans: list[Array | None] = [seeds.get(i) for i in range(len(g.nodes))]
         with np.errstate(all="ignore"):
-            for i, n in enumerate(g.nodes):
-                if not n.args:
-                    vals[i], tans[i] = self._leaf(i, env), seeds.get(i)
-                    continue
-                xs = [vals[a] for a in n.args]
-                vals[i], aux = lookup(type(n.op), "exec.value")(n.op, xs, n.shape, self.dtype)
-                if any(tans[a] is not None for a in n.args):
-                    tans[i] = lookup(type(n.op), "exec.jvp")(n.op, xs, vals[i], aux, [tans[a] for a in n.args])
+            for i, step, args in self._forward_plan():
+                xs = [vals[a] for a in args]
+                vals[i], aux = step(xs)
+                if any(tans[a] is not None for a in args):
+                    n = g.nodes[i]
+                    tans[i] = lookup(type(n.op), "exec.jvp")(n.op, xs, vals[i], aux, [tans[a] for a in args])
         release = _Release(self.dtype, env, seeds, self._consts)
         return self._named(vals, release), {nm: release(tans[o], g.shape(o)) for nm, o in self._outputs.items()}
 
@@ -106,8 +111,9 @@ class Executor:
         """Outputs and ``J^T c`` for every leaf (``cotangents`` keyed by output name; missing ones are zero)."""
         env = self._check_values(values)
         seeds = self._check_named(cotangents, self._outputs, "cotangent", "output")
-        vals, tape = self._primal(env)
-        cts = self._reverse(vals, tape, seeds, list(self._leaves.values()))
+        with np.errstate(all="ignore"):
+            vals, tape = self._primal(env)
+            cts = self._reverse(vals, tape, seeds, tuple(self._leaves.values()))
         release = _Release(self.dtype, env, seeds, self._consts)
         outs = self._named(vals, release)
         return outs, {nm: release(cts[i], self.graph.shape(i)) for nm, i in self._leaves.items()}
@@ -127,50 +133,79 @@ class Executor:
             )
         ids = self._wrt(wrt)
         env = self._check_values(values)
-        vals, tape = self._primal(env)
-        cts = self._reverse(vals, tape, {o: np.ones((), dtype=self.dtype)}, ids)
+        with np.errstate(all="ignore"):
+            vals, tape = self._primal(env)
+            cts = self._reverse(vals, tape, {o: np.ones((), dtype=self.dtype)}, ids)
         release = _Release(self.dtype, env, self._consts)
         return float(vals[o]), {g.nodes[i].op.name: release(cts[i], g.shape(i)) for i in ids}  # type: ignore[attr-defined]
 
-    # -- sweeps --------------------------------------------------------------------------------------
-    def _leaf(self, i: int, env: dict[int, Array]) -> Array:
-        """The value of an Input (from ``env``) or Const node."""
-        return env[i] if i in env else self._consts[i]
+    # -- sweeps (callers hold np.errstate(all="ignore")) ------------------------------------------------
+    def _forward_plan(self) -> list[tuple[int, ValueStep, tuple[int, ...]]]:
+        """(node, staged value rule, arguments) for every node that computes, in order (planned once)."""
+        if self._forward is None:
+            g, dtype = self.graph, self.dtype
+            self._forward = [
+                (i, stage_value(rule, n.op, tuple(g.shape(a) for a in n.args), n.shape, dtype), n.args)
+                for i, (n, rule) in enumerate(zip(g.nodes, self._value_rules, strict=True))
+                if rule is not None
+            ]
+        return self._forward
+
+    def _leaf_values(self, env: dict[int, Array]) -> list[Any]:
+        """One slot per node, the inputs (from ``env``) and constants filled in."""
+        vals: list[Any] = [None] * len(self.graph.nodes)
+        for i, c in self._consts.items():
+            vals[i] = c
+        for i, x in env.items():
+            vals[i] = x
+        return vals
 
     def _primal(self, env: dict[int, Array]) -> tuple[list[Any], list[Any]]:
-        g = self.graph
-        vals: list[Any] = [None] * len(g.nodes)
-        tape: list[Any] = [None] * len(g.nodes)
-        dtype = self.dtype
-        with np.errstate(all="ignore"):
-            for i, (n, value) in enumerate(zip(g.nodes, self._value_rules, strict=True)):
-                if value is not None:
-                    vals[i], tape[i] = value(n.op, [vals[a] for a in n.args], n.shape, dtype)
-                else:
-                    vals[i] = self._leaf(i, env)
+        vals = self._leaf_values(env)
+        tape: list[Any] = [None] * len(vals)
+        for i, step, args in self._forward_plan():
+            vals[i], tape[i] = step([vals[a] for a in args])
         return vals, tape
 
-    def _reverse(self, vals: list[Any], tape: list[Any], seeds: dict[int, Array], ids: list[int]) -> list[Array | None]:
+    def _reverse(
+        self, vals: list[Any], tape: list[Any], seeds: dict[int, Array], ids: tuple[int, ...]
+    ) -> list[Array | None]:
         """Cotangents of the nodes ``ids`` given output cotangents ``seeds``: one backward walk of the tape."""
-        g = self.graph
-        wanted = self._wanted_by(tuple(ids))
-        cts: list[Array | None] = [None] * len(g.nodes)
+        cts: list[Array | None] = [None] * len(vals)
         for o, s in seeds.items():
             cts[o] = _add(cts[o], s)
-        with np.errstate(all="ignore"):
+        for i, step, args, needs in self._backward_plan(ids):
+            ct = cts[i]
+            if ct is None:
+                continue
+            contribs = step([vals[a] for a in args], vals[i], tape[i], ct)
+            for a, c, need in zip(args, contribs, needs, strict=True):
+                if need and c is not None:
+                    prev = cts[a]
+                    cts[a] = c if prev is None else prev + c  # a new array: no cotangent is ever changed in place
+        return cts
+
+    def _backward_plan(self, ids: tuple[int, ...]) -> list[tuple[int, VjpStep, tuple[int, ...], list[bool]]]:
+        """(node, staged cotangent rule, arguments, which need a cotangent) for the leaves ``ids``, last node
+        first: only the nodes that depend on one of them (planned once per ``ids``)."""
+        plan = self._backward.get(ids)
+        if plan is None:
+            g, wanted = self.graph, self._wanted_by(ids)
+            plan = []
             for i in range(len(g.nodes) - 1, -1, -1):
                 n = g.nodes[i]
-                ct = cts[i]
-                if ct is None or not n.args or not wanted[i]:
+                if not n.args or not wanted[i]:
                     continue
                 needs = [wanted[a] for a in n.args]
-                xs = [vals[a] for a in n.args]
-                vjp = self._vjp_rules[i] or lookup(type(n.op), "exec.vjp")  # None: the look-up names what is missing
-                contribs = vjp(n.op, xs, vals[i], tape[i], ct, needs)
-                for a, c, need in zip(n.args, contribs, needs, strict=True):
-                    if need and c is not None:
-                        cts[a] = _add(cts[a], c)
-        return cts
+                rule = self._vjp_rules[i]
+                step = (
+                    stage_vjp(rule, n.op, tuple(g.shape(a) for a in n.args), n.shape, self.dtype, needs)
+                    if rule is not None
+                    else _missing_vjp(n.op)
+                )
+                plan.append((i, step, n.args, needs))
+            self._backward[ids] = plan
+        return plan
 
     def _wanted_by(self, ids: tuple[int, ...]) -> list[bool]:
         """Which nodes need a cotangent for the leaves ``ids``: those that depend on one (cached per ``ids``)."""
@@ -200,9 +235,12 @@ class Executor:
         unknown = [nm for nm in given if nm not in known]
         if unknown:
             raise GraphError(f"{what}s given for unknown names {unknown}; the graph's {kind} names are {list(known)}")
-        return {known[nm]: self._array(nm, v, self.graph.shape(known[nm]), what) for nm, v in given.items()}
+        shapes = self._shapes
+        return {known[nm]: self._array(nm, v, shapes[known[nm]], what) for nm, v in given.items()}
 
     def _array(self, name: str, value: Any, shape: tuple[int, ...], what: str) -> Array:
+        if type(value) is np.ndarray and value.dtype == self.dtype and value.shape == shape:
+            return value  # what the checks below would return, without their calls
         try:
             arr = np.asarray(value)
         except (TypeError, ValueError) as e:
@@ -215,25 +253,34 @@ class Executor:
             raise ShapeError(f"the {what} for {name!r} has shape {arr.shape}, but the graph declares {shape}")
         return arr.astype(self.dtype, copy=False)
 
-    def _wrt(self, wrt: str | Sequence[str] | None) -> list[int]:
+    def _wrt(self, wrt: str | Sequence[str] | None) -> tuple[int, ...]:
         if wrt is None:
             ids = self._params
             if not ids:
                 raise GraphError(
                     f"the graph has no parameters to differentiate; pass wrt=[names] from {list(self._leaves)}"
                 )
-            return ids
+            return tuple(ids)
         names = [wrt] if isinstance(wrt, str) else list(wrt)
         unknown = [nm for nm in names if nm not in self._leaves]
         if unknown:
             raise GraphError(f"cannot differentiate with respect to {unknown}; the leaves are {list(self._leaves)}")
-        return [self._leaves[nm] for nm in names]
+        return tuple(self._leaves[nm] for nm in names)
 
     def _signature(self) -> str:
         return ", ".join(f"{nm} {self.graph.shape(i)}" for nm, i in self._leaves.items())
 
     def _named(self, vals: list[Any], release: _Release) -> dict[str, Array]:
         return {nm: release(vals[o], self.graph.shape(o)) for nm, o in self._outputs.items()}
+
+
+def _missing_vjp(op: Any) -> VjpStep:
+    """A step for a node without an ``exec.vjp`` rule: reached with a cotangent, the look-up names what is missing."""
+
+    def step(xs: list[Array], y: Array, aux: Any, ct: Array) -> list[Array | None]:
+        return lookup(type(op), "exec.vjp")(op, xs, y, aux, ct, [True] * len(xs))  # type: ignore[no-any-return]
+
+    return step
 
 
 def _const(op: Const, shape: tuple[int, ...], dtype: np.dtype) -> Array:
