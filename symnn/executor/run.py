@@ -63,6 +63,7 @@ class Executor:
         self.graph = graph
         self._shapes = [n.shape for n in graph.nodes]
         self._leaves = {n.op.name: i for i, n in enumerate(graph.nodes) if isinstance(n.op, Input)}  # type: ignore[attr-defined]
+        self._names = {i: nm for nm, i in self._leaves.items()}
         self._consts = {
             i: _const(n.op, n.shape, self.dtype) for i, n in enumerate(graph.nodes) if isinstance(n.op, Const)
         }
@@ -127,7 +128,7 @@ class Executor:
         if name not in self._outputs:
             raise GraphError(f"the graph has no output {name!r}; its outputs are {list(g.output_names)}")
         o = self._outputs[name]
-        if g.shape(o) != ():
+        if self._shapes[o] != ():
             raise ShapeError(
                 f"grad needs a scalar output, but {name!r} has shape {g.shape(o)}; reduce it (e.g. .sum()) or use vjp"
             )
@@ -136,8 +137,8 @@ class Executor:
         with np.errstate(all="ignore"):
             vals, tape = self._primal(env)
             cts = self._reverse(vals, tape, {o: np.ones((), dtype=self.dtype)}, ids)
-        release = _Release(self.dtype, env, self._consts)
-        return float(vals[o]), {g.nodes[i].op.name: release(cts[i], g.shape(i)) for i in ids}  # type: ignore[attr-defined]
+        release, shapes, names = _Release(self.dtype, env, self._consts), self._shapes, self._names
+        return float(vals[o]), {names[i]: release(cts[i], shapes[i]) for i in ids}
 
     # -- sweeps (callers hold np.errstate(all="ignore")) ------------------------------------------------
     def _forward_plan(self) -> list[tuple[int, ValueStep, tuple[int, ...]]]:
@@ -222,6 +223,16 @@ class Executor:
 
     # -- validation ----------------------------------------------------------------------------------
     def _check_values(self, values: Mapping[str, Any]) -> dict[int, Array]:
+        if type(values) is dict and len(values) == len(self._leaves):
+            # the common call: every leaf once, as an array of the declared shape and the executor's dtype
+            env, leaves, shapes, dtype = {}, self._leaves, self._shapes, self.dtype
+            for nm, v in values.items():
+                i = leaves.get(nm)
+                if i is None or type(v) is not np.ndarray or v.dtype != dtype or v.shape != shapes[i]:
+                    break
+                env[i] = v
+            else:
+                return env
         if not isinstance(values, Mapping):
             raise GraphError(f"values must be a dict from leaf names to arrays, got {type(values).__name__}")
         missing = [nm for nm in self._leaves if nm not in values]
