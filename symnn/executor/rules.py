@@ -32,7 +32,7 @@ from ..ops import ALL_OPS, BroadcastTo, Concat, Einsum, Elementwise, Fold, LogSu
 from ..registry import lookup, rule
 from . import kernels as K
 from .contract import einsum, staged
-from .scalar import affine_coefficients, compile_lambda
+from .scalar import Program, affine_coefficients, compile_lambda, compose
 
 Array = np.ndarray
 Maybe = Array | None
@@ -166,6 +166,11 @@ def _stage_elementwise(op: Elementwise, shapes: Shapes, shape: tuple[int, ...], 
     prog = compile_lambda(op.fn)
     if affine_coefficients(op.fn) is not None:
         return _stage_affine_value(prog, shape, dtype)
+    return stage_program(prog, shape, dtype)
+
+
+def stage_program(prog: Program, shape: tuple[int, ...], dtype: np.dtype) -> ValueStep:
+    """The values of ``prog`` on the interpreter; the tape keeps the slot matrix (the adjoint sweep reads it)."""
     code, ia, ib, consts, nargs, root = prog.code, prog.ia, prog.ib, prog.constants(dtype), prog.nargs, prog.root
     # the slot matrix is made (nslots, *shape), so each argument broadcasts into its row and each row is
     # a value of the node's shape; the kernels see it as (nslots, size)
@@ -233,16 +238,23 @@ def _jvp_elementwise(op: Elementwise, xs: list[Array], y: Array, V: Array, ts: l
 def _stage_elementwise_vjp(
     op: Elementwise, shapes: Shapes, shape: tuple[int, ...], dtype: np.dtype, needs: list[bool]
 ) -> VjpStep:
-    reduce = [_reducer(shape, s) if need else None for s, need in zip(shapes, needs, strict=True)]
     coefs = affine_coefficients(op.fn)
     if coefs is not None:  # constant partials: scale and reduce the cotangent, no per-element sweep
+        reduce = [_reducer(shape, s) if need else None for s, need in zip(shapes, needs, strict=True)]
         parts = [None if r is None else _affine_part(a, r) for a, r in zip(coefs, reduce, strict=True)]
 
         def affine(xs: list[Array], y: Array, V: Any, ct: Array) -> list[Maybe]:
             return [None if part is None else part(ct) for part in parts]
 
         return affine
-    prog = compile_lambda(op.fn)
+    return stage_program_vjp(compile_lambda(op.fn), shapes, shape, dtype, needs)
+
+
+def stage_program_vjp(
+    prog: Program, shapes: Shapes, shape: tuple[int, ...], dtype: np.dtype, needs: list[bool]
+) -> VjpStep:
+    """The adjoint sweep of ``prog`` over the slot matrix its values left on the tape."""
+    reduce = [_reducer(shape, s) if need else None for s, need in zip(shapes, needs, strict=True)]
     code, ia, ib, consts, nargs, root = prog.code, prog.ia, prog.ib, prog.constants(dtype), prog.nargs, prog.root
     rows, slots, vjp = (prog.nslots, *shape), (prog.nslots, math.prod(shape)), K.program_vjp
     wanted = np.zeros(prog.nslots, dtype=np.bool_)
@@ -480,3 +492,24 @@ def stage_vjp(
     if stage is not None:
         return stage(op, shapes, shape, dtype, needs)
     return lambda xs, y, aux, ct: impl(op, xs, y, aux, ct, needs)  # type: ignore[no-any-return]
+
+
+# -- fused chains: an elementwise node computed inside its only consumer's program ---------------------
+def fusable(inner: Op, outer: Op, value_rules: Sequence[Any], vjp_rules: Sequence[Any]) -> bool:
+    """Whether ``inner`` may be computed inside ``outer``'s scalar program: both elementwise and run by the
+    executor's own rules (an overridden rule, such as a mutant, is never bypassed), ``outer`` not affine."""
+    return (
+        isinstance(inner, Elementwise)
+        and isinstance(outer, Elementwise)
+        and all(r is _eval_elementwise for r in value_rules)
+        and all(r is _vjp_elementwise for r in vjp_rules)
+        and affine_coefficients(outer.fn) is None
+    )
+
+
+def fused_program(ops: Sequence[Elementwise], positions: Sequence[int]) -> Program:
+    """The program of ``ops[-1]`` with each ``ops[k]`` computed at its argument ``positions[k]`` of ``ops[k + 1]``."""
+    prog = compile_lambda(ops[0].fn)
+    for op, j in zip(ops[1:], positions, strict=True):
+        prog = compose(compile_lambda(op.fn), j, prog)
+    return prog

@@ -3,8 +3,8 @@
 Forward mode carries a tangent beside each primal; reverse mode records the primal sweep on a
 tape and walks it backwards accumulating cotangents. Per node the work is one call of a rule
 from ``rules`` (numpy, or one of the few compiled kernels); nothing is compiled per graph. On
-first use the sweeps are planned once per executor: each node's rule staged for its shapes
-(``rules.stage_value``, ``rules.stage_vjp``), and a list of (node, step, arguments) to walk.
+first use the sweeps are planned once per executor (``plan``): each node's rule staged for its
+shapes, elementwise chains fused for the primal and adjoint sweeps.
 
 >>> import numpy as np
 >>> from symnn.ir import Builder
@@ -27,7 +27,8 @@ from ..errors import GraphError, ShapeError
 from ..ir import Graph
 from ..ops import Const, Input
 from ..registry import has, lookup, table
-from .rules import ValueStep, VjpStep, stage_value, stage_vjp  # importing rules registers the "exec.*" parts
+from .plan import Step, plan  # importing plan imports rules, which registers every op's "exec.*" parts
+from .rules import VjpStep
 
 Array = np.ndarray
 _DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
@@ -77,8 +78,8 @@ class Executor:
         ]
         self._params = graph.leaf_ids("param")
         self._wanted: dict[tuple[int, ...], list[bool]] = {}  # ids -> which nodes need a cotangent
-        # the sweeps, planned on first use: (node, staged rule, arguments); reverse: also which need a cotangent
-        self._forward: list[tuple[int, ValueStep, tuple[int, ...]]] | None = None
+        # the sweeps, planned on first use: primal steps (fused or not), and a reverse walk per set of leaves
+        self._plans: dict[bool, list[Step]] = {}
         self._backward: dict[tuple[int, ...], list[tuple[int, VjpStep, tuple[int, ...], list[bool]]]] = {}
 
     # -- public API --------------------------------------------------------------------------------
@@ -97,9 +98,9 @@ class Executor:
         vals = self._leaf_values(env)
         tans: list[Array | None] = [seeds.get(i) for i in range(len(g.nodes))]
         with np.errstate(all="ignore"):
-            for i, step, args in self._forward_plan():
+            for i, value, args, _ in self._plan(fuse=False):
                 xs = [vals[a] for a in args]
-                vals[i], aux = step(xs)
+                vals[i], aux = value(xs)
                 if any(tans[a] is not None for a in args):
                     n = g.nodes[i]
                     tans[i] = lookup(type(n.op), "exec.jvp")(n.op, xs, vals[i], aux, [tans[a] for a in args])
@@ -141,16 +142,12 @@ class Executor:
         return float(vals[o]), {names[i]: release(cts[i], shapes[i]) for i in ids}
 
     # -- sweeps (callers hold np.errstate(all="ignore")) ------------------------------------------------
-    def _forward_plan(self) -> list[tuple[int, ValueStep, tuple[int, ...]]]:
-        """(node, staged value rule, arguments) for every node that computes, in order (planned once)."""
-        if self._forward is None:
-            g, dtype = self.graph, self.dtype
-            self._forward = [
-                (i, stage_value(rule, n.op, tuple(g.shape(a) for a in n.args), n.shape, dtype), n.args)
-                for i, (n, rule) in enumerate(zip(g.nodes, self._value_rules, strict=True))
-                if rule is not None
-            ]
-        return self._forward
+    def _plan(self, fuse: bool) -> list[Step]:
+        """The primal sweep, planned on first use: fused for values and reverse mode, unfused for forward mode."""
+        steps = self._plans.get(fuse)
+        if steps is None:
+            steps = self._plans[fuse] = plan(self.graph, self.dtype, self._value_rules, self._vjp_rules, fuse)
+        return steps
 
     def _leaf_values(self, env: dict[int, Array]) -> list[Any]:
         """One slot per node, the inputs (from ``env``) and constants filled in."""
@@ -164,8 +161,8 @@ class Executor:
     def _primal(self, env: dict[int, Array]) -> tuple[list[Any], list[Any]]:
         vals = self._leaf_values(env)
         tape: list[Any] = [None] * len(vals)
-        for i, step, args in self._forward_plan():
-            vals[i], tape[i] = step([vals[a] for a in args])
+        for i, value, args, _ in self._plan(fuse=True):
+            vals[i], tape[i] = value([vals[a] for a in args])
         return vals, tape
 
     def _reverse(
@@ -187,26 +184,18 @@ class Executor:
         return cts
 
     def _backward_plan(self, ids: tuple[int, ...]) -> list[tuple[int, VjpStep, tuple[int, ...], list[bool]]]:
-        """(node, staged cotangent rule, arguments, which need a cotangent) for the leaves ``ids``, last node
-        first: only the nodes that depend on one of them (planned once per ``ids``)."""
-        plan = self._backward.get(ids)
-        if plan is None:
-            g, wanted = self.graph, self._wanted_by(ids)
-            plan = []
-            for i in range(len(g.nodes) - 1, -1, -1):
-                n = g.nodes[i]
-                if not n.args or not wanted[i]:
-                    continue
-                needs = [wanted[a] for a in n.args]
-                rule = self._vjp_rules[i]
-                step = (
-                    stage_vjp(rule, n.op, tuple(g.shape(a) for a in n.args), n.shape, self.dtype, needs)
-                    if rule is not None
-                    else _missing_vjp(n.op)
-                )
-                plan.append((i, step, n.args, needs))
-            self._backward[ids] = plan
-        return plan
+        """(node, staged cotangent rule, arguments, which need a cotangent) for the leaves ``ids``, last step
+        first: only the steps that depend on one of them (planned once per ``ids``)."""
+        backward = self._backward.get(ids)
+        if backward is None:
+            wanted = self._wanted_by(ids)
+            backward = []
+            for i, _, args, vjp in reversed(self._plan(fuse=True)):
+                if wanted[i]:
+                    needs = [wanted[a] for a in args]
+                    backward.append((i, vjp(needs), args, needs))
+            self._backward[ids] = backward
+        return backward
 
     def _wanted_by(self, ids: tuple[int, ...]) -> list[bool]:
         """Which nodes need a cotangent for the leaves ``ids``: those that depend on one (cached per ``ids``)."""
@@ -283,15 +272,6 @@ class Executor:
 
     def _named(self, vals: list[Any], release: _Release) -> dict[str, Array]:
         return {nm: release(vals[o], self.graph.shape(o)) for nm, o in self._outputs.items()}
-
-
-def _missing_vjp(op: Any) -> VjpStep:
-    """A step for a node without an ``exec.vjp`` rule: reached with a cotangent, the look-up names what is missing."""
-
-    def step(xs: list[Array], y: Array, aux: Any, ct: Array) -> list[Array | None]:
-        return lookup(type(op), "exec.vjp")(op, xs, y, aux, ct, [True] * len(xs))  # type: ignore[no-any-return]
-
-    return step
 
 
 def _const(op: Const, shape: tuple[int, ...], dtype: np.dtype) -> Array:
