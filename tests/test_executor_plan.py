@@ -9,6 +9,7 @@ hand-written NumPy backprop or with the unfused rules.
 from __future__ import annotations
 
 import contextlib
+import pickle
 
 import numpy as np
 import pytest
@@ -249,3 +250,15 @@ def test_einsum_plans_per_shape_with_batch_axes_and_broadcast_cotangents():
         dm = np.broadcast_to(np.einsum("bq,bqk->k", dr, s_), (3, 7))
         np.testing.assert_allclose(grads["m"], dm, rtol=1e-12)
         assert grads["m"].flags.writeable and grads["m"].flags.c_contiguous
+
+
+def test_a_used_executor_pickles_and_plans_again():
+    """The plans hold closures; a pickled executor drops them and computes the same on its first call."""
+    ex = Executor(_mlp(7))
+    v = _values(7, 4)
+    value, grads = ex.grad(v)
+    copy = pickle.loads(pickle.dumps(ex))
+    again = copy.grad(v)
+    assert again[0] == value
+    for k in grads:
+        np.testing.assert_array_equal(again[1][k], grads[k])

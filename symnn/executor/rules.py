@@ -140,7 +140,7 @@ def _stage_affine_value(prog: Any, shape: tuple[int, ...], dtype: np.dtype) -> V
     root, fresh = prog.root, prog.root >= prog.nargs
 
     def step(xs: list[Array]) -> tuple[Array, Any]:
-        rows = [*xs, *([None] * len(instrs))]
+        rows: list[Any] = [*xs, *([None] * len(instrs))]
         for r, op, a, b, c in instrs:
             if op == K.CONST:
                 rows[r] = c

@@ -82,6 +82,10 @@ class Executor:
         self._plans: dict[bool, list[Step]] = {}
         self._backward: dict[tuple[int, ...], list[tuple[int, VjpStep, tuple[int, ...], list[bool]]]] = {}
 
+    def __getstate__(self) -> dict[str, Any]:
+        # the plans hold closures, which do not pickle: a copy plans again on first use
+        return {**self.__dict__, "_plans": {}, "_backward": {}}
+
     # -- public API --------------------------------------------------------------------------------
     def forward(self, values: Mapping[str, Any]) -> dict[str, Array]:
         """The outputs of the graph at ``values`` (one array per input and parameter name)."""
