@@ -210,11 +210,13 @@ def _reducer(shape: tuple[int, ...], to: tuple[int, ...]) -> Callable[[Array], A
     if shape == to:
         return _same
     axes = _broadcast_axes(shape, to)
+    if all(shape[k] == 1 for k in axes):  # a sum of one term is that term: only the shape changes
+        return lambda t: t.reshape(to) if t.shape == shape else unbroadcast(t, to)
     summed = tuple(n for k, n in enumerate(shape) if k not in axes)
-    add = np.add.reduce
+    add, axis = np.add.reduce, axes[0] if len(axes) == 1 else axes  # an int axis is the faster call
     if summed == to:
-        return lambda t: add(t, axis=axes) if t.shape == shape else unbroadcast(t, to)
-    return lambda t: add(t, axis=axes).reshape(to) if t.shape == shape else unbroadcast(t, to)
+        return lambda t: add(t, axis=axis) if t.shape == shape else unbroadcast(t, to)
+    return lambda t: add(t, axis=axis).reshape(to) if t.shape == shape else unbroadcast(t, to)
 
 
 @rule(Elementwise, "exec.jvp")

@@ -76,7 +76,7 @@ class Executor:
             lookup(t, "exec.vjp") if n.args and has(t, "exec.vjp") else None
             for t, n in zip(ops, graph.nodes, strict=True)
         ]
-        self._params = graph.leaf_ids("param")
+        self._params = tuple(graph.leaf_ids("param"))
         self._wanted: dict[tuple[int, ...], list[bool]] = {}  # ids -> which nodes need a cotangent
         # the sweeps, planned on first use: primal steps (fused or not), and a reverse walk per set of leaves
         self._plans: dict[bool, list[Step]] = {}
@@ -264,7 +264,7 @@ class Executor:
                 raise GraphError(
                     f"the graph has no parameters to differentiate; pass wrt=[names] from {list(self._leaves)}"
                 )
-            return tuple(ids)
+            return ids
         names = [wrt] if isinstance(wrt, str) else list(wrt)
         unknown = [nm for nm in names if nm not in self._leaves]
         if unknown:
@@ -291,7 +291,9 @@ class _Release:
 
     def __init__(self, dtype: np.dtype, *shared: Mapping[int, Array]) -> None:
         self.dtype = dtype
-        self.taken = {id(a) for group in shared for a in group.values()}
+        self.taken: set[int] = set()
+        for group in shared:
+            self.taken.update(map(id, group.values()))
 
     def __call__(self, x: Array | None, shape: tuple[int, ...]) -> Array:
         if x is None:
