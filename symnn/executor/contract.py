@@ -15,9 +15,9 @@ True
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, partial
 
 import numpy as np
 
@@ -30,8 +30,10 @@ class _Pair:
     reduce_b: str | None
     perm_a: tuple[int, ...] | None  # None: the identity
     perm_b: tuple[int, ...] | None
-    shape_a: tuple[int, int, int]
-    shape_b: tuple[int, int, int]
+    shape_a: tuple[int, int, int]  # (batch, left, contracted)
+    shape_b: tuple[int, int, int]  # (batch, contracted, right)
+    kept_a: tuple[int, ...]  # A's shape after the summation and the transpose, before the reshape to shape_a
+    kept_b: tuple[int, ...]
     shape_c: tuple[int, ...]
     perm_c: tuple[int, ...] | None
 
@@ -54,6 +56,8 @@ def _pair_plan(spec: str, sa: tuple[int, ...], sb: tuple[int, ...]) -> _Pair:
         perm_b=_perm(keep_b.index(c) for c in batch + contracted + right),
         shape_a=(n[0], n[1], n[2]),
         shape_b=(n[0], n[2], n[3]),
+        kept_a=tuple(size[c] for c in batch + left + contracted),
+        kept_b=tuple(size[c] for c in batch + contracted + right),
         shape_c=tuple(size[c] for c in order_c),
         perm_c=_perm(order_c.index(c) for c in to),
     )
@@ -65,30 +69,67 @@ def _perm(axes: Iterable[int]) -> tuple[int, ...] | None:
     return None if p == tuple(range(len(p))) else p
 
 
+Contraction = Callable[..., np.ndarray]
+
+
 @lru_cache(maxsize=4096)
-def _plan(spec: str, shapes: tuple[tuple[int, ...], ...]) -> _Pair | list | None:
+def staged(spec: str, shapes: tuple[tuple[int, ...], ...]) -> Contraction:
+    """``einsum(spec, *xs)`` for operands of ``shapes``, its plan made once: call it with the operands."""
     if len(shapes) == 1:
-        return None
-    if len(shapes) == 2:
-        return _pair_plan(spec, *shapes)
-    return np.einsum_path(spec, *(np.empty(s) for s in shapes), optimize="greedy")[0]
+        if spec.split("->")[0] == spec.split("->")[1]:  # the identity (a sum's cotangent, "->")
+            return _same
+        return partial(np.einsum, spec)
+    if len(shapes) > 2:
+        order = np.einsum_path(spec, *(np.empty(s) for s in shapes), optimize="greedy")[0]
+        return partial(np.einsum, spec, optimize=order)
+    p = _pair_plan(spec, *shapes)
+    # one matrix product when there is no batch (matmul's inner loop is the same, without the stacking)
+    shape_a, shape_b = (p.shape_a[1:], p.shape_b[1:]) if p.shape_a[0] == 1 else (p.shape_a, p.shape_b)
+    prepare_a = _prepare(p.reduce_a, p.perm_a, p.kept_a, shape_a)
+    prepare_b = _prepare(p.reduce_b, p.perm_b, p.kept_b, shape_b)
+    shape_c = None if shape_a[:-1] + shape_b[-1:] == p.shape_c else p.shape_c
+    perm_c, matmul = p.perm_c, np.matmul
+
+    def contract(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        if prepare_a is not None:
+            a = prepare_a(a)
+        if prepare_b is not None:
+            b = prepare_b(b)
+        c = matmul(a, b)
+        if shape_c is not None:
+            c = c.reshape(shape_c)
+        return c if perm_c is None else c.transpose(perm_c)
+
+    return contract
+
+
+def _same(x: np.ndarray) -> np.ndarray:
+    return x
+
+
+def _prepare(
+    reduce: str | None, perm: tuple[int, ...] | None, kept: tuple[int, ...], shape: tuple[int, ...]
+) -> Callable[[np.ndarray], np.ndarray] | None:
+    """The summation, transpose and reshape taking one operand to its matmul ``shape`` (``kept`` before the
+    reshape), or None when it needs none: an identity transpose or reshape would only cost a call."""
+    steps: list[Callable[[np.ndarray], np.ndarray]] = []
+    if reduce is not None:
+        steps.append(partial(np.einsum, reduce))
+    if perm is not None:
+        steps.append(lambda x: x.transpose(perm))
+    if kept != shape:
+        steps.append(lambda x: x.reshape(shape))
+    if len(steps) <= 1:
+        return steps[0] if steps else None
+
+    def prepare(x: np.ndarray) -> np.ndarray:
+        for step in steps:
+            x = step(x)
+        return x
+
+    return prepare
 
 
 def einsum(spec: str, *xs: np.ndarray) -> np.ndarray:
     """``np.einsum(spec, *xs)``, with pairwise contractions handed to matmul."""
-    plan = _plan(spec, tuple(x.shape for x in xs))
-    if plan is None:
-        return np.einsum(spec, xs[0])
-    if not isinstance(plan, _Pair):
-        return np.einsum(spec, *xs, optimize=plan)
-    a, b = xs
-    if plan.reduce_a is not None:
-        a = np.einsum(plan.reduce_a, a)
-    if plan.reduce_b is not None:
-        b = np.einsum(plan.reduce_b, b)
-    if plan.perm_a is not None:  # None: the identity, which would only cost a call
-        a = a.transpose(plan.perm_a)
-    if plan.perm_b is not None:
-        b = b.transpose(plan.perm_b)
-    c = np.matmul(a.reshape(plan.shape_a), b.reshape(plan.shape_b)).reshape(plan.shape_c)
-    return c if plan.perm_c is None else c.transpose(plan.perm_c)
+    return staged(spec, tuple(x.shape for x in xs))(*xs)

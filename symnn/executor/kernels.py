@@ -205,19 +205,219 @@ def partials(op, x, y, c, v):
     return 0.0, 0.0  # CONST
 
 
+# -- one loop per opcode ------------------------------------------------------------------------------
+# The opcode is fixed inside each loop below, so after inlining LLVM folds ``apply``'s and ``partials``'
+# dispatch out of the element loop (and vectorizes the cheap ops): on 18,432 elements an add takes
+# ~6 us instead of ~70, a relu ~4 instead of ~190. The scalar rules stay the ones above.
+@njit(inline="always", **_JIT)  # type: ignore[call-overload]
+def _forward_loop(op, x, y, c, out):
+    for e in range(out.shape[0]):
+        out[e] = apply(op, x[e], y[e], c)
+
+
+@njit(inline="always", **_JIT)  # type: ignore[call-overload]
+def _jvp_loop(op, x, y, c, v, ta, tb, live_a, live_b, out):
+    for e in range(out.shape[0]):
+        da, db = partials(op, x[e], y[e], c, v[e])
+        t = 0.0
+        if live_a:
+            t += da * ta[e]
+        if live_b:
+            t += db * tb[e]
+        out[e] = t
+
+
+@njit(inline="always", **_JIT)  # type: ignore[call-overload]
+def _vjp_loop(op, x, y, c, v, g, ga, gb, live_a, live_b):
+    for e in range(g.shape[0]):
+        da, db = partials(op, x[e], y[e], c, v[e])
+        if live_a:
+            ga[e] += da * g[e]
+        if live_b:
+            gb[e] += db * g[e]
+
+
+@njit(**_JIT)  # type: ignore[call-overload]
+def forward_row(op, x, y, c, out):
+    """``out[e] = apply(op, x[e], y[e], c)`` for every element."""
+    if op == ADD:
+        _forward_loop(ADD, x, y, c, out)
+    elif op == SUB:
+        _forward_loop(SUB, x, y, c, out)
+    elif op == MUL:
+        _forward_loop(MUL, x, y, c, out)
+    elif op == DIV:
+        _forward_loop(DIV, x, y, c, out)
+    elif op == NEG:
+        _forward_loop(NEG, x, y, c, out)
+    elif op == ADDC:
+        _forward_loop(ADDC, x, y, c, out)
+    elif op == MULC:
+        _forward_loop(MULC, x, y, c, out)
+    elif op == POWC:
+        _forward_loop(POWC, x, y, c, out)
+    elif op == POW:
+        _forward_loop(POW, x, y, c, out)
+    elif op == EXP:
+        _forward_loop(EXP, x, y, c, out)
+    elif op == LOG:
+        _forward_loop(LOG, x, y, c, out)
+    elif op == TANH:
+        _forward_loop(TANH, x, y, c, out)
+    elif op == SINH:
+        _forward_loop(SINH, x, y, c, out)
+    elif op == COSH:
+        _forward_loop(COSH, x, y, c, out)
+    elif op == SIN:
+        _forward_loop(SIN, x, y, c, out)
+    elif op == COS:
+        _forward_loop(COS, x, y, c, out)
+    elif op == TAN:
+        _forward_loop(TAN, x, y, c, out)
+    elif op == ATAN:
+        _forward_loop(ATAN, x, y, c, out)
+    elif op == ERF:
+        _forward_loop(ERF, x, y, c, out)
+    elif op == ABS:
+        _forward_loop(ABS, x, y, c, out)
+    elif op == SGN:
+        _forward_loop(SGN, x, y, c, out)
+    elif op == STEP:
+        _forward_loop(STEP, x, y, c, out)
+    elif op == RELU:
+        _forward_loop(RELU, x, y, c, out)
+    elif op == MAXIMUM:
+        _forward_loop(MAXIMUM, x, y, c, out)
+    elif op == SIGMOID:
+        _forward_loop(SIGMOID, x, y, c, out)
+    elif op == SOFTPLUS:
+        _forward_loop(SOFTPLUS, x, y, c, out)
+
+
+@njit(**_JIT)  # type: ignore[call-overload]
+def jvp_row(op, x, y, c, v, ta, tb, live_a, live_b, out):
+    """``out[e] = da ta[e] + db tb[e]`` with ``(da, db) = partials(op, x[e], y[e], c, v[e])`` (live terms only)."""
+    if op == ADD:
+        _jvp_loop(ADD, x, y, c, v, ta, tb, live_a, live_b, out)
+    elif op == SUB:
+        _jvp_loop(SUB, x, y, c, v, ta, tb, live_a, live_b, out)
+    elif op == MUL:
+        _jvp_loop(MUL, x, y, c, v, ta, tb, live_a, live_b, out)
+    elif op == DIV:
+        _jvp_loop(DIV, x, y, c, v, ta, tb, live_a, live_b, out)
+    elif op == NEG:
+        _jvp_loop(NEG, x, y, c, v, ta, tb, live_a, live_b, out)
+    elif op == ADDC:
+        _jvp_loop(ADDC, x, y, c, v, ta, tb, live_a, live_b, out)
+    elif op == MULC:
+        _jvp_loop(MULC, x, y, c, v, ta, tb, live_a, live_b, out)
+    elif op == POWC:
+        _jvp_loop(POWC, x, y, c, v, ta, tb, live_a, live_b, out)
+    elif op == POW:
+        _jvp_loop(POW, x, y, c, v, ta, tb, live_a, live_b, out)
+    elif op == EXP:
+        _jvp_loop(EXP, x, y, c, v, ta, tb, live_a, live_b, out)
+    elif op == LOG:
+        _jvp_loop(LOG, x, y, c, v, ta, tb, live_a, live_b, out)
+    elif op == TANH:
+        _jvp_loop(TANH, x, y, c, v, ta, tb, live_a, live_b, out)
+    elif op == SINH:
+        _jvp_loop(SINH, x, y, c, v, ta, tb, live_a, live_b, out)
+    elif op == COSH:
+        _jvp_loop(COSH, x, y, c, v, ta, tb, live_a, live_b, out)
+    elif op == SIN:
+        _jvp_loop(SIN, x, y, c, v, ta, tb, live_a, live_b, out)
+    elif op == COS:
+        _jvp_loop(COS, x, y, c, v, ta, tb, live_a, live_b, out)
+    elif op == TAN:
+        _jvp_loop(TAN, x, y, c, v, ta, tb, live_a, live_b, out)
+    elif op == ATAN:
+        _jvp_loop(ATAN, x, y, c, v, ta, tb, live_a, live_b, out)
+    elif op == ERF:
+        _jvp_loop(ERF, x, y, c, v, ta, tb, live_a, live_b, out)
+    elif op == ABS:
+        _jvp_loop(ABS, x, y, c, v, ta, tb, live_a, live_b, out)
+    elif op == SGN:
+        _jvp_loop(SGN, x, y, c, v, ta, tb, live_a, live_b, out)
+    elif op == STEP:
+        _jvp_loop(STEP, x, y, c, v, ta, tb, live_a, live_b, out)
+    elif op == RELU:
+        _jvp_loop(RELU, x, y, c, v, ta, tb, live_a, live_b, out)
+    elif op == MAXIMUM:
+        _jvp_loop(MAXIMUM, x, y, c, v, ta, tb, live_a, live_b, out)
+    elif op == SIGMOID:
+        _jvp_loop(SIGMOID, x, y, c, v, ta, tb, live_a, live_b, out)
+    elif op == SOFTPLUS:
+        _jvp_loop(SOFTPLUS, x, y, c, v, ta, tb, live_a, live_b, out)
+
+
+@njit(**_JIT)  # type: ignore[call-overload]
+def vjp_row(op, x, y, c, v, g, ga, gb, live_a, live_b):
+    """``ga[e] += da g[e]`` and ``gb[e] += db g[e]`` with ``(da, db) = partials(op, x[e], y[e], c, v[e])``."""
+    if op == ADD:
+        _vjp_loop(ADD, x, y, c, v, g, ga, gb, live_a, live_b)
+    elif op == SUB:
+        _vjp_loop(SUB, x, y, c, v, g, ga, gb, live_a, live_b)
+    elif op == MUL:
+        _vjp_loop(MUL, x, y, c, v, g, ga, gb, live_a, live_b)
+    elif op == DIV:
+        _vjp_loop(DIV, x, y, c, v, g, ga, gb, live_a, live_b)
+    elif op == NEG:
+        _vjp_loop(NEG, x, y, c, v, g, ga, gb, live_a, live_b)
+    elif op == ADDC:
+        _vjp_loop(ADDC, x, y, c, v, g, ga, gb, live_a, live_b)
+    elif op == MULC:
+        _vjp_loop(MULC, x, y, c, v, g, ga, gb, live_a, live_b)
+    elif op == POWC:
+        _vjp_loop(POWC, x, y, c, v, g, ga, gb, live_a, live_b)
+    elif op == POW:
+        _vjp_loop(POW, x, y, c, v, g, ga, gb, live_a, live_b)
+    elif op == EXP:
+        _vjp_loop(EXP, x, y, c, v, g, ga, gb, live_a, live_b)
+    elif op == LOG:
+        _vjp_loop(LOG, x, y, c, v, g, ga, gb, live_a, live_b)
+    elif op == TANH:
+        _vjp_loop(TANH, x, y, c, v, g, ga, gb, live_a, live_b)
+    elif op == SINH:
+        _vjp_loop(SINH, x, y, c, v, g, ga, gb, live_a, live_b)
+    elif op == COSH:
+        _vjp_loop(COSH, x, y, c, v, g, ga, gb, live_a, live_b)
+    elif op == SIN:
+        _vjp_loop(SIN, x, y, c, v, g, ga, gb, live_a, live_b)
+    elif op == COS:
+        _vjp_loop(COS, x, y, c, v, g, ga, gb, live_a, live_b)
+    elif op == TAN:
+        _vjp_loop(TAN, x, y, c, v, g, ga, gb, live_a, live_b)
+    elif op == ATAN:
+        _vjp_loop(ATAN, x, y, c, v, g, ga, gb, live_a, live_b)
+    elif op == ERF:
+        _vjp_loop(ERF, x, y, c, v, g, ga, gb, live_a, live_b)
+    elif op == ABS:
+        _vjp_loop(ABS, x, y, c, v, g, ga, gb, live_a, live_b)
+    elif op == SGN:
+        _vjp_loop(SGN, x, y, c, v, g, ga, gb, live_a, live_b)
+    elif op == STEP:
+        _vjp_loop(STEP, x, y, c, v, g, ga, gb, live_a, live_b)
+    elif op == RELU:
+        _vjp_loop(RELU, x, y, c, v, g, ga, gb, live_a, live_b)
+    elif op == MAXIMUM:
+        _vjp_loop(MAXIMUM, x, y, c, v, g, ga, gb, live_a, live_b)
+    elif op == SIGMOID:
+        _vjp_loop(SIGMOID, x, y, c, v, g, ga, gb, live_a, live_b)
+    elif op == SOFTPLUS:
+        _vjp_loop(SOFTPLUS, x, y, c, v, g, ga, gb, live_a, live_b)
+
+
 @njit(**_JIT)  # type: ignore[call-overload]
 def program_forward(code, ia, ib, consts, nargs, V):
     """Fill rows ``nargs..`` of ``V`` with the values of the program's instructions."""
-    n = V.shape[1]
     for i in range(code.shape[0]):
         op, a, b, c = code[i], ia[i], ib[i], consts[i]
         r = nargs + i
         if op == CONST:
             V[r, :] = c
             continue
-        bb = b if b >= 0 else a
-        for e in range(n):
-            V[r, e] = apply(op, V[a, e], V[bb, e], c)
+        forward_row(op, V[a], V[b if b >= 0 else a], c, V[r])
 
 
 @njit(**_JIT)  # type: ignore[call-overload]
@@ -227,7 +427,6 @@ def program_jvp(code, ia, ib, consts, nargs, V, T, active):
     ``active[:nargs]`` marks the arguments with a tangent; the rest is filled here, and rows
     without a tangent are zero (a zero tangent never multiplies an infinite partial).
     """
-    n = V.shape[1]
     for i in range(code.shape[0]):
         op, a, b, c = code[i], ia[i], ib[i], consts[i]
         r = nargs + i
@@ -238,14 +437,7 @@ def program_jvp(code, ia, ib, consts, nargs, V, T, active):
             T[r, :] = 0.0
             continue
         bb = b if b >= 0 else a
-        for e in range(n):
-            da, db = partials(op, V[a, e], V[bb, e], c, V[r, e])
-            t = 0.0
-            if live_a:
-                t += da * T[a, e]
-            if live_b:
-                t += db * T[b, e]
-            T[r, e] = t
+        jvp_row(op, V[a], V[bb], c, V[r], T[a], T[bb], live_a, live_b, T[r])
 
 
 @njit(**_JIT)  # type: ignore[call-overload]
@@ -255,7 +447,6 @@ def program_vjp(code, ia, ib, consts, nargs, V, G, active):
     ``active[:nargs]`` marks the arguments whose cotangent is wanted; only rows that depend on
     one of them take part. ``G`` starts zero except the output row.
     """
-    n = V.shape[1]
     for i in range(code.shape[0]):
         a, b = ia[i], ib[i]
         active[nargs + i] = code[i] != CONST and (active[a] or (b >= 0 and active[b]))
@@ -267,13 +458,7 @@ def program_vjp(code, ia, ib, consts, nargs, V, G, active):
         live_a = active[a]
         live_b = b >= 0 and active[b]
         bb = b if b >= 0 else a
-        for e in range(n):
-            g = G[r, e]
-            da, db = partials(op, V[a, e], V[bb, e], c, V[r, e])
-            if live_a:
-                G[a, e] += da * g
-            if live_b:
-                G[b, e] += db * g
+        vjp_row(op, V[a], V[bb], c, V[r], G[r], G[a], G[bb], live_a, live_b)
 
 
 @njit(**_JIT)  # type: ignore[call-overload]

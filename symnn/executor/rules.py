@@ -22,7 +22,7 @@ shared with ``symnn.diff``, never an implementation. Signatures:
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -31,11 +31,16 @@ import numpy as np
 from ..ops import ALL_OPS, BroadcastTo, Concat, Einsum, Elementwise, Fold, LogSumExp, Op, Pad, Reshape, Slice, Window
 from ..registry import lookup, rule
 from . import kernels as K
-from .contract import einsum
-from .scalar import affine_coefficients, compile_lambda
+from .contract import einsum, staged
+from .scalar import Program, affine_coefficients, compile_lambda, compose
 
 Array = np.ndarray
 Maybe = Array | None
+Shapes = tuple[tuple[int, ...], ...]
+#: A primal with its shape-dependent work done: ``step(xs) -> (y, aux)``.
+ValueStep = Callable[[list[Array]], tuple[Array, Any]]
+#: A cotangent rule with its shape-dependent work done: ``step(xs, y, aux, ct) -> [cotangent or None per argument]``.
+VjpStep = Callable[[list[Array], Array, Any, Array], list[Maybe]]
 #: The ops linear in all their arguments (``Op.linear``): their tangent is the op applied to the tangents.
 LINEAR: tuple[type[Op], ...] = tuple(op for op in ALL_OPS if op.linear)
 
@@ -45,9 +50,17 @@ def unbroadcast(t: Array, shape: tuple[int, ...]) -> Array:
     """Sum ``t`` over the axes that numpy broadcasting added to reach ``t.shape`` from ``shape``."""
     if t.shape == shape:
         return t
-    lead = t.ndim - len(shape)
-    axes = tuple(range(lead)) + tuple(lead + k for k, n in enumerate(shape) if n == 1 and t.shape[lead + k] != 1)
-    return t.sum(axis=axes).reshape(shape)
+    return t.sum(axis=_broadcast_axes(t.shape, shape)).reshape(shape)
+
+
+def _broadcast_axes(big: tuple[int, ...], shape: tuple[int, ...]) -> tuple[int, ...]:
+    """The axes of ``big`` that numpy broadcasting added to ``shape`` (new leading ones, and 1s stretched)."""
+    lead = len(big) - len(shape)
+    return tuple(range(lead)) + tuple(lead + k for k, n in enumerate(shape) if n == 1 and big[lead + k] != 1)
+
+
+def _shapes(xs: Sequence[Array]) -> Shapes:
+    return tuple(x.shape for x in xs)
 
 
 def _scatter(shape: tuple[int, ...], index: tuple[slice, ...], part: Array) -> Array:
@@ -108,12 +121,75 @@ def _stack(prog: Any, xs: Sequence[Array | float], shape: tuple[int, ...], dtype
     return V
 
 
+#: The numpy ufunc of each instruction an affine program may hold (all exactly rounded, as in the kernels).
+_AFFINE_UFUNCS = {K.ADD: np.add, K.SUB: np.subtract, K.NEG: np.negative, K.ADDC: np.add, K.MULC: np.multiply}
+
+
+def _stage_affine_value(prog: Any, shape: tuple[int, ...], dtype: np.dtype) -> ValueStep:
+    """An affine program run instruction by instruction as numpy ufuncs on the (broadcasting) arguments.
+
+    Each instruction is one exactly rounded operation, so the values are the interpreter's to the last
+    bit, without copying the arguments into a slot matrix; the tangent and adjoint rules of an affine
+    program read only its coefficients, so the tape keeps nothing.
+    """
+    consts = prog.constants(dtype)
+    instrs = [
+        (prog.nargs + i, int(op), int(a), int(b), consts[i])
+        for i, (op, a, b) in enumerate(zip(prog.code, prog.ia, prog.ib, strict=True))
+    ]
+    root, fresh = prog.root, prog.root >= prog.nargs
+
+    def step(xs: list[Array]) -> tuple[Array, Any]:
+        rows: list[Any] = [*xs, *([None] * len(instrs))]
+        for r, op, a, b, c in instrs:
+            if op == K.CONST:
+                rows[r] = c
+            elif b >= 0:
+                rows[r] = _AFFINE_UFUNCS[op](rows[a], rows[b])
+            elif op == K.NEG:
+                rows[r] = np.negative(rows[a])
+            else:
+                rows[r] = _AFFINE_UFUNCS[op](rows[a], c)
+        y = rows[root]
+        # the interpreter's result is a fresh C-ordered array of the node's shape: so is this one (a ufunc
+        # follows its arguments' layout, and a root that is an argument or a constant is not fresh)
+        if not fresh or y.shape != shape or not y.flags.c_contiguous:
+            out = np.empty(shape, dtype=dtype)
+            out[...] = y
+            return out, None
+        return y, None
+
+    return step
+
+
+def _stage_elementwise(op: Elementwise, shapes: Shapes, shape: tuple[int, ...], dtype: np.dtype) -> ValueStep:
+    prog = compile_lambda(op.fn)
+    if affine_coefficients(op.fn) is not None:
+        return _stage_affine_value(prog, shape, dtype)
+    return stage_program(prog, shape, dtype)
+
+
+def stage_program(prog: Program, shape: tuple[int, ...], dtype: np.dtype) -> ValueStep:
+    """The values of ``prog`` on the interpreter; the tape keeps the slot matrix (the adjoint sweep reads it)."""
+    code, ia, ib, consts, nargs, root = prog.code, prog.ia, prog.ib, prog.constants(dtype), prog.nargs, prog.root
+    # the slot matrix is made (nslots, *shape), so each argument broadcasts into its row and each row is
+    # a value of the node's shape; the kernels see it as (nslots, size)
+    rows, slots, forward = (prog.nslots, *shape), (prog.nslots, math.prod(shape)), K.program_forward
+
+    def step(xs: list[Array]) -> tuple[Array, Any]:
+        V = np.empty(rows, dtype=dtype)
+        for k, x in enumerate(xs):
+            V[k] = x
+        flat = V.reshape(slots)
+        forward(code, ia, ib, consts, nargs, flat)
+        return V[root, ...], flat
+
+    return step
+
+
 @rule(Elementwise, "exec.value")
 def _eval_elementwise(op: Elementwise, xs: list[Array], shape: tuple[int, ...], dtype: np.dtype) -> tuple[Array, Any]:
-    prog = compile_lambda(op.fn)
-    V = _stack(prog, xs, shape, dtype)
-    K.program_forward(prog.code, prog.ia, prog.ib, prog.constants(dtype), prog.nargs, V)
-    return V[prog.root].reshape(shape), V
+    return _stage_elementwise(op, _shapes(xs), shape, dtype)(xs)
 
 
 def _owned(t: Array, ct: Array) -> Array:
@@ -123,6 +199,24 @@ def _owned(t: Array, ct: Array) -> Array:
 
 def _scaled(a: float, t: Array) -> Array:
     return t if a == 1.0 else -t if a == -1.0 else a * t
+
+
+def _same(t: Array) -> Array:
+    return t
+
+
+def _reducer(shape: tuple[int, ...], to: tuple[int, ...]) -> Callable[[Array], Array]:
+    """``unbroadcast(t, to)`` for a ``t`` of ``shape``, its axes found once (``t.sum`` calls ``np.add.reduce``)."""
+    if shape == to:
+        return _same
+    axes = _broadcast_axes(shape, to)
+    if all(shape[k] == 1 for k in axes):  # a sum of one term is that term: only the shape changes
+        return lambda t: t.reshape(to) if t.shape == shape else unbroadcast(t, to)
+    summed = tuple(n for k, n in enumerate(shape) if k not in axes)
+    add, axis = np.add.reduce, axes[0] if len(axes) == 1 else axes  # an int axis is the faster call
+    if summed == to:
+        return lambda t: add(t, axis=axis) if t.shape == shape else unbroadcast(t, to)
+    return lambda t: add(t, axis=axis).reshape(to) if t.shape == shape else unbroadcast(t, to)
 
 
 @rule(Elementwise, "exec.jvp")
@@ -143,28 +237,59 @@ def _jvp_elementwise(op: Elementwise, xs: list[Array], y: Array, V: Array, ts: l
     return T[prog.root].reshape(y.shape)
 
 
+def _stage_elementwise_vjp(
+    op: Elementwise, shapes: Shapes, shape: tuple[int, ...], dtype: np.dtype, needs: list[bool]
+) -> VjpStep:
+    coefs = affine_coefficients(op.fn)
+    if coefs is not None:  # constant partials: scale and reduce the cotangent, no per-element sweep
+        reduce = [_reducer(shape, s) if need else None for s, need in zip(shapes, needs, strict=True)]
+        parts = [None if r is None else _affine_part(a, r) for a, r in zip(coefs, reduce, strict=True)]
+
+        def affine(xs: list[Array], y: Array, V: Any, ct: Array) -> list[Maybe]:
+            return [None if part is None else part(ct) for part in parts]
+
+        return affine
+    return stage_program_vjp(compile_lambda(op.fn), shapes, shape, dtype, needs)
+
+
+def stage_program_vjp(
+    prog: Program, shapes: Shapes, shape: tuple[int, ...], dtype: np.dtype, needs: list[bool]
+) -> VjpStep:
+    """The adjoint sweep of ``prog`` over the slot matrix its values left on the tape."""
+    reduce = [_reducer(shape, s) if need else None for s, need in zip(shapes, needs, strict=True)]
+    code, ia, ib, consts, nargs, root = prog.code, prog.ia, prog.ib, prog.constants(dtype), prog.nargs, prog.root
+    rows, slots, vjp = (prog.nslots, *shape), (prog.nslots, math.prod(shape)), K.program_vjp
+    wanted = np.zeros(prog.nslots, dtype=np.bool_)
+    wanted[:nargs] = needs
+
+    def sweep(xs: list[Array], y: Array, V: Array, ct: Array) -> list[Maybe]:
+        G = np.zeros(rows, dtype=dtype)  # (nslots, *shape) like the primal's slots
+        G[root] = ct
+        vjp(code, ia, ib, consts, nargs, V, G.reshape(slots), wanted.copy())
+        return [None if r is None else r(G[k, ...]) for k, r in enumerate(reduce)]
+
+    return sweep
+
+
+def _affine_part(a: float, reduce: Callable[[Array], Array]) -> Callable[[Array], Array]:
+    """``ct -> unbroadcast(a ct)`` as an array of its own (never ``ct`` itself nor a view of it)."""
+    if a == 1.0 and reduce is _same:
+        return lambda ct: ct.copy()
+    return lambda ct: _owned(reduce(_scaled(a, ct)), ct)
+
+
 @rule(Elementwise, "exec.vjp")
 def _vjp_elementwise(op: Elementwise, xs: list[Array], y: Array, V: Array, ct: Array, needs: list[bool]) -> list[Maybe]:
     # x_i_bar = unbroadcast((df/dx_i) y_bar), swept backwards through the scalar program
-    coefs = affine_coefficients(op.fn)
-    if coefs is not None:  # constant partials: scale and reduce the cotangent, no per-element sweep
-        return [
-            _owned(unbroadcast(_scaled(a, ct), x.shape), ct) if need else None
-            for a, x, need in zip(coefs, xs, needs, strict=True)
-        ]
-    prog = compile_lambda(op.fn)
-    G = np.zeros(V.shape, dtype=V.dtype)
-    G[prog.root].reshape(y.shape)[...] = ct
-    active = np.zeros(prog.nslots, dtype=np.bool_)
-    active[: prog.nargs] = needs
-    K.program_vjp(prog.code, prog.ia, prog.ib, prog.constants(V.dtype), prog.nargs, V, G, active)
-    return [
-        unbroadcast(G[k].reshape(y.shape), x.shape) if need else None
-        for k, (x, need) in enumerate(zip(xs, needs, strict=True))
-    ]
+    return _stage_elementwise_vjp(op, _shapes(xs), y.shape, ct.dtype, needs)(xs, y, V, ct)
 
 
 # -- Einsum ------------------------------------------------------------------------------------------
+def _stage_einsum(op: Einsum, shapes: Shapes, shape: tuple[int, ...], dtype: np.dtype) -> ValueStep:
+    contract = staged(op.spec, shapes)
+    return lambda xs: (contract(*xs), None)
+
+
 @rule(Einsum, "exec.value")
 def _eval_einsum(op: Einsum, xs: list[Array], shape: tuple[int, ...], dtype: np.dtype) -> tuple[Array, Any]:
     return einsum(op.spec, *xs), None
@@ -189,18 +314,42 @@ def _einsum_transpose(spec: str, k: int) -> tuple[str, tuple[int, ...], tuple[in
     return ",".join([out, *(ins[j] for j in others)]) + "->" + present, others, missing
 
 
+def _stage_einsum_vjp(
+    op: Einsum, shapes: Shapes, shape: tuple[int, ...], dtype: np.dtype, needs: list[bool]
+) -> VjpStep:
+    # A_bar = einsum(y_bar, B, ... -> A's subscripts), broadcast over indices only A carries
+    parts = [_einsum_part(op.spec, k, shapes, shape) if need else None for k, need in enumerate(needs)]
+
+    def step(xs: list[Array], y: Array, aux: Any, ct: Array) -> list[Maybe]:
+        return [None if part is None else part(xs, ct) for part in parts]
+
+    return step
+
+
+def _einsum_part(spec: str, k: int, shapes: Shapes, shape: tuple[int, ...]) -> Callable[[list[Array], Array], Array]:
+    """``(xs, ct) -> `` operand ``k``'s cotangent, for operands of ``shapes`` and a cotangent of ``shape``."""
+    transposed, others, missing = _einsum_transpose(spec, k)
+    contract = staged(transposed, (shape, *(shapes[j] for j in others)))
+    if not missing:
+        if len(others) == 1:  # the common pair
+            j = others[0]
+            return lambda xs, ct: contract(ct, xs[j])
+        return lambda xs, ct: contract(ct, *[xs[j] for j in others])
+    x_shape = shapes[k]
+    expanded = tuple(1 if i in missing else n for i, n in enumerate(x_shape))  # a 1 on each axis only A carries
+
+    def broadcast(xs: list[Array], ct: Array) -> Array:
+        r = contract(ct, *[xs[j] for j in others])
+        out = np.empty(x_shape, dtype=r.dtype)  # a copy: cheaper than broadcast_to's view on small arrays
+        out[...] = r.reshape(expanded)
+        return out
+
+    return broadcast
+
+
 @rule(Einsum, "exec.vjp")
 def _vjp_einsum(op: Einsum, xs: list[Array], y: Array, aux: Any, ct: Array, needs: list[bool]) -> list[Maybe]:
-    # A_bar = einsum(y_bar, B, ... -> A's subscripts), broadcast over indices only A carries
-    res: list[Maybe] = []
-    for k, x in enumerate(xs):
-        if not needs[k]:
-            res.append(None)
-            continue
-        spec, others, missing = _einsum_transpose(op.spec, k)
-        r = einsum(spec, ct, *(xs[j] for j in others))
-        res.append(np.broadcast_to(np.expand_dims(r, missing), x.shape) if missing else r)
-    return res
+    return _stage_einsum_vjp(op, _shapes(xs), ct.shape, ct.dtype, needs)(xs, y, aux, ct)
 
 
 # -- linear structural ops: JVP is the op itself, VJP its transpose ------------------------------------
@@ -312,3 +461,57 @@ def _jvp_logsumexp(op: LogSumExp, xs: list[Array], y: Array, aux: Any, ts: list[
 def _vjp_logsumexp(op: LogSumExp, xs: list[Array], y: Array, aux: Any, ct: Array, needs: list[bool]) -> list[Maybe]:
     # x_bar = softmax(x) y_bar (broadcast along the axis)
     return [_softmax(xs[0], y, op.axis) * np.expand_dims(ct, op.axis)]
+
+
+# -- staged rules: the work that depends only on shapes, done once per graph --------------------------
+_VALUE_STAGES: dict[Callable[..., Any], Callable[..., ValueStep]] = {
+    _eval_elementwise: _stage_elementwise,
+    _eval_einsum: _stage_einsum,
+}
+_VJP_STAGES: dict[Callable[..., Any], Callable[..., VjpStep]] = {
+    _vjp_elementwise: _stage_elementwise_vjp,
+    _vjp_einsum: _stage_einsum_vjp,
+}
+
+
+def stage_value(impl: Callable[..., Any], op: Op, shapes: Shapes, shape: tuple[int, ...], dtype: np.dtype) -> ValueStep:
+    """The ``exec.value`` rule ``impl`` of ``op`` for arguments of ``shapes``, as a ``step(xs) -> (y, aux)``.
+
+    An executor rule with a staged form (plans, programs and reductions fixed by the shapes) gives
+    that; any other rule, such as a mutant put in by ``registry.override``, is called as it is.
+    """
+    stage = _VALUE_STAGES.get(impl)
+    if stage is not None:
+        return stage(op, shapes, shape, dtype)
+    return lambda xs: impl(op, xs, shape, dtype)  # type: ignore[no-any-return]
+
+
+def stage_vjp(
+    impl: Callable[..., Any], op: Op, shapes: Shapes, shape: tuple[int, ...], dtype: np.dtype, needs: list[bool]
+) -> VjpStep:
+    """The ``exec.vjp`` rule ``impl`` of ``op`` as ``step(xs, y, aux, ct) -> [cotangent or None]``, as stage_value."""
+    stage = _VJP_STAGES.get(impl)
+    if stage is not None:
+        return stage(op, shapes, shape, dtype, needs)
+    return lambda xs, y, aux, ct: impl(op, xs, y, aux, ct, needs)  # type: ignore[no-any-return]
+
+
+# -- fused chains: an elementwise node computed inside its only consumer's program ---------------------
+def fusable(inner: Op, outer: Op, value_rules: Sequence[Any], vjp_rules: Sequence[Any]) -> bool:
+    """Whether ``inner`` may be computed inside ``outer``'s scalar program: both elementwise and run by the
+    executor's own rules (an overridden rule, such as a mutant, is never bypassed), ``outer`` not affine."""
+    return (
+        isinstance(inner, Elementwise)
+        and isinstance(outer, Elementwise)
+        and all(r is _eval_elementwise for r in value_rules)
+        and all(r is _vjp_elementwise for r in vjp_rules)
+        and affine_coefficients(outer.fn) is None
+    )
+
+
+def fused_program(ops: Sequence[Elementwise], positions: Sequence[int]) -> Program:
+    """The program of ``ops[-1]`` with each ``ops[k]`` computed at its argument ``positions[k]`` of ``ops[k + 1]``."""
+    prog = compile_lambda(ops[0].fn)
+    for op, j in zip(ops[1:], positions, strict=True):
+        prog = compose(compile_lambda(op.fn), j, prog)
+    return prog

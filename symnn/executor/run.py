@@ -2,7 +2,9 @@
 
 Forward mode carries a tangent beside each primal; reverse mode records the primal sweep on a
 tape and walks it backwards accumulating cotangents. Per node the work is one call of a rule
-from ``rules`` (numpy, or one of the few compiled kernels); nothing is compiled per graph.
+from ``rules`` (numpy, or one of the few compiled kernels); nothing is compiled per graph. On
+first use the sweeps are planned once per executor (``plan``): each node's rule staged for its
+shapes, elementwise chains fused for the primal and adjoint sweeps.
 
 >>> import numpy as np
 >>> from symnn.ir import Builder
@@ -25,7 +27,8 @@ from ..errors import GraphError, ShapeError
 from ..ir import Graph
 from ..ops import Const, Input
 from ..registry import has, lookup, table
-from . import rules  # noqa: F401  (registers every op's "exec.*" parts, which the sweeps look up)
+from .plan import Step, plan  # importing plan imports rules, which registers every op's "exec.*" parts
+from .rules import VjpStep
 
 Array = np.ndarray
 _DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
@@ -59,7 +62,9 @@ class Executor:
             known = ", ".join(op.__name__ for op in table("exec.value"))
             raise GraphError(f"the executor cannot run {bad}; it runs leaves and nodes with arguments of: {known}")
         self.graph = graph
+        self._shapes = [n.shape for n in graph.nodes]
         self._leaves = {n.op.name: i for i, n in enumerate(graph.nodes) if isinstance(n.op, Input)}  # type: ignore[attr-defined]
+        self._names = {i: nm for nm, i in self._leaves.items()}
         self._consts = {
             i: _const(n.op, n.shape, self.dtype) for i, n in enumerate(graph.nodes) if isinstance(n.op, Const)
         }
@@ -71,14 +76,22 @@ class Executor:
             lookup(t, "exec.vjp") if n.args and has(t, "exec.vjp") else None
             for t, n in zip(ops, graph.nodes, strict=True)
         ]
-        self._params = graph.leaf_ids("param")
+        self._params = tuple(graph.leaf_ids("param"))
         self._wanted: dict[tuple[int, ...], list[bool]] = {}  # ids -> which nodes need a cotangent
+        # the sweeps, planned on first use: primal steps (fused or not), and a reverse walk per set of leaves
+        self._plans: dict[bool, list[Step]] = {}
+        self._backward: dict[tuple[int, ...], list[tuple[int, VjpStep, tuple[int, ...], list[bool]]]] = {}
+
+    def __getstate__(self) -> dict[str, Any]:
+        # the plans hold closures, which do not pickle: a copy plans again on first use
+        return {**self.__dict__, "_plans": {}, "_backward": {}}
 
     # -- public API --------------------------------------------------------------------------------
     def forward(self, values: Mapping[str, Any]) -> dict[str, Array]:
         """The outputs of the graph at ``values`` (one array per input and parameter name)."""
         env = self._check_values(values)
-        vals, _ = self._primal(env)
+        with np.errstate(all="ignore"):
+            vals, _ = self._primal(env)
         return self._named(vals, _Release(self.dtype, env, self._consts))
 
     def jvp(self, values: Mapping[str, Any], tangents: Mapping[str, Any]) -> tuple[dict[str, Array], dict[str, Array]]:
@@ -86,17 +99,15 @@ class Executor:
         env = self._check_values(values)
         seeds = self._check_named(tangents, self._leaves, "tangent", "leaf (input or parameter)")
         g = self.graph
-        vals: list[Any] = [None] * len(g.nodes)
-        tans: list[Array | None] = [None] * len(g.nodes)
+        vals = self._leaf_values(env)
+        tans: list[Array | None] = [seeds.get(i) for i in range(len(g.nodes))]
         with np.errstate(all="ignore"):
-            for i, n in enumerate(g.nodes):
-                if not n.args:
-                    vals[i], tans[i] = self._leaf(i, env), seeds.get(i)
-                    continue
-                xs = [vals[a] for a in n.args]
-                vals[i], aux = lookup(type(n.op), "exec.value")(n.op, xs, n.shape, self.dtype)
-                if any(tans[a] is not None for a in n.args):
-                    tans[i] = lookup(type(n.op), "exec.jvp")(n.op, xs, vals[i], aux, [tans[a] for a in n.args])
+            for i, value, args, _ in self._plan(fuse=False):
+                xs = [vals[a] for a in args]
+                vals[i], aux = value(xs)
+                if any(tans[a] is not None for a in args):
+                    n = g.nodes[i]
+                    tans[i] = lookup(type(n.op), "exec.jvp")(n.op, xs, vals[i], aux, [tans[a] for a in args])
         release = _Release(self.dtype, env, seeds, self._consts)
         return self._named(vals, release), {nm: release(tans[o], g.shape(o)) for nm, o in self._outputs.items()}
 
@@ -106,8 +117,9 @@ class Executor:
         """Outputs and ``J^T c`` for every leaf (``cotangents`` keyed by output name; missing ones are zero)."""
         env = self._check_values(values)
         seeds = self._check_named(cotangents, self._outputs, "cotangent", "output")
-        vals, tape = self._primal(env)
-        cts = self._reverse(vals, tape, seeds, list(self._leaves.values()))
+        with np.errstate(all="ignore"):
+            vals, tape = self._primal(env)
+            cts = self._reverse(vals, tape, seeds, tuple(self._leaves.values()))
         release = _Release(self.dtype, env, seeds, self._consts)
         outs = self._named(vals, release)
         return outs, {nm: release(cts[i], self.graph.shape(i)) for nm, i in self._leaves.items()}
@@ -121,56 +133,73 @@ class Executor:
         if name not in self._outputs:
             raise GraphError(f"the graph has no output {name!r}; its outputs are {list(g.output_names)}")
         o = self._outputs[name]
-        if g.shape(o) != ():
+        if self._shapes[o] != ():
             raise ShapeError(
                 f"grad needs a scalar output, but {name!r} has shape {g.shape(o)}; reduce it (e.g. .sum()) or use vjp"
             )
         ids = self._wrt(wrt)
         env = self._check_values(values)
-        vals, tape = self._primal(env)
-        cts = self._reverse(vals, tape, {o: np.ones((), dtype=self.dtype)}, ids)
-        release = _Release(self.dtype, env, self._consts)
-        return float(vals[o]), {g.nodes[i].op.name: release(cts[i], g.shape(i)) for i in ids}  # type: ignore[attr-defined]
+        with np.errstate(all="ignore"):
+            vals, tape = self._primal(env)
+            cts = self._reverse(vals, tape, {o: np.ones((), dtype=self.dtype)}, ids)
+        release, shapes, names = _Release(self.dtype, env, self._consts), self._shapes, self._names
+        return float(vals[o]), {names[i]: release(cts[i], shapes[i]) for i in ids}
 
-    # -- sweeps --------------------------------------------------------------------------------------
-    def _leaf(self, i: int, env: dict[int, Array]) -> Array:
-        """The value of an Input (from ``env``) or Const node."""
-        return env[i] if i in env else self._consts[i]
+    # -- sweeps (callers hold np.errstate(all="ignore")) ------------------------------------------------
+    def _plan(self, fuse: bool) -> list[Step]:
+        """The primal sweep, planned on first use: fused for values and reverse mode, unfused for forward mode."""
+        steps = self._plans.get(fuse)
+        if steps is None:
+            steps = self._plans[fuse] = plan(self.graph, self.dtype, self._value_rules, self._vjp_rules, fuse)
+        return steps
+
+    def _leaf_values(self, env: dict[int, Array]) -> list[Any]:
+        """One slot per node, the inputs (from ``env``) and constants filled in."""
+        vals: list[Any] = [None] * len(self.graph.nodes)
+        for i, c in self._consts.items():
+            vals[i] = c
+        for i, x in env.items():
+            vals[i] = x
+        return vals
 
     def _primal(self, env: dict[int, Array]) -> tuple[list[Any], list[Any]]:
-        g = self.graph
-        vals: list[Any] = [None] * len(g.nodes)
-        tape: list[Any] = [None] * len(g.nodes)
-        dtype = self.dtype
-        with np.errstate(all="ignore"):
-            for i, (n, value) in enumerate(zip(g.nodes, self._value_rules, strict=True)):
-                if value is not None:
-                    vals[i], tape[i] = value(n.op, [vals[a] for a in n.args], n.shape, dtype)
-                else:
-                    vals[i] = self._leaf(i, env)
+        vals = self._leaf_values(env)
+        tape: list[Any] = [None] * len(vals)
+        for i, value, args, _ in self._plan(fuse=True):
+            vals[i], tape[i] = value([vals[a] for a in args])
         return vals, tape
 
-    def _reverse(self, vals: list[Any], tape: list[Any], seeds: dict[int, Array], ids: list[int]) -> list[Array | None]:
+    def _reverse(
+        self, vals: list[Any], tape: list[Any], seeds: dict[int, Array], ids: tuple[int, ...]
+    ) -> list[Array | None]:
         """Cotangents of the nodes ``ids`` given output cotangents ``seeds``: one backward walk of the tape."""
-        g = self.graph
-        wanted = self._wanted_by(tuple(ids))
-        cts: list[Array | None] = [None] * len(g.nodes)
+        cts: list[Array | None] = [None] * len(vals)
         for o, s in seeds.items():
             cts[o] = _add(cts[o], s)
-        with np.errstate(all="ignore"):
-            for i in range(len(g.nodes) - 1, -1, -1):
-                n = g.nodes[i]
-                ct = cts[i]
-                if ct is None or not n.args or not wanted[i]:
-                    continue
-                needs = [wanted[a] for a in n.args]
-                xs = [vals[a] for a in n.args]
-                vjp = self._vjp_rules[i] or lookup(type(n.op), "exec.vjp")  # None: the look-up names what is missing
-                contribs = vjp(n.op, xs, vals[i], tape[i], ct, needs)
-                for a, c, need in zip(n.args, contribs, needs, strict=True):
-                    if need and c is not None:
-                        cts[a] = _add(cts[a], c)
+        for i, step, args, needs in self._backward_plan(ids):
+            ct = cts[i]
+            if ct is None:
+                continue
+            contribs = step([vals[a] for a in args], vals[i], tape[i], ct)
+            for a, c, need in zip(args, contribs, needs, strict=True):
+                if need and c is not None:
+                    prev = cts[a]
+                    cts[a] = c if prev is None else prev + c  # a new array: no cotangent is ever changed in place
         return cts
+
+    def _backward_plan(self, ids: tuple[int, ...]) -> list[tuple[int, VjpStep, tuple[int, ...], list[bool]]]:
+        """(node, staged cotangent rule, arguments, which need a cotangent) for the leaves ``ids``, last step
+        first: only the steps that depend on one of them (planned once per ``ids``)."""
+        backward = self._backward.get(ids)
+        if backward is None:
+            wanted = self._wanted_by(ids)
+            backward = []
+            for i, _, args, vjp in reversed(self._plan(fuse=True)):
+                if wanted[i]:
+                    needs = [wanted[a] for a in args]
+                    backward.append((i, vjp(needs), args, needs))
+            self._backward[ids] = backward
+        return backward
 
     def _wanted_by(self, ids: tuple[int, ...]) -> list[bool]:
         """Which nodes need a cotangent for the leaves ``ids``: those that depend on one (cached per ``ids``)."""
@@ -187,6 +216,16 @@ class Executor:
 
     # -- validation ----------------------------------------------------------------------------------
     def _check_values(self, values: Mapping[str, Any]) -> dict[int, Array]:
+        if type(values) is dict and len(values) == len(self._leaves):
+            # the common call: every leaf once, as an array of the declared shape and the executor's dtype
+            env, leaves, shapes, dtype = {}, self._leaves, self._shapes, self.dtype
+            for nm, v in values.items():
+                i = leaves.get(nm)
+                if i is None or type(v) is not np.ndarray or v.dtype != dtype or v.shape != shapes[i]:
+                    break
+                env[i] = v
+            else:
+                return env
         if not isinstance(values, Mapping):
             raise GraphError(f"values must be a dict from leaf names to arrays, got {type(values).__name__}")
         missing = [nm for nm in self._leaves if nm not in values]
@@ -200,9 +239,12 @@ class Executor:
         unknown = [nm for nm in given if nm not in known]
         if unknown:
             raise GraphError(f"{what}s given for unknown names {unknown}; the graph's {kind} names are {list(known)}")
-        return {known[nm]: self._array(nm, v, self.graph.shape(known[nm]), what) for nm, v in given.items()}
+        shapes = self._shapes
+        return {known[nm]: self._array(nm, v, shapes[known[nm]], what) for nm, v in given.items()}
 
     def _array(self, name: str, value: Any, shape: tuple[int, ...], what: str) -> Array:
+        if type(value) is np.ndarray and value.dtype == self.dtype and value.shape == shape:
+            return value  # what the checks below would return, without their calls
         try:
             arr = np.asarray(value)
         except (TypeError, ValueError) as e:
@@ -215,7 +257,7 @@ class Executor:
             raise ShapeError(f"the {what} for {name!r} has shape {arr.shape}, but the graph declares {shape}")
         return arr.astype(self.dtype, copy=False)
 
-    def _wrt(self, wrt: str | Sequence[str] | None) -> list[int]:
+    def _wrt(self, wrt: str | Sequence[str] | None) -> tuple[int, ...]:
         if wrt is None:
             ids = self._params
             if not ids:
@@ -227,7 +269,7 @@ class Executor:
         unknown = [nm for nm in names if nm not in self._leaves]
         if unknown:
             raise GraphError(f"cannot differentiate with respect to {unknown}; the leaves are {list(self._leaves)}")
-        return [self._leaves[nm] for nm in names]
+        return tuple(self._leaves[nm] for nm in names)
 
     def _signature(self) -> str:
         return ", ".join(f"{nm} {self.graph.shape(i)}" for nm, i in self._leaves.items())
@@ -249,7 +291,9 @@ class _Release:
 
     def __init__(self, dtype: np.dtype, *shared: Mapping[int, Array]) -> None:
         self.dtype = dtype
-        self.taken = {id(a) for group in shared for a in group.values()}
+        self.taken: set[int] = set()
+        for group in shared:
+            self.taken.update(map(id, group.values()))
 
     def __call__(self, x: Array | None, shape: tuple[int, ...]) -> Array:
         if x is None:

@@ -172,6 +172,37 @@ def compile_lambda(fn: sp.Lambda) -> Program:
     )
 
 
+def compose(outer: Program, j: int, inner: Program) -> Program:
+    """The program of ``outer`` with its argument ``j`` computed by ``inner``: ``inner``'s arguments,
+    then ``outer``'s others, are the arguments; ``inner``'s instructions run first, then ``outer``'s.
+
+    Every instruction is kept as it is, only its rows renumbered, so each value is computed by the same
+    operations in the same order as by the two programs one after the other.
+
+    >>> x, y = sp.symbols("_a0 _a1", real=True)
+    >>> compose(compile_lambda(sp.Lambda(x, sp.tanh(x))), 0, compile_lambda(sp.Lambda((x, y), x + y))).listing()
+    ['%2 = add(%0, %1)', '%3 = tanh(%2)']
+    """
+    n_in, n_out = inner.nargs, outer.nargs
+    nargs = n_in + n_out - 1
+    first = nargs + len(inner.code)  # the fused row of outer's first instruction
+    inner_row = [*range(n_in), *range(nargs, first)]  # inner's row -> fused row
+    outer_row = [n_in + k - (k > j) for k in range(n_out)] + [*range(first, first + len(outer.code))]
+    outer_row[j] = inner_row[inner.root]
+
+    def renumber(rows: list[int], operands: np.ndarray) -> list[int]:
+        return [rows[r] if r >= 0 else -1 for r in operands.tolist()]
+
+    return Program(
+        code=np.concatenate([inner.code, outer.code]),
+        ia=np.array(renumber(inner_row, inner.ia) + renumber(outer_row, outer.ia), dtype=np.int64),
+        ib=np.array(renumber(inner_row, inner.ib) + renumber(outer_row, outer.ib), dtype=np.int64),
+        consts=np.concatenate([inner.consts, outer.consts]),
+        nargs=nargs,
+        root=outer_row[outer.root],
+    )
+
+
 _AFFINE = frozenset({K.CONST, K.ADD, K.SUB, K.NEG, K.ADDC, K.MULC})
 
 
