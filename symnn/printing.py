@@ -122,33 +122,36 @@ def _tex_text(s: str) -> str:
     return r"\text{%s}" % "".join(_TEX_SPECIAL.get(ch, ch) for ch in s)
 
 
-def _head_sub(name: str) -> tuple[str, str]:
-    """LaTeX of a name split into head and subscript (without braces), e.g. ``W1 -> (W, 1)``."""
+def _head_sub(name: str) -> tuple[str, str, str]:
+    """LaTeX of a name split into head, superscript and subscript (without braces), e.g. ``W1 -> (W, '', 1)``.
+
+    A decoration (bar, dot) covers the head only: ``grad:0.W`` is ``\\bar{W}^{(0)}``.
+    """
     for prefix, deco in _DECORATIONS:
         if name.startswith(prefix) and len(name) > len(prefix):
-            head, sub = _head_sub(name[len(prefix) :])
-            return deco % head, sub
+            head, sup, sub = _head_sub(name[len(prefix) :])
+            return deco % head, sup, sub
     scope, dot, last = name.rpartition(".")
     if dot and scope and _PLAIN.fullmatch(last):
         # a layer's parameter, e.g. "0.W" -> W^{(0)}: the layer path as a superscript
-        head, sub = _head_sub(last)
+        head, _, sub = _head_sub(last)
         path = scope if re.fullmatch(r"[0-9.]+", scope) else _tex_text(scope)
-        return f"{head}^{{({path})}}", sub
+        return head, f"({path})", sub
     m = _PLAIN.fullmatch(name)
     if not m:  # names are data: anything else is shown verbatim, escaped
-        return _tex_text(name), ""
+        return _tex_text(name), "", ""
     head, digits, word = m.groups()
     if len(head) == 1 or head in greek_letters_set or head.lower() in greek_letters_set:
         head_tex = sp.latex(sp.Symbol(head))
     elif re.fullmatch(r"[A-Z][a-z]", head) and not digits and not word:
-        return head[0], r"\mathrm{%s}" % head[1]  # Wq -> W_{q}, upright: not an index
+        return head[0], "", r"\mathrm{%s}" % head[1]  # Wq -> W_{q}, upright: not an index
     else:
         head_tex = r"\mathrm{%s}" % head
     if digits:
-        return head_tex, digits
+        return head_tex, "", digits
     if word:
-        return head_tex, r"\mathrm{%s}" % word  # upright, so W_q never reads as an index q
-    return head_tex, ""
+        return head_tex, "", r"\mathrm{%s}" % word  # upright, so W_q never reads as an index q
+    return head_tex, "", ""
 
 
 def latex_name(name: str, index: str = "") -> str:
@@ -156,10 +159,12 @@ def latex_name(name: str, index: str = "") -> str:
 
     >>> latex_name("grad:W1", "ij"), latex_name("tangent:out"), latex_name("x; import os")
     ('\\bar{W}_{1,ij}', '\\dot{\\mathrm{out}}', '\\text{x;\\ import\\ os}')
+    >>> latex_name("grad:0.W", "ij")
+    '\\bar{W}^{(0)}_{ij}'
     """
-    head, sub = _head_sub(name)
+    head, sup, sub = _head_sub(name)
     sub = ",".join(s for s in (sub, index) if s)
-    return f"{head}_{{{sub}}}" if sub else head
+    return head + (f"^{{{sup}}}" if sup else "") + (f"_{{{sub}}}" if sub else "")
 
 
 @dataclass(frozen=True)

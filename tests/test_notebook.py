@@ -42,7 +42,7 @@ def test_graphs_display_as_equations_and_drawings(executed):
         assert out.data["text/latex"].startswith("$$\\begin{align*}")
         assert out.data["image/svg+xml"].lstrip().startswith(("<svg", "<?xml"))
     # the gradient's equations name the adjoints of the parameters, as the notes write them
-    assert "\\bar{W^{(0)}}" in graph_cells[1].outputs[0].data["text/latex"]
+    assert "\\bar{W}^{(0)}" in graph_cells[1].outputs[0].data["text/latex"]
     drawn = [c for c in code if c.source.startswith("graph.draw()")]
     assert drawn and "image/svg+xml" in _mimes(drawn[0])
 

@@ -126,7 +126,7 @@ def test_derivative_names():
     assert latex_name("alpha") == r"\alpha"
     assert latex_name("W_q", "ij") == r"W_{\mathrm{q},ij}"
     assert latex_name("Wq") == r"W_{\mathrm{q}}"
-    assert latex_name("grad:0.W", "ij") == r"\bar{W^{(0)}}_{ij}"
+    assert latex_name("grad:0.W", "ij") == r"\bar{W}^{(0)}_{ij}"
     assert latex_name("1.0.b1") == r"b^{(1.0)}_{1}"
     assert latex_name("enc.head0.Wk") == r"W^{(\text{enc.head0})}_{\mathrm{k}}"
 
