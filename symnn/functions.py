@@ -8,8 +8,10 @@ overflows to NaN at ``x = -800``. The functions here fix one convention for ever
 * ``step(x) = 1 if x > 0 else 0`` (so ``step(0) = 0``), ``step' = 0``;
 * ``sgn(x)`` with ``sgn(0) = 0`` and ``sgn' = 0``;
 * ``maximum(a, b)`` picks its first argument on ties;
-* ``sigmoid`` and ``softplus`` differentiate to themselves (``sigmoid' = s (1 - s)``,
-  ``softplus' = sigmoid``), never to a quotient of exponentials.
+* ``sigmoid`` and ``softplus`` differentiate to themselves (``sigmoid'(x) = s(x) s(-x)``,
+  ``softplus' = sigmoid``), never to a quotient of exponentials. ``s(x) s(-x)`` rather than
+  ``s(x) (1 - s(x))``: for x > 37, 1 - s(x) rounds to 0 in float64 (PyTorch's backward does
+  that), while s(-x) keeps the true value, about exp(-x), down to 1e-308.
 
 ``FUNCTIONS`` is the one table of supported scalar functions. Each has ONE canonical name, used
 by every backend (code generator, executor, oracles, spec rows, tests): the name of its SymPy
@@ -19,7 +21,7 @@ class, not ``sign``), ``abs`` (``sympy.Abs``, which Python's ``abs`` builds), ``
 >>> import sympy
 >>> x = sympy.Symbol("x", real=True)
 >>> sympy.diff(sigmoid(x), x)
-(1 - sigmoid(x))*sigmoid(x)
+sigmoid(-x)*sigmoid(x)
 >>> canonicalize(1 / (1 + sympy.exp(-x)))
 sigmoid(x)
 >>> canonical_name(sympy.atan), FUNCTIONS["sgn"].kink, FUNCTIONS["maximum"].arity
@@ -67,8 +69,8 @@ class sigmoid(_Scalar):
         return None
 
     def fdiff(self, argindex: int = 1) -> sp.Expr:
-        # d sigmoid(x) = sigmoid(x) (1 - sigmoid(x))
-        return self * (1 - self)
+        # d sigmoid(x) = sigmoid(x) sigmoid(-x): equal to s (1 - s), but 1 - s(x) is 0 in floating point for large x
+        return self * sigmoid(-self.args[0])
 
     def _elementary(self) -> sp.Expr:
         return 1 / (1 + sp.exp(-self.args[0]))
