@@ -183,7 +183,7 @@ class LeakyReLU:
     Lambda(_a0, _a0/10 + 9*relu(_a0)/10)
     """
 
-    negative_slope: Any = sp.Rational(1, 100)
+    negative_slope: Any = 0.01  # exactly 1/100 after __post_init__, as every float here
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "negative_slope", exact_number("LeakyReLU", "negative_slope", self.negative_slope))
