@@ -74,9 +74,10 @@ def sigint_held() -> Iterator[None]:
     SIGINT is blocked in this thread (a signal mask is inherited by the threads it starts and, through
     them, by their processes), and a Ctrl-C that another thread takes meanwhile (a BLAS or Numba
     thread that does not block it) is only recorded, then handed to the previous handler at the end.
-    Outside the main thread this does nothing; without ``signal.pthread_sigmask`` (Windows) there is no mask.
+    Outside the main thread, or when SIGINT's handler was not set from Python (an embedding
+    application's), this does nothing; without ``signal.pthread_sigmask`` (Windows) there is no mask.
     """
-    if threading.current_thread() is not threading.main_thread():
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGINT) is None:
         yield
         return
     caught: list[int] = []
@@ -132,7 +133,10 @@ def local_cluster(workers: int, threads: int | None = None) -> Any:
         # the scheduler's HTTP server (health routes) on a free loopback port, not 8787: no "port in use" warning
         # when another cluster or a notebook's dashboard holds 8787
         scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"},
-        silence_logs=logging.ERROR,  # shutdown chatter; a lost worker still shows in the chunk's error
+        # distributed's own logging, in this process and the workers': even ERROR records are shutdown races
+        # ("failed to communicate with scheduler during heartbeat" after a Ctrl-C); a chunk that fails, or whose
+        # workers died, is reported by submit_all with the cause
+        silence_logs=logging.CRITICAL,
         env={"NUMBA_NUM_THREADS": str(numba_threads), "OMP_NUM_THREADS": "1"},
     )
 
