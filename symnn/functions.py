@@ -330,18 +330,22 @@ def sympify_data(
     found = _string_inside(value)
     if found is not None:
         where, text = found
+        at = f" at {where}" if where else ""
+        if text is None:  # sympify would consume it item by item, strings included, before refusing it
+            raise error(f"{owner}: got a one-shot iterator{at}; give a list, a tuple or a sympy expression")
         shown = text if len(text) <= 80 else text[:60] + f"... ({len(text)} characters)"
         raise error(
-            f"{owner}: got the string {shown!r}{f' at {where}' if where else ''}; symnn never parses strings "
+            f"{owner}: got the string {shown!r}{at}; symnn never parses strings "
             "(sympify would run them as Python): build expressions with sympy.Symbol(...) and numbers"
         )
     return sp.sympify(value, strict=strict)
 
 
-def _string_inside(value: Any) -> tuple[str, str] | None:
-    """(where, text) of the first str or bytes in ``value`` or in the containers it nests (sympify's reach), else None.
+def _string_inside(value: Any) -> tuple[str, str | None] | None:
+    """(where, text) of the first str or bytes in ``value`` or in the containers it nests (sympify's reach).
 
-    Walked with a stack, not recursion: a deeply nested list is no RecursionError here.
+    (where, None) for a one-shot iterator, which cannot be looked into without using it up; None if
+    there is neither. Walked with a stack, not recursion: a deeply nested list is no RecursionError here.
     """
     stack: list[tuple[str, Any]] = [("", value)]
     while stack:
@@ -359,11 +363,8 @@ def _string_inside(value: Any) -> tuple[str, str] | None:
             key = f"a key of {where}" if where else "a key of the dict"
             items = [(f"{where}[{k!r}]", x) for k, x in v.items()] + [(key, k) for k in v]
         elif isinstance(v, Iterable):
-            if iter(v) is v:  # sympify would consume a one-shot iterator element by element, strings included
-                raise UnsupportedFunctionError(
-                    f"got an iterator {type(v).__name__} where a sympy expression or a list of them was expected; "
-                    "give a list"
-                )
+            if iter(v) is v:
+                return where, None
             items = [(f"{where}[{i}]", x) for i, x in enumerate(v)]
         else:
             continue
