@@ -27,6 +27,7 @@ import numpy as np
 import sympy as sp
 
 from .errors import GraphError, ShapeError, SizeError
+from .functions import sympify_data
 from .ir import Graph
 from .ops import (
     BroadcastTo,
@@ -95,10 +96,15 @@ def _leaf_symbol(name: str, idx: tuple[int, ...]) -> sp.Symbol:
 def _number(v: Any, where: str) -> sp.Expr:
     if isinstance(v, bool):
         raise GraphError(f"{where}: expected a number, got the boolean {v!r}")
+    if isinstance(v, sp.Basic):
+        return v
     try:
-        e = sp.sympify(v, strict=True) if not isinstance(v, sp.Basic) else v
+        # a str anywhere in v would otherwise run as Python
+        e = sympify_data(v, f"{where} (expected a number or a sympy expression)", GraphError, strict=True)
     except (sp.SympifyError, TypeError):
         raise GraphError(f"{where}: expected a number or a sympy expression, got {v!r}") from None
+    if not isinstance(e, sp.Expr):
+        raise GraphError(f"{where}: expected a number or a sympy expression, got the {type(v).__name__} {v!r}")
     return e
 
 

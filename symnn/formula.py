@@ -25,7 +25,7 @@ from sympy.matrices.expressions import MatrixExpr, MatrixSymbol
 from sympy.matrices.expressions.matexpr import MatrixElement
 
 from .errors import GraphError, UnsupportedFunctionError
-from .functions import SUPPORTED, _exp_arg, _is_one_plus_exp, canonicalize, sigmoid
+from .functions import SUPPORTED, _exp_arg, _is_one_plus_exp, canonicalize, sigmoid, sympify_data
 from .ir import Builder, Graph, Tensor, arg_symbols, is_identifier
 from .ops import Elementwise
 
@@ -142,13 +142,8 @@ def formula(
 
     raw = []
     for e in exprs:
-        if isinstance(e, str):
-            raise GraphError(
-                f"formula: got the string {_short(e)!r}; formula takes sympy expressions and never parses "
-                "strings (user strings are data): build the expression with sympy symbols"
-            )
         try:
-            e = sp.sympify(e, strict=True)
+            e = sympify_data(e, "formula", GraphError, strict=True)
         except (sp.SympifyError, TypeError) as err:
             raise GraphError(f"formula: {_short(e)} is not a sympy expression") from err
         if not isinstance(e, sp.Expr) or isinstance(e, MatrixExpr):

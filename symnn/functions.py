@@ -8,8 +8,10 @@ overflows to NaN at ``x = -800``. The functions here fix one convention for ever
 * ``step(x) = 1 if x > 0 else 0`` (so ``step(0) = 0``), ``step' = 0``;
 * ``sgn(x)`` with ``sgn(0) = 0`` and ``sgn' = 0``;
 * ``maximum(a, b)`` picks its first argument on ties;
-* ``sigmoid`` and ``softplus`` differentiate to themselves (``sigmoid' = s (1 - s)``,
-  ``softplus' = sigmoid``), never to a quotient of exponentials.
+* ``sigmoid`` and ``softplus`` differentiate to themselves (``sigmoid'(x) = s(x) s(-x)``,
+  ``softplus' = sigmoid``), never to a quotient of exponentials. ``s(x) s(-x)`` rather than
+  ``s(x) (1 - s(x))``: for x > 37, 1 - s(x) rounds to 0 in float64 (PyTorch's backward does
+  that), while s(-x) keeps the true value, about exp(-x), down to 1e-308.
 
 ``FUNCTIONS`` is the one table of supported scalar functions. Each has ONE canonical name, used
 by every backend (code generator, executor, oracles, spec rows, tests): the name of its SymPy
@@ -19,7 +21,7 @@ class, not ``sign``), ``abs`` (``sympy.Abs``, which Python's ``abs`` builds), ``
 >>> import sympy
 >>> x = sympy.Symbol("x", real=True)
 >>> sympy.diff(sigmoid(x), x)
-(1 - sigmoid(x))*sigmoid(x)
+sigmoid(-x)*sigmoid(x)
 >>> canonicalize(1 / (1 + sympy.exp(-x)))
 sigmoid(x)
 >>> canonical_name(sympy.atan), FUNCTIONS["sgn"].kink, FUNCTIONS["maximum"].arity
@@ -28,13 +30,14 @@ sigmoid(x)
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import sympy as sp
 from sympy.core.logic import fuzzy_and
 
-from .errors import UnsupportedFunctionError
+from .errors import SymnnError, UnsupportedFunctionError
 
 
 def _number(x: sp.Expr) -> bool:
@@ -66,8 +69,8 @@ class sigmoid(_Scalar):
         return None
 
     def fdiff(self, argindex: int = 1) -> sp.Expr:
-        # d sigmoid(x) = sigmoid(x) (1 - sigmoid(x))
-        return self * (1 - self)
+        # d sigmoid(x) = sigmoid(x) sigmoid(-x): equal to s (1 - s), but 1 - s(x) is 0 in floating point for large x
+        return self * sigmoid(-self.args[0])
 
     def _elementary(self) -> sp.Expr:
         return 1 / (1 + sp.exp(-self.args[0]))
@@ -307,6 +310,68 @@ def _logistic_quotient(e: sp.Mul) -> sp.Expr | None:
     return None
 
 
+def sympify_data(
+    value: Any, owner: str, error: type[SymnnError] = UnsupportedFunctionError, strict: bool = False
+) -> Any:
+    """``sympy.sympify(value)`` of a value from the user, refusing a ``str`` (or bytes) anywhere in it.
+
+    SymPy parses a string as Python, so ``sympify("__import__('os').system(...)")`` runs the
+    command, and it does so inside lists, tuples, sets, dicts and arrays too, even with
+    ``strict=True``. Every sympify of user data in symnn goes through here: strings are data,
+    never code. ``error`` is the exception raised (a SymnnError subclass), ``owner`` starts its message.
+
+    >>> sympify_data([1, (2, 3)], "demo")
+    [1, (2, 3)]
+    >>> sympify_data({"eps": [1, "__import__('os')"]}, "demo")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    symnn.errors.UnsupportedFunctionError: demo: got the string "__import__('os')" at ['eps'][1]; symnn never ...
+    """
+    found = _string_inside(value)
+    if found is not None:
+        where, text = found
+        at = f" at {where}" if where else ""
+        if text is None:  # sympify would consume it item by item, strings included, before refusing it
+            raise error(f"{owner}: got a one-shot iterator{at}; give a list, a tuple or a sympy expression")
+        shown = text if len(text) <= 80 else text[:60] + f"... ({len(text)} characters)"
+        raise error(
+            f"{owner}: got the string {shown!r}{at}; symnn never parses strings "
+            "(sympify would run them as Python): build expressions with sympy.Symbol(...) and numbers"
+        )
+    return sp.sympify(value, strict=strict)
+
+
+def _string_inside(value: Any) -> tuple[str, str | None] | None:
+    """(where, text) of the first str or bytes in ``value`` or in the containers it nests (sympify's reach).
+
+    (where, None) for a one-shot iterator, which cannot be looked into without using it up; None if
+    there is neither. Walked with a stack, not recursion: a deeply nested list is no RecursionError here.
+    """
+    stack: list[tuple[str, Any]] = [("", value)]
+    while stack:
+        where, v = stack.pop()
+        if isinstance(v, (str, bytes, bytearray)):
+            return where, v if isinstance(v, str) else repr(bytes(v))
+        if isinstance(v, (sp.Basic, sp.MatrixBase, int, float, complex)) or v is None:
+            continue  # sympy objects were built from sympy objects; numbers hold no text
+        kind = getattr(getattr(v, "dtype", None), "kind", None)
+        if kind is not None and kind in "biufcmM":
+            continue  # a numeric NumPy array or scalar
+        if callable(getattr(v, "tolist", None)):
+            v = v.tolist()  # a NumPy array of str or objects, without importing NumPy here
+        if isinstance(v, Mapping):
+            key = f"a key of {where}" if where else "a key of the dict"
+            items = [(f"{where}[{k!r}]", x) for k, x in v.items()] + [(key, k) for k in v]
+        elif isinstance(v, Iterable):
+            if iter(v) is v:
+                return where, None
+            items = [(f"{where}[{i}]", x) for i, x in enumerate(v)]
+        else:
+            continue
+        stack.extend(reversed(items))
+    return None
+
+
 def canonicalize(expr: sp.Expr) -> sp.Expr:
     """Rewrite ``expr`` to symnn's conventions and stable forms; reject unknown functions.
 
@@ -323,11 +388,9 @@ def canonicalize(expr: sp.Expr) -> sp.Expr:
     >>> canonicalize(sp.log(sp.exp(x) / (1 + sp.exp(x)))), canonicalize(-sp.log(1 + sp.exp(-x)))
     (-softplus(-x), -softplus(-x))
     """
-    if isinstance(expr, str):  # sympify would evaluate the string as Python
-        raise UnsupportedFunctionError(
-            f"canonicalize: got the string {expr!r}; expressions are SymPy objects; build it with sympy.Symbol(...)"
-        )
-    expr = sp.sympify(expr)
+    expr = sympify_data(expr, "canonicalize")
+    if not isinstance(expr, sp.Basic):
+        raise UnsupportedFunctionError(f"canonicalize: expected a sympy expression, got {type(expr).__name__}")
     expr = expr.replace(sp.Heaviside, lambda x, *h: step(x))
     expr = expr.replace(sp.sign, lambda x: sgn(x))
     expr = expr.replace(sp.Max, _max_to_maximum)

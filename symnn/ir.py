@@ -29,7 +29,7 @@ import sympy as sp
 
 from . import draw
 from .errors import GraphError, ShapeError, SymnnError
-from .functions import canonicalize
+from .functions import canonicalize, sympify_data
 from .ops import (
     BroadcastTo,
     Concat,
@@ -245,10 +245,9 @@ class Builder:
         if isinstance(fn, sp.Lambda):
             body = fn(*exprs)
         else:
-            out = fn(*exprs)
-            if isinstance(out, str):  # sympify would evaluate the string as Python
-                raise GraphError(f"map: the function returned the string {out!r}; return a SymPy expression")
-            body = sp.sympify(out)
+            body = sympify_data(fn(*exprs), "map", GraphError)
+            if not isinstance(body, sp.Basic):
+                raise GraphError(f"map: the function must return a sympy expression, got {type(body).__name__}")
         return self.apply(body, tensors)
 
     def apply(self, body: sp.Expr, tensors: Sequence[Tensor]) -> Tensor:

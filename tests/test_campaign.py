@@ -7,10 +7,13 @@ import dataclasses
 import functools
 import json
 import os
+import re
 import signal
+import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -266,9 +269,62 @@ def test_a_worker_killed_mid_chunk_loses_nothing(client, tmp_path):
     assert len(list((tmp_path / "results" / "verify").glob("chunk-*.json"))) == 4
 
 
+PROGRESS_LINE = re.compile(r"^\[\d+/\d+\] ")
+
+
+def test_ctrl_c_during_a_dask_run_is_one_line_and_closes_the_cluster(tmp_path):
+    """Ctrl-C reaches the terminal's whole process group: the command, its nannies and its worker processes."""
+    pytest.importorskip("distributed")
+    results = tmp_path / "runs"
+    argv = ["boolean", "verify", "--random", "30", "24", "--workers", "2", "--results", str(results)]
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "import sys; from symnn.cli import main; sys.exit(main())", *argv],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        cwd=tmp_path,
+        start_new_session=True,  # its own process group, as a terminal gives a command
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+    )
+    deadline = time.monotonic() + 240
+    while not list(results.rglob("chunk-*.json")) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)  # the first chunk saved: the cluster is up and its workers are computing
+    assert proc.poll() is None, proc.communicate()[1].decode()
+    os.killpg(proc.pid, signal.SIGINT)
+    err = proc.communicate(timeout=120)[1].decode()
+    assert proc.returncode == 130, err
+    lines = [line for line in err.splitlines() if not PROGRESS_LINE.match(line)]
+    assert len(lines) == 1 and lines[0].startswith("symnn: error: interrupted (Ctrl-C)"), err
+    closed = time.monotonic() + 30
+    while time.monotonic() < closed:  # nannies and workers are gone with the command
+        try:
+            os.killpg(proc.pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        os.killpg(proc.pid, signal.SIGKILL)
+        pytest.fail("worker processes outlived the interrupted command")
+    folder = results / "verify"
+    saved = sorted(folder.iterdir())
+    assert saved and all(p.name == "manifest.json" or re.fullmatch(r"chunk-\d{6}\.json", p.name) for p in saved)
+    for p in saved:  # whole files only, no temporary ones left
+        json.loads(p.read_text())
+
+
+def test_sigint_held_defers_a_ctrl_c_to_the_end_of_the_block():
+    from verify.campaign.cluster import sigint_held
+
+    reached = False
+    with pytest.raises(KeyboardInterrupt):
+        with sigint_held():
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)
+            reached = True
+    assert reached
+
+
 def test_benchmark_script_smoke(capsys):
     import importlib.util
-    from pathlib import Path
 
     path = Path(__file__).resolve().parent.parent / "benchmarks" / "campaign.py"
     spec = importlib.util.spec_from_file_location("campaign_bench", path)

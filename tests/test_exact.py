@@ -83,3 +83,59 @@ def test_reference_rewrites_to_elementary_functions():
     assert not e.has(sigmoid) and not e.has(relu)
     assert same(e.subs(x, sp.Rational(1, 2)), sigmoid(sp.Rational(1, 2)) + sp.Rational(1, 2), 30)[0]
     assert not same(sp.Rational(1, 3), sp.Rational(1, 3) + sp.Rational(1, 10**50), 30)[0]
+
+
+def _formula_graph():
+    import symnn
+
+    w, b, x = sp.symbols("w b x")
+    return symnn.formula(sp.tanh(w * x + b) ** 2 + w * b, params=["w", "b"], inputs=["x"])
+
+
+def test_formula_graphs_with_scalar_parameters():
+    """Every leaf of a formula graph is 0-d: the forward check sums over 0-d arrays too (it raised before)."""
+    report = check_exact(_formula_graph(), seed=0)
+    assert report.ok, report.mismatches
+    assert report.compared == 3  # grad w, grad b, <J t, c>
+    from verify import CheckOptions, gradcheck
+
+    rows = gradcheck(_formula_graph(), None, CheckOptions(paths=("symbolic",), oracles=("exact",))).rows
+    assert rows and all(r.oracle == "exact" and r.verdict == "pass" for r in rows), rows
+
+
+def test_formula_graphs_with_scalar_parameters_still_catch_a_wrong_rule():
+    def wrong(right):
+        return lambda op, primals, out, cot, needs: [
+            -r if r is not None else None for r in right(op, primals, out, cot, needs)
+        ]
+
+    with registry.override(Elementwise, "vjp", wrong):
+        report = check_exact(_formula_graph(), seed=0)
+    assert not report.ok and {m.path for m in report.mismatches} == {"reverse"}
+
+
+@pytest.mark.parametrize(
+    "make",
+    [lambda b, w: w * w * 0.1, lambda b, w: w * w * b.const(0.1), lambda b, w: w * w * b.const([0.1, 0.2, 0.7])],
+    ids=["number", "one-value const", "const"],
+)
+def test_float_constants_keep_a_rational_graph_exact(make):
+    """0.1 folded into a body or held by a Const: compared in exact arithmetic, not rounded to 53 bits."""
+    b = Builder()
+    w = b.param("w", (3,))
+    report = check_exact(b.build(make(b, w).sum()), seed=0)
+    assert report.ok, report.mismatches  # a 53-bit Float made the forward check differ at the 17th digit
+    assert report.exact == report.compared == 4
+
+
+def test_exact_constants_are_the_floats_values():
+    from verify.exact import exact_constants
+
+    b = Builder()
+    w = b.param("w", (2,))
+    g = exact_constants(b.build((w * 0.1 + b.const([0.25, 1e-300])).sum()))
+    consts = [v for n in g.nodes for v in getattr(n.op, "values", ())]
+    bodies = [n.op.fn.expr for n in g.nodes if isinstance(n.op, Elementwise)]
+    assert consts == [sp.Rational(1, 4), sp.Rational(1e-300)] and float(consts[1]) == 1e-300
+    assert not any(e.has(sp.Float) for e in bodies)
+    assert sp.Rational(3602879701896397, 2**55) in {c for e in bodies for c in e.atoms(sp.Rational)}

@@ -38,7 +38,7 @@ y = sp.Symbol("y", real=True)
 
 
 def test_sigmoid_derivative_matches_the_elementary_formula():
-    # the rule s(1 - s) must equal sympy's own derivative of 1/(1+exp(-x))
+    # the rule s(x) s(-x) must equal sympy's own derivative of 1/(1+exp(-x))
     elementary = sp.diff(1 / (1 + sp.exp(-x)), x)
     ours = sp.diff(sigmoid(x), x).rewrite(sp.exp)
     assert sp.simplify(elementary - ours) == 0
@@ -87,7 +87,7 @@ def test_sympy_defaults_are_rewritten():
 
 def test_stable_forms_evaluate_finitely_far_out():
     # the literal derivative of 1/(1+exp(-x)) is NaN-prone at x = -800 in floating point;
-    # the canonical form keeps s(1-s) which evaluates through sympy to a tiny finite number
+    # the canonical form keeps s(x) s(-x), which evaluates through sympy to a tiny finite number
     d = sp.diff(canonicalize(1 / (1 + sp.exp(-x))), x)
     value = sp.N(d.subs(x, -800), 30)
     assert value.is_finite and 0 < value < sp.Float("1e-340")

@@ -130,6 +130,78 @@ def test_strings_never_run_as_python(call, tmp_path: Path) -> None:
     assert not marker.exists()
 
 
+def _map_returning(value):
+    b = symnn.Builder()
+    return b.input("x", (2,)).map(lambda a: value)
+
+
+def _expand_with(value):
+    b = symnn.Builder()
+    w = b.param("w", (1,))
+    cell = np.empty((1,), dtype=object)
+    cell[0] = value  # one entry of the leaf's values, whatever it holds
+    return symnn.expand.expand(b.build((w * w).sum()), values={"w": cell})
+
+
+#: Every entry that hands user values to sympy.sympify, which parses a str as Python at any depth.
+SYMPIFY_ENTRIES = {
+    "formula": lambda v: symnn.formula(v, params=["w"]),
+    "Activation": lambda v: symnn.Activation(v, sp.Symbol("x")),
+    "Normalize": lambda v: symnn.Normalize(eps=v),
+    "canonicalize": lambda v: symnn.functions.canonicalize(v),
+    "LeakyReLU": lambda v: symnn.layers.LeakyReLU(v),
+    "ELU": lambda v: symnn.layers.ELU(v),
+    "Softplus": lambda v: symnn.layers.Softplus(v),
+    "LayerNorm": lambda v: symnn.layers.LayerNorm(3, eps=v),
+    "map": _map_returning,
+    "expand": _expand_with,
+}
+#: Where the string hides: sympify walks lists, tuples, sets and dicts (keys too), even with strict=True.
+NESTINGS = {
+    "top": lambda s: s,
+    "list": lambda s: [s],
+    "tuple in list": lambda s: [(1, s)],
+    "dict value": lambda s: {"a": s},
+    "dict key": lambda s: {s: 1},
+    "set": lambda s: {s},
+    "str array": lambda s: np.array([s]),
+}
+
+
+@pytest.mark.parametrize("nest", NESTINGS.values(), ids=NESTINGS.keys())
+@pytest.mark.parametrize("call", SYMPIFY_ENTRIES.values(), ids=SYMPIFY_ENTRIES.keys())
+def test_nested_strings_never_run_as_python(call, nest, tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    with pytest.raises(SymnnError, match="string"):
+        call(nest(f"__import__('os').system('touch {marker}')"))
+    assert not marker.exists()
+
+
+def test_the_string_guard_says_where_the_string_is() -> None:
+    with pytest.raises(SymnnError, match=r"canonicalize: got the string 'x' at \[1\]\['k'\]\[0\]"):
+        symnn.functions.canonicalize([1, {"k": ["x"]}])
+    with pytest.raises(SymnnError, match="one-shot iterator at \\[0\\]"):  # sympify would use it up, strings included
+        symnn.functions.canonicalize([iter(["x"])])
+    deep: list = []
+    for _ in range(10_000):  # deeper than Python's recursion limit: the walk is iterative
+        deep = [deep]
+    assert symnn.functions._string_inside(deep) is None
+
+
+def test_numbers_and_sympy_values_still_pass_the_guard() -> None:
+    x = sp.Symbol("x")
+    assert symnn.layers.LeakyReLU().negative_slope == sp.Rational(1, 100)
+    assert symnn.layers.LeakyReLU(0.2).negative_slope == sp.Rational(1, 5)
+    assert symnn.Normalize(eps=sp.Rational(1, 10**5)).eps == sp.Rational(1, 10**5)
+    assert symnn.functions.canonicalize((x, 1)) == sp.Tuple(x, 1)
+    assert symnn.formula([x**2, x], params=[x]).output_names == ("out0", "out1")
+    b = symnn.Builder()
+    w = b.param("w", (2,))
+    assert symnn.expand.expand(b.build((w * w).sum()), values={"w": np.array([1, sp.Rational(1, 2)])})["out"][()] == (
+        sp.Rational(5, 4)
+    )
+
+
 # -- 4: certificates ---------------------------------------------------------------------------------------------
 
 

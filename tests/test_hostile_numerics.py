@@ -13,6 +13,7 @@ from symnn.codegen import compile
 from symnn.diff import grad, hvp, jvp
 from symnn.errors import GraphError
 from symnn.executor import Executor
+from symnn.functions import sigmoid
 from symnn.ir import Builder
 from symnn.losses import softmax, softmax_cross_entropy
 from verify.boolean.errors import TooLargeError
@@ -95,8 +96,58 @@ def test_logistic_spellings_are_finite_and_right_in_every_path(spelling: str) ->
             got.update(compile(h)(values) if run == "kernel" else Executor(h).forward(values))
         for name, expected in want.items():
             assert np.all(np.isfinite(got[name])), (run, name, got[name])
-            # atol: sigmoid' = s (1 - s) rounds 1 - s to 0 past x = 37, as PyTorch's backward does (1.9e-22 at 50)
-            np.testing.assert_allclose(got[name], expected, rtol=1e-12, atol=1e-15, err_msg=f"{run} {name}")
+            # no atol: sigmoid' = s(x) s(-x) keeps 1.9e-22 at 50 (s (1 - s) rounded it to 0, as PyTorch's backward does)
+            np.testing.assert_allclose(got[name], expected, rtol=1e-12, atol=0, err_msg=f"{run} {name}")
+
+
+# -- 6: sigmoid' far in the tail ------------------------------------------------------------------------------
+TAIL = np.array([40.0, 100.0, 700.0, -40.0, -100.0, -700.0, 1.5, 0.0])
+
+
+def _sigmoid_derivatives_mp(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """s, s' and s'' at 60 digits, from s = 1 / (1 + exp(-x)): s' = e / (1 + e)^2, s'' = e (e - 1) / (1 + e)^3."""
+    import mpmath
+
+    with mpmath.workdps(60):
+        rows = []
+        for v in x:
+            e = mpmath.exp(-mpmath.mpf(float(v)))
+            rows.append([float(1 / (1 + e)), float(e / (1 + e) ** 2), float(e * (e - 1) / (1 + e) ** 3)])
+    return tuple(np.array(col) for col in zip(*rows, strict=True))  # type: ignore[return-value]
+
+
+def _relative_error(got: np.ndarray, exact: np.ndarray) -> float:
+    scale = np.where(exact == 0, 1.0, np.abs(exact))
+    return float(np.max(np.abs(got - exact) / scale))
+
+
+@pytest.mark.parametrize("run", ["kernel", "executor"])
+def test_sigmoid_derivatives_keep_their_value_far_in_the_tail(run: str) -> None:
+    """sigmoid'(x) = s(x) s(-x): at x = 40 the old s (1 - s) gave 0 (1 - s rounds to 0 past x = 37), not 4.2e-18."""
+    b = Builder()
+    w = b.param("w", TAIL.shape)
+    s = w.map(sigmoid)
+    t = np.linspace(0.5, 2.0, TAIL.size)
+    value, first, second = _sigmoid_derivatives_mp(TAIL)
+    want = {"s": value, "tangent:s": first * t, "grad:w": first, "hvp:w": second * t}
+    got: dict[str, np.ndarray] = {}
+    vector, total = b.build(s, names=["s"]), b.build(s.sum(), names=["f"])
+    for h in (jvp(vector), grad(total), hvp(total)):  # the JVP graph returns the values too
+        values = {"w": TAIL, **({"tangent:w": t} if "tangent:w" in h.inputs else {})}
+        got.update(compile(h)(values) if run == "kernel" else Executor(h).forward(values))
+    for name, exact in want.items():
+        assert _relative_error(got[name], exact) <= 1e-14, (run, name, got[name], exact)
+
+
+@pytest.mark.xfail(
+    reason="the executor's own reverse rule (symnn/executor/kernels.py, SIGMOID) is still v * (1 - v): "
+    "it needs v * _sigmoid(-x), like the symbolic rule"
+)
+def test_the_executors_own_sigmoid_rule_keeps_its_value_far_in_the_tail() -> None:
+    b = Builder()
+    g = b.build(b.param("w", TAIL.shape).map(sigmoid).sum(), names=["f"])
+    _, first, _ = _sigmoid_derivatives_mp(TAIL)
+    assert _relative_error(Executor(g).grad({"w": TAIL})[1]["w"], first) <= 1e-14
 
 
 # -- 6: softmax probabilities exact at any logit scale ----------------------------------------------------------

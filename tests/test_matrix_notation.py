@@ -77,7 +77,8 @@ def test_the_mlp_backprop_reads_as_the_notes():
     lines = to_text(grad(resolve("mlp:3-4-1").graph()), notation="matrix").splitlines()
     assert "v1 = x @ 0.W^T" in lines
     assert "v3 = sigmoid(v2)" in lines
-    assert "v10 = v3 ∘ v9 ∘ (1 - v3)" in lines  # G o sigma'(Z): sigma' = sigma (1 - sigma)
+    # G o sigma'(Z): sigma'(z) = sigma(z) sigma(-z), the notes' sigma (1 - sigma) without its rounding to 0 past z = 37
+    assert "v10 = v3 ∘ v9 ∘ sigmoid(-v2)" in lines
     assert "v9 = v8 @ 2.W" in lines  # the adjoint passed back through the second layer
     assert "grad:0.W = v10^T @ x" in lines and "grad:2.W = v8^T @ v3" in lines
     assert any(line.startswith("grad:0.b[i] = sum_j") for line in lines)  # a bias gradient is no matrix product

@@ -6,6 +6,8 @@ function is rewritten to elementary sympy (``sigmoid -> 1/(1+exp(-x))``, ``relu`
 ``sgn`` and ``maximum`` to ``Piecewise`` with the same tie conventions), so sympy derives the
 derivative from scratch. Values are compared exactly when both sides are rational, and to
 ``digits`` significant digits otherwise (exponentials of rationals are transcendental).
+Float constants (``0.1 * w``) enter as the exact rationals of their binary values, so they
+neither round a rational graph to 53 bits nor change the function (``exact_constants``).
 
 >>> from symnn.ir import Builder
 >>> b = Builder()
@@ -17,7 +19,7 @@ derivative from scratch. Values are compared exactly when both sides are rationa
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import mpmath
 import numpy as np
@@ -28,7 +30,7 @@ from symnn.errors import SymnnError
 from symnn.expand import expand, leaf_symbols, scalar_count
 from symnn.functions import maximum, relu, sgn, sigmoid, softplus, step
 from symnn.ir import Graph
-from symnn.ops import Elementwise, LogSumExp
+from symnn.ops import Const, Elementwise, LogSumExp
 
 
 def to_elementary(expr: sp.Expr) -> sp.Expr:
@@ -39,6 +41,36 @@ def to_elementary(expr: sp.Expr) -> sp.Expr:
     expr = expr.replace(step, lambda x: sp.Piecewise((1, x > 0), (0, True)))
     expr = expr.replace(sgn, lambda x: sp.Piecewise((1, x > 0), (-1, x < 0), (0, True)))
     return expr.replace(maximum, lambda a, b: sp.Piecewise((a, a >= b), (b, True)))
+
+
+def exact_constants(graph: Graph) -> Graph:
+    """``graph`` with each float constant c (a Python or sympy float) replaced by ``Rational(c)``, its exact value.
+
+    SymPy rounds every result a 53-bit Float touches to 53 bits (``Float(0.1) * Rational(1, 3)`` is a
+    Float), which would turn the exact comparison of a rational graph into a double-precision one and
+    fail it at the 17th digit. ``Rational(0.1)`` is 3602879701896397/2**55, the value the float holds:
+    the function is the same.
+
+    >>> from symnn.ir import Builder
+    >>> b = Builder()
+    >>> w = b.param("w", ())
+    >>> exact_constants(b.build(w * 0.1)).nodes[-1].op.fn.expr
+    3602879701896397*_a0/36028797018963968
+    """
+    nodes = []
+    for node in graph.nodes:
+        op = node.op
+        if isinstance(op, Elementwise) and op.fn.has(sp.Float):
+            op = Elementwise(op.fn.xreplace({f: sp.Rational(f) for f in op.fn.atoms(sp.Float)}))
+        elif isinstance(op, Const) and any(isinstance(v, (float, sp.Float)) for v in op.values):
+            op = Const(tuple(sp.Rational(v) if isinstance(v, (float, sp.Float)) else v for v in op.values))
+        nodes.append(node if op is node.op else replace(node, op=op))
+    return replace(graph, nodes=tuple(nodes))
+
+
+def _total(values: object) -> sp.Expr:
+    """The sum of the entries of an array of sympy values, a 0-d one (a scalar leaf's) included."""
+    return sp.Add(*np.asarray(values, dtype=object).ravel())
 
 
 @dataclass(frozen=True)
@@ -134,6 +166,7 @@ def check_exact(
     wrt = list(graph.params) or list(graph.inputs)
     if not wrt:
         raise SymnnError("the graph has no leaves to differentiate")
+    graph = exact_constants(graph)
     rational = is_rational(graph)
     prec = None if rational else digits + 20
     if method == "auto":
@@ -176,8 +209,8 @@ def check_exact(
     }
     fw = expand(jvp(graph, wrt), values={**point, **tangents}, max_scalars=max_scalars, digits=prec)
     t_out = fw[f"tangent:{out_name}"]
-    got = t_out[()] if scalar else sp.Add(*(cot * t_out).ravel())
-    expected = sp.Add(*(sp.Add(*(ref_grad[n] * tangents[f"tangent:{n}"]).ravel()) for n in wrt))
+    got = t_out[()] if scalar else _total(cot * t_out)
+    expected = sp.Add(*(_total(ref_grad[n] * tangents[f"tangent:{n}"]) for n in wrt))
     _compare(report, "forward", "<J t, c>", np.array(expected, dtype=object), np.array(got, dtype=object), digits)
     return report
 
@@ -200,7 +233,7 @@ def _reference_gradient(
 
     def objective(values: dict[str, np.ndarray], n: int | None) -> sp.Expr:
         f = expand(graph, values=values, max_scalars=max_scalars, digits=n)[out_name]
-        return to_elementary(f[()] if f.shape == () else sp.Add(*(cot * f).ravel()))
+        return to_elementary(f[()] if f.shape == () else _total(cot * f))
 
     ref_grad = {name: np.empty(point[name].shape, dtype=object) for name in wrt}
     if method == "mpmath":
@@ -245,4 +278,4 @@ def _compare(report: ExactReport, path: str, name: str, ref: np.ndarray, got: np
             report.mismatches.append(Mismatch(path, where, str(ref[idx]), str(got[idx])))
 
 
-__all__ = ["ExactReport", "Mismatch", "check_exact", "random_point", "same", "to_elementary"]
+__all__ = ["ExactReport", "Mismatch", "check_exact", "exact_constants", "random_point", "same", "to_elementary"]

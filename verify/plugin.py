@@ -21,6 +21,10 @@ failing with the first disagreeing coordinate (``grad W1[2, 0]: got ..., expecte
 Command-line options: ``--symnn-seed N`` (the seed of points and directions, default 0) and
 ``--symnn-paths symbolic,executor`` (leave out the generated kernel to skip its compilation).
 
+pytest loads this plugin at every start of any project where symnn is installed, so it imports
+nothing heavy: ``verify``'s names (``verify.gradcheck``, ...) import their modules when a fixture
+first uses them, and a test session that uses neither fixture never loads SymPy or Numba.
+
 Both fixtures are session-scoped (they hold no state between calls), so they work inside
 Hypothesis's ``@given`` without suppressing any health check::
 
@@ -41,13 +45,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from verify.gradients import gradcheck
-from verify.implementation import check_implementation as run_implementation_check
-from verify.options import CheckOptions
+import verify  # a lazy facade: the checks (SymPy, NumPy, Numba, Hypothesis) load when a fixture first runs
+
+if TYPE_CHECKING:
+    from verify.options import CheckOptions
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -67,7 +72,7 @@ def _current_test() -> str:
 
 
 def _defaults(config: pytest.Config) -> CheckOptions:
-    defaults = CheckOptions(seed=config.getoption("symnn_seed"))
+    defaults = verify.CheckOptions(seed=config.getoption("symnn_seed"))
     paths = config.getoption("symnn_paths")
     if paths:
         defaults = defaults.replace(paths=tuple(p.strip() for p in paths.split(",") if p.strip()))
@@ -82,7 +87,7 @@ def check_gradients(pytestconfig: pytest.Config) -> Callable[..., Any]:
     def check(model: Any, point: Any = None, options: CheckOptions | None = None, **overrides: Any) -> Any:
         graph = model.graph() if callable(getattr(model, "graph", None)) else model
         overrides.setdefault("name", _current_test())
-        report = gradcheck(graph, point, options if options is not None else defaults, **overrides)
+        report = verify.gradcheck(graph, point, options if options is not None else defaults, **overrides)
         if not report.ok:
             pytest.fail(report.table(), pytrace=False)
         return report
@@ -99,7 +104,7 @@ def check_implementation(pytestconfig: pytest.Config) -> Callable[..., Any]:
         impl: Callable[..., Any], reference: Any = None, options: CheckOptions | None = None, **kwargs: Any
     ) -> Any:
         kwargs.setdefault("name", _current_test())
-        report = run_implementation_check(impl, reference, options if options is not None else defaults, **kwargs)
+        report = verify.check_implementation(impl, reference, options if options is not None else defaults, **kwargs)
         if not report.ok:
             pytest.fail(f"{report.info['first']}\n\n{report.table()}", pytrace=False)
         return report

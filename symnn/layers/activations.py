@@ -9,7 +9,7 @@ from typing import Any
 import sympy as sp
 
 from ..errors import GraphError, UnsupportedFunctionError
-from ..functions import canonicalize, piecewise_to_step, relu, sgn, sigmoid, softplus
+from ..functions import canonicalize, piecewise_to_step, relu, sgn, sigmoid, softplus, sympify_data
 from ..ir import Tensor, arg_symbols
 from .base import Layer, Params, check_rank, check_tensor, shape_error
 
@@ -85,15 +85,12 @@ class Activation:
     def __post_init__(self) -> None:
         if not isinstance(self.var, sp.Symbol):
             raise GraphError(f"Activation: var must be a sympy Symbol, got {self.var!r}")
-        if isinstance(self.expr, str):  # sympify would evaluate the string as Python
-            raise GraphError(
-                f"Activation: got the string {self.expr!r}; "
-                "expressions are SymPy objects; build it with sympy.Symbol(...)"
-            )
         try:
-            expr = sp.sympify(self.expr)
+            expr = sympify_data(self.expr, "Activation", GraphError)
         except (sp.SympifyError, TypeError) as e:
             raise GraphError(f"Activation: {self.expr!r} is not a sympy expression") from e
+        if not isinstance(expr, sp.Expr):
+            raise GraphError(f"Activation: expected a sympy expression, got the {type(expr).__name__} {self.expr!r}")
         free = expr.free_symbols
         if free != {self.var}:
             names = sorted(map(str, free))
@@ -121,10 +118,18 @@ class Activation:
 def exact_number(owner: str, name: str, value: Any, positive: bool = False) -> sp.Expr:
     """``value`` as an exact sympy number (floats through their shortest decimal, so 0.01 is 1/100)."""
     try:
-        v = sp.nsimplify(repr(value)) if isinstance(value, float) else sp.sympify(value)
+        v = (
+            sp.nsimplify(repr(value))
+            if isinstance(value, float)
+            else sympify_data(value, f"{owner}: {name}", GraphError)
+        )
     except (sp.SympifyError, TypeError) as e:
         raise GraphError(f"{owner}: {name} must be a number, got {value!r}") from e
-    if not (v.is_number and v.is_real and v.is_finite) or (positive and not v.is_positive):
+    if (
+        not isinstance(v, sp.Expr)
+        or not (v.is_number and v.is_real and v.is_finite)
+        or (positive and not v.is_positive)
+    ):
         need = "a positive" if positive else "a real, finite"
         raise GraphError(f"{owner}: {name} must be {need} number, got {value!r}")
     return v
@@ -178,7 +183,7 @@ class LeakyReLU:
     Lambda(_a0, _a0/10 + 9*relu(_a0)/10)
     """
 
-    negative_slope: Any = "1/100"
+    negative_slope: Any = 0.01  # exactly 1/100 after __post_init__, as every float here
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "negative_slope", exact_number("LeakyReLU", "negative_slope", self.negative_slope))
@@ -287,13 +292,15 @@ class Normalize:
     def __post_init__(self) -> None:
         if self.kind not in ("layer", "batch", "instance"):
             raise GraphError(f"Normalize: kind must be 'layer', 'batch' or 'instance', got {self.kind!r}")
-        if isinstance(self.eps, str):  # sympify would evaluate the string as Python
-            raise GraphError(f"Normalize: eps must be a positive number, not the string {self.eps!r}")
         try:
-            eps = sp.nsimplify(self.eps) if isinstance(self.eps, float) else sp.sympify(self.eps)
+            eps = (
+                sp.nsimplify(self.eps)
+                if isinstance(self.eps, float)
+                else sympify_data(self.eps, "Normalize: eps", GraphError)
+            )
         except (sp.SympifyError, TypeError) as e:
             raise GraphError(f"Normalize: eps must be a positive number, got {self.eps!r}") from e
-        if not (eps.is_number and eps.is_positive):
+        if not isinstance(eps, sp.Expr) or not (eps.is_number and eps.is_positive):
             raise GraphError(f"Normalize: eps must be a positive number, got {self.eps!r}")
         object.__setattr__(self, "eps", eps)
 
