@@ -139,10 +139,6 @@ def test_sigmoid_derivatives_keep_their_value_far_in_the_tail(run: str) -> None:
         assert _relative_error(got[name], exact) <= 1e-14, (run, name, got[name], exact)
 
 
-@pytest.mark.xfail(
-    reason="the executor's own reverse rule (symnn/executor/kernels.py, SIGMOID) is still v * (1 - v): "
-    "it needs v * _sigmoid(-x), like the symbolic rule"
-)
 def test_the_executors_own_sigmoid_rule_keeps_its_value_far_in_the_tail() -> None:
     b = Builder()
     g = b.build(b.param("w", TAIL.shape).map(sigmoid).sum(), names=["f"])

@@ -198,8 +198,8 @@ def partials(op, x, y, c, v):
         if y > x:
             return 0.0, 1.0
         return _NAN, _NAN
-    if op == SIGMOID:  # d s(x) = s(x) (1 - s(x)) dx
-        return v * (1.0 - v), 0.0
+    if op == SIGMOID:  # d s(x) = s(x) s(-x) dx: s(x) (1 - s(x)) rounds to 0 past x = 37, s(-x) keeps ~exp(-x)
+        return v * _sigmoid(-x), 0.0
     if op == SOFTPLUS:  # d softplus(x) = sigmoid(x) dx
         return _sigmoid(x), 0.0
     return 0.0, 0.0  # CONST
