@@ -142,7 +142,7 @@ def test_derive_scalar(model, capsys):
         ("{model}:number", [], ["int", "Graph"]),
         ("{model}:vector", [], ["scalar output", "(2, 4)"]),
         ("{model}:no_params", [], ["no parameters", "--wrt"]),
-        ("{model}:vector", ["--mode", "hvp"], ["scalar output", "(2, 4)"]),
+        ("{model}:vector", ["--mode", "hvp"], ["--mode hvp needs a scalar output", "(2, 4)", "--mode jvp"]),
         ("{model}:no_params", ["--mode", "hvp"], ["no parameters", "--wrt"]),
         ("{model}:net", ["--mode", "backward"], ["invalid choice: 'backward'", "grad, jvp, hvp, both"]),
         ("{model}:net", ["--wrt", "nothing"], ["'nothing'", "W"]),
