@@ -247,3 +247,23 @@ def test_python_dash_m_symnn_is_the_same_command_line():
     assert ok.returncode == 0 and ok.stdout.startswith("symnn ")
     bad = subprocess.run([sys.executable, "-m", "symnn", "derive", "nowhere.py:m"], capture_output=True, text=True)
     assert bad.returncode == 2 and bad.stderr.startswith("symnn: error: ") and "Traceback" not in bad.stderr
+
+
+def test_a_ctrl_c_swallowed_by_a_c_callback_still_ends_with_exit_130(monkeypatch, capsys):
+    # llvmlite calls back into Python while Numba compiles; ctypes cannot propagate an exception
+    # from a callback and reports it as "Exception ignored", after which the command would go on
+    import ctypes
+
+    def interrupted() -> None:
+        raise KeyboardInterrupt
+
+    def spin(args) -> int:
+        ctypes.CFUNCTYPE(None)(interrupted)()
+        print("finished")
+        return 0
+
+    monkeypatch.setattr(importlib.import_module("symnn.cli.main"), "SUBCOMMANDS", {})
+    cli.subcommand("spin", "call back into Python from C", lambda p: None)(spin)
+    code, _, err = run(capsys, "spin")
+    assert code == 130 and err.startswith("symnn: error: interrupted") and err.count("\n") == 1
+    assert "Exception ignored" not in err

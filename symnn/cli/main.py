@@ -11,14 +11,15 @@ symnn ...
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import itertools
 import json
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from .. import __version__
 from ..errors import SymnnError
@@ -129,7 +130,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if chosen in BUILTIN or chosen in SUBCOMMANDS:  # `--oracles fd mpmath MODEL`: the list stops before MODEL
             argv = regroup(argv, _load(chosen).lists)
         args = parser.parse_args(argv)
-        return int(args.run(args))
+        with _interrupts_in_callbacks() as swallowed:
+            code = int(args.run(args))
+        if swallowed:
+            raise KeyboardInterrupt
+        return code
     except SystemExit as e:  # argparse: --help, --version, usage errors
         return e.code if isinstance(e.code, int) else (0 if e.code is None else 2)
     except SymnnError as e:
@@ -157,6 +162,31 @@ def main(argv: Sequence[str] | None = None) -> int:
             "(SYMNN_DEBUG=1 shows the traceback)",
             as_json,
         )
+
+
+@contextlib.contextmanager
+def _interrupts_in_callbacks() -> Iterator[list[bool]]:
+    """Remember a Ctrl-C that C code swallowed; the list it yields is non-empty when there was one.
+
+    A KeyboardInterrupt raised inside a ctypes callback (llvmlite calls back into Python while
+    Numba compiles) cannot propagate: ctypes reports it to ``sys.unraisablehook`` and goes on, so
+    the command would finish with exit 0 after the user pressed Ctrl-C. The hook records it
+    instead (no "Exception ignored" text), and ``main`` ends with the Ctrl-C line and exit 130.
+    """
+    swallowed: list[bool] = []
+    previous = sys.unraisablehook
+
+    def hook(info: Any) -> None:
+        if info.exc_type is not None and issubclass(info.exc_type, KeyboardInterrupt):
+            swallowed.append(True)
+        else:
+            previous(info)
+
+    sys.unraisablehook = hook
+    try:
+        yield swallowed
+    finally:
+        sys.unraisablehook = previous
 
 
 def _wants_json(argv: Sequence[str]) -> bool:
