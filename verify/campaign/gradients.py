@@ -8,12 +8,19 @@ checks (``verify.options.CheckOptions``, default ``MODEL_CHECK``) travel as JSON
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
+import tempfile
+import warnings
+from collections.abc import Iterator
 from typing import Any
 
 import hypothesis
+import hypothesis.configuration
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import seed as hseed
+from hypothesis.errors import HypothesisDeprecationWarning
 
 from symnn.expand import scalar_count
 from verify.boolean.errors import format_seconds
@@ -54,8 +61,38 @@ def draw_network(seed: int, j: int, max_blocks: int = 3) -> Any:
     def grab(model: Any) -> None:
         drawn.append(model)
 
-    grab()
+    with _quiet_hypothesis():
+        grab()
     return drawn[-1]
+
+
+def _hypothesis_home() -> Any:
+    """Hypothesis's storage directory now, or None for a version without the constants cache."""
+    try:
+        return hypothesis.configuration.storage_directory(intent_to_write=False).home_directory
+    except (TypeError, AttributeError):  # no intent_to_write or StorageDirectory: nothing is cached either
+        return None
+
+
+@contextlib.contextmanager
+def _quiet_hypothesis() -> Iterator[None]:
+    """Draw without writing in the user's directory and without a worker's false alarm.
+
+    Hypothesis caches the constants of loaded modules under ``./.hypothesis``: a command run in
+    the user's directory must not leave files there, so the storage is a private temporary
+    directory for the draw (unless the user chose one with HYPOTHESIS_STORAGE_DIRECTORY). In a
+    Dask worker other threads use ``random`` while a network is drawn, which Hypothesis reports
+    as "Do not use the `random` module inside strategies"; the strategies do not use it.
+    """
+    with contextlib.ExitStack() as stack:
+        home = None if os.environ.get("HYPOTHESIS_STORAGE_DIRECTORY") else _hypothesis_home()
+        if home is not None:
+            private = stack.enter_context(tempfile.TemporaryDirectory(prefix="symnn-hypothesis-"))
+            hypothesis.configuration.set_hypothesis_home_dir(private)
+            stack.callback(hypothesis.configuration.set_hypothesis_home_dir, home)
+        stack.enter_context(warnings.catch_warnings())
+        warnings.filterwarnings("ignore", "Do not use the `random` module", HypothesisDeprecationWarning)
+        yield
 
 
 #: One network's check, measured on the project's 2-core machine with ``symnn check --campaign 20 --json``:
