@@ -110,3 +110,29 @@ def test_bad_model_is_one_error_line_exit_2(tmp_path):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("symnn: error: ") and "no_such_model" in lines[0]
     assert not (tmp_path / "k.py").exists()
+
+
+def test_mode_value_compiles_the_model_and_forward_is_its_old_spelling(tmp_path, capsys):
+    graph = zoo.resolve("mlp:2-3-1").graph()
+    new, old = tmp_path / "value.py", tmp_path / "forward.py"
+    assert main(["compile", "mlp:2-3-1", "-o", str(new), "--mode", "value", "--verify"]) == 0
+    assert "note:" not in capsys.readouterr().err
+    assert main(["compile", "mlp:2-3-1", "-o", str(old), "--mode", "forward"]) == 0
+    err = capsys.readouterr().err
+    assert [ln for ln in err.splitlines() if "note:" in ln] == [
+        "symnn compile: note: --mode forward is now --mode value (the same program); "
+        "the old spelling will be removed in the next release"
+    ]
+    rng = np.random.default_rng(5)
+    point = {n: rng.standard_normal(s) for n, s in {**graph.inputs, **graph.params}.items()}
+    want = Executor(graph).forward(point)
+    for path in (new, old):
+        got = _import(path).run(point)
+        assert set(got) == set(want) == {"loss"}
+        np.testing.assert_allclose(got["loss"], want["loss"], rtol=1e-12)
+    # a certificate written by an earlier release names the mode "forward": it still re-checks
+    body, cert = certify.read(new)
+    assert cert is not None and cert["mode"] == "value"
+    new.write_text(certify.embed(body, {**cert, "mode": "forward"}))
+    assert certify.recheck(new, "mlp:2-3-1").verdict == "verified"
+    assert program(graph, "forward").fingerprint() == program(graph, "value").fingerprint() == graph.fingerprint()

@@ -57,7 +57,7 @@ from typing import Any
 import numpy as np
 
 from symnn import zoo
-from symnn.codegen import MODES, Kernel, program
+from symnn.codegen import MODES, OLD_MODES, Kernel, program
 from symnn.diff import grad
 from symnn.errors import GraphError, SizeError, SymnnError
 from symnn.executor import Executor
@@ -199,7 +199,7 @@ def _is_count(v: Any) -> bool:
 #: Each field of a certificate and the test its value must pass (a hand-edited block fails one by name).
 FIELDS: dict[str, tuple[str, Any]] = {
     "model": ("a model spec string or None", lambda v: v is None or isinstance(v, str)),
-    "mode": (f"one of {MODES}", lambda v: v in MODES),
+    "mode": (f"one of {MODES}", lambda v: isinstance(v, str) and (v in MODES or v in OLD_MODES)),
     "dtype": ("'float64' or 'float32'", lambda v: v in ("float64", "float32")),
     "model_sha256": ("64 hex digits", _is_hash),
     "program_sha256": ("64 hex digits", _is_hash),
@@ -356,7 +356,7 @@ def check_saved(graph: Graph, prog: Graph, path: Path, mode: str, dtype: Any = N
     base = {k: v for k, v in point.items() if not k.startswith("tangent:")}
     tangents = {k.removeprefix("tangent:"): v for k, v in point.items() if k.startswith("tangent:")}
     checks = []
-    if mode == "forward":
+    if OLD_MODES.get(mode, mode) == "value":  # certificates of earlier releases say "forward"
         ref = ex.forward(base)
         return [_compare(f"{n} vs {EXECUTOR}", got[n], ref[n], tol) for n in prog.output_names]
     loss_name = graph.output_names[0]
@@ -463,7 +463,7 @@ def certify(
 def program_of(kernel: Kernel, model: Graph) -> tuple[str, Graph] | None:
     """The mode and program of ``model`` that ``kernel`` was compiled from (by content hash), if any."""
     for mode in MODES:
-        if mode != "forward" and not model.params:
+        if mode != "value" and not model.params:
             continue
         try:
             prog = program(model, mode)

@@ -1,7 +1,7 @@
 """``symnn compile MODEL -o kernel.py [--verify]``: a standalone kernel module, checked in a fresh process.
 
 The mode picks the program (``symnn.codegen.program``): ``grad`` (loss and the gradient of every
-parameter, the default), ``forward`` (the model's outputs), ``jvp`` (outputs and tangents, inputs
+parameter, the default), ``value`` (the model's outputs), ``jvp`` (outputs and tangents, inputs
 ``tangent:<param>``) or ``hvp`` (loss, gradient and the Hessian-vector products ``hvp:<param>``).
 ``--verify`` certifies the saved file (``verify.certify``): run in a fresh process, compared with
 the executor and central differences, the certificate embedded when every check passes.
@@ -19,7 +19,7 @@ import numpy as np
 from verify.certify import KernelRunError, certify, check_line, check_record, refuse_large
 
 from .. import zoo
-from ..codegen import MODES, compile, program
+from ..codegen import MODES, OLD_MODES, compile, program
 from ..errors import GraphError
 from ..files import check_output
 from .derive import MODEL_HELP
@@ -41,11 +41,12 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--output", required=True, metavar="PATH", help="where to write the kernel module")
     p.add_argument(
         "--mode",
-        type=mode_type(MODES, {}, "compile"),
+        type=mode_type(MODES, OLD_MODES, "compile"),
         default="grad",
         metavar="{" + ",".join(MODES) + "}",
         help="the program, named as symnn derive --mode names it: grad (reverse mode: loss and parameter gradients; "
-        "default), forward (the model's values alone), jvp (forward mode: tangents), hvp (Hessian-vector products)",
+        "default), value (the model's values alone; 'forward' before), jvp (forward mode: tangents), "
+        "hvp (Hessian-vector products)",
     )
     p.add_argument("--dtype", choices=("float64", "float32"), default="float64", help="arithmetic (default float64)")
     p.add_argument(

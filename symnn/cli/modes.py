@@ -3,11 +3,12 @@
     grad     reverse mode: the loss and its gradient          (symnn.diff.grad)
     jvp      forward mode: the outputs and their tangents      (symnn.diff.jvp)
     hvp      forward over reverse: loss, gradient and H v      (symnn.diff.hvp)
-    forward  the model's values alone                          (compile; derive always prints them)
+    value    the model's values alone                          (compile; derive always prints them)
     both     grad and jvp                                      (derive)
 
-derive's old spellings, ``reverse`` (now ``grad``) and ``forward`` (now ``jvp``), still work for one
-release and say so in one line on stderr.
+derive's old spellings, ``reverse`` (now ``grad``) and ``forward`` (now ``jvp``), and compile's
+``forward`` (now ``value``; ``symnn.codegen.OLD_MODES``) still work for one release and say so in one
+line on stderr.
 
 >>> parse = mode_type(("grad", "jvp"), {}, "derive")
 >>> parse("jvp")

@@ -5,7 +5,7 @@
     kernel(params_and_inputs, out=buffers)        # writes into preallocated buffers, returns them
     kernel.source, kernel.save("kernel.py")       # the standalone module (numpy and numba only)
     kernel.path                                   # "blas" if its matrix products call BLAS, else "loops"
-    program(graph, "hvp")                         # what `symnn compile --mode` compiles: forward, grad, jvp, hvp
+    program(graph, "hvp")                         # what `symnn compile --mode` compiles: value, grad, jvp, hvp
     k = compile_flat(grad(formula(...)))          # a scalar graph on flat vectors: k.value_and_grad(theta, data)
 
 How the source is written: ``fuse`` plans which elementwise nodes share one loop (with
@@ -35,11 +35,12 @@ from ..files import cache_dir
 from .flat import FlatKernel, Layout, compile_flat
 from .kernel import Kernel, compile
 from .module import CODEGEN_VERSION
-from .program import MODES, program
+from .program import MODES, OLD_MODES, program
 
 __all__ = [
     "CODEGEN_VERSION",
     "MODES",
+    "OLD_MODES",
     "FlatKernel",
     "Kernel",
     "Layout",

@@ -13,24 +13,28 @@ from ..diff import grad, hvp, jvp
 from ..errors import GraphError
 from ..ir import Graph
 
-#: The modes of ``symnn compile --mode``: forward (the model), grad (loss and gradients), jvp, hvp.
-MODES = ("grad", "forward", "jvp", "hvp")
+#: The modes of ``symnn compile --mode``: value (the model itself), grad (loss and gradients), jvp, hvp.
+MODES = ("grad", "value", "jvp", "hvp")
+
+#: Spellings of earlier releases: "forward" meant the model's values, which reads as forward mode (jvp).
+OLD_MODES = {"forward": "value"}
 
 
 def program(graph: Graph, mode: str) -> Graph:
     """The graph that ``mode`` compiles: the model itself, its gradient, JVP or HVP program."""
+    mode = OLD_MODES.get(mode, mode)
     if mode not in MODES:
         raise GraphError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
-    if mode == "forward":
+    if mode == "value":
         return graph
     if not graph.params:
         raise GraphError(f"--mode {mode} differentiates with respect to the parameters, but the model has none")
     if mode != "jvp" and graph.shape(graph.outputs[0]) != ():
         raise GraphError(
             f"--mode {mode} needs a scalar first output (a loss), but {graph.output_names[0]!r} has shape "
-            f"{graph.shape(graph.outputs[0])}; use --mode forward or jvp"
+            f"{graph.shape(graph.outputs[0])}; use --mode value or jvp"
         )
     return {"grad": grad, "jvp": jvp, "hvp": hvp}[mode](graph)
 
 
-__all__ = ["MODES", "program"]
+__all__ = ["MODES", "OLD_MODES", "program"]
