@@ -94,6 +94,12 @@ def test_kernel_tanh_within_documented_ulps(tanh_kernel, grid):
     assert err[worst] <= ULPS[dtype], f"{dtype} tanh({x[worst]!r}) is {err[worst]:.3f} ulp off (bound {ULPS[dtype]})"
 
 
+def test_kernel_tanh_is_odd_to_the_bit(tanh_kernel):
+    dtype, kernel = tanh_kernel
+    x = grids(dtype)["random"]
+    np.testing.assert_array_equal(through(kernel, -x), -through(kernel, x))
+
+
 def test_kernel_tanh_edges(tanh_kernel):
     dtype, kernel = tanh_kernel
     with np.errstate(over="ignore"):
