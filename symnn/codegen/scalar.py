@@ -3,7 +3,7 @@
 Elementwise bodies are printed as straight-line Python over scalar locals. Every function of
 ``symnn.functions.FUNCTIONS`` maps, by its canonical name, through ``FUNCTIONS`` here to a ``math``
 call or to one of the small ``@njit`` helpers in ``HELPERS`` that the generated module defines
-when it uses them.
+when it uses them (tanh: ``vecmath``'s branch-free one, so that the loops calling it vectorize).
 
 >>> import sympy as sp
 >>> x, y = sp.symbols("x y", real=True)
@@ -46,7 +46,8 @@ FUNCTIONS: dict[str, str] = {
 _JIT = '@njit(_T(_T), cache=True, error_model="numpy")'
 
 #: Helper functions, written with ``{one}``/``{zero}`` so that float32 code stays float32 (``_T``
-#: is the kernel's float type). NaN goes through every helper as NaN (comparisons with NaN are false).
+#: is the kernel's float type), or a function of the dtype giving the source. NaN goes through every
+#: helper as NaN (comparisons with NaN are false).
 HELPERS: dict[str, str | Callable[[str], str]] = {
     "_sigmoid": f'''{_JIT}
 def _sigmoid(x):
