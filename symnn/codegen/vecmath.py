@@ -22,6 +22,7 @@ may fuse (LLVM's ``contract``, only inside ``_tanh``): the bound holds with and 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 #: The documented accuracy of ``_tanh`` in units in the last place of its dtype.
 ULPS = {
@@ -31,19 +32,27 @@ ULPS = {
 #: Below this |x| the rational (float32: polynomial) approximation is used, above it the exponential.
 SWITCH = 0.625
 
-_F64 = {
-    "clamp": 20.0,  # tanh(x) rounds to 1 from |x| > 19.06
-    "shifter": 6755399441055744.0,  # 1.5 * 2^52: adding it rounds to an integer held in the low mantissa bits
-    "ln2": (6.93147180369123816490e-01, 1.90821492927058770002e-10),  # fdlibm: k * hi exact for |k| < 2^11
-    "taylor": 13,  # |r| <= ln(2) / 2: the first term left out, r^14 / 14!, is below 5e-18
-    "bits": ("np.int64", 52, 1023),
-}
-_F32 = {
-    "clamp": 10.0,  # tanh(x) rounds to 1 from |x| > 9.01
-    "shifter": 12582912.0,  # 1.5 * 2^23
-    "ln2": (0.693359375, -2.12194440e-4),  # Cephes expf: k * hi exact for |k| < 2^15
-    "taylor": 7,  # r^8 / 8! < 6e-9
-    "bits": ("np.int32", 23, 127),
+
+@dataclass(frozen=True)
+class _Constants:
+    """What differs between the float64 and float32 versions of the exponential."""
+
+    clamp: float  # |x| is clamped here: tanh(x) rounds to 1 above it
+    shifter: float  # 1.5 * 2^mantissa bits: adding it rounds to an integer held in the low mantissa bits
+    ln2: tuple[float, float]  # ln 2 = hi + lo, k * hi exact for the k that occur
+    taylor: int  # the degree of the Taylor polynomial of exp on |r| <= ln(2) / 2
+    integer: str  # the integer type of the float's width, its mantissa bits and exponent bias
+    mantissa: int
+    bias: int
+
+
+_CONSTANTS = {
+    # tanh rounds to 1 from |x| > 19.06; fdlibm's ln 2; r^14 / 14! < 5e-18
+    "float64": _Constants(
+        20.0, 6755399441055744.0, (6.93147180369123816490e-01, 1.90821492927058770002e-10), 13, "np.int64", 52, 1023
+    ),
+    # tanh rounds to 1 from |x| > 9.01; Cephes expf's ln 2; r^8 / 8! < 6e-9
+    "float32": _Constants(10.0, 12582912.0, (0.693359375, -2.12194440e-4), 7, "np.int32", 23, 127),
 }
 
 # Cephes tanh.c (P negated, Q monic) and tanhf.c, lowest degree first
@@ -62,7 +71,7 @@ def _horner(var: str, coefficients: list[str]) -> str:
 
 def tanh_source(dtype: str) -> str:
     """The ``_tanh`` helper of a generated module computing in ``dtype`` (``_T`` is its Numba type)."""
-    c = _F64 if dtype == "float64" else _F32
+    c = _CONSTANTS[dtype]
 
     def lit(v: float) -> str:
         return repr(v) if dtype == "float64" else f"np.float32({v!r})"
@@ -73,21 +82,20 @@ def tanh_source(dtype: str) -> str:
         small = f"u - u * z * (({p}) / ({q}))"
     else:  # Cephes tanhf.c: x + x^3 P(x^2)
         small = f"u + u * z * ({_horner('z', [lit(v) for v in _TANHF_P])})"
-    taylor = _horner("r", [lit(1 / math.factorial(n)) for n in range(c["taylor"] + 1)])
-    integer, shift, bias = c["bits"]
-    hi, lo = c["ln2"]
+    taylor = _horner("r", [lit(1 / math.factorial(n)) for n in range(c.taylor + 1)])
+    hi, lo = c.ln2
     return f'''@njit(_T(_T), cache=True, error_model="numpy", fastmath={{"contract"}})
 def _tanh(u):
     """tanh(u) within {ULPS[dtype]} ulp, branch-free so that loops over it vectorize (symnn.codegen.vecmath)."""
     a = abs(u)
     z = u * u
     small = {small}
-    c = a if a < {lit(c["clamp"])} else {lit(c["clamp"])}  # NaN -> the clamp: the integer steps see finite values
+    c = a if a < {lit(c.clamp)} else {lit(c.clamp)}  # NaN -> the clamp: the integer steps see finite values
     y = c + c
-    s = y * {lit(1 / math.log(2))} + {lit(c["shifter"])}
-    k = s - {lit(c["shifter"])}
+    s = y * {lit(1 / math.log(2))} + {lit(c.shifter)}
+    k = s - {lit(c.shifter)}
     r = (y - k * {lit(hi)}) - k * {lit(lo)}
-    e = ({taylor}) * {integer}((np.{dtype}(s).view({integer}) + {bias}) << {shift}).view(np.{dtype})
+    e = ({taylor}) * {c.integer}((np.{dtype}(s).view({c.integer}) + {c.bias}) << {c.mantissa}).view(np.{dtype})
     big = {lit(1.0)} - {lit(2.0)} / (e + {lit(1.0)})
     big = big if u > 0 else -big  # one select per statement: a nested one keeps LLVM from inlining _tanh
     t = small if a < {lit(SWITCH)} else big
