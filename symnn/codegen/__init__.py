@@ -8,17 +8,18 @@
     program(graph, "hvp")                         # what `symnn compile --mode` compiles: value, grad, jvp, hvp
     k = compile_flat(grad(formula(...)))          # a scalar graph on flat vectors: k.value_and_grad(theta, data)
 
-How the source is written: ``fuse`` plans which elementwise nodes share one loop (with
-``sympy.cse`` over their bodies), ``einsum`` which contractions are (batched) matrix products
-(BLAS through ``np.dot`` from 4096 multiply-adds on, loops below) and in what order other loops
-run, ``printer`` has one emitter per op and ``scalar`` one name table for the functions, with
-stable helpers (two-branch sigmoid, softplus as max(x, 0) + log1p(exp(-|x|)), max-subtracted
-logsumexp). ``module`` assembles the file: a docstring with the calling convention, the names
-table (user names only as escaped string literals), ``compute`` (``@njit``, nopython, explicit
-signature, ``cache=True``, ``error_model="numpy"``, no fastmath) and ``run`` (the checked call).
-``cache`` keeps modules on disk by content hash with checksums, one directory per ``environment``
-(BLAS, Numba, llvmlite, Python, CPU target: what changes the machine code); ``inventory`` lists and
-clears them (``symnn cache``); ``kernel`` ties it together.
+How the source is written: ``fuse`` plans which elementwise nodes share one loop (with ``sympy.cse``
+over their bodies), ``einsum`` which contractions are (batched) matrix products (BLAS through
+``np.dot`` from 4096 multiply-adds on, loops below) and in what order other loops run, ``printer``
+has one emitter per op and ``scalar`` one name table for the functions, with stable helpers
+(two-branch sigmoid, softplus as max(x, 0) + log1p(exp(-|x|)), max-subtracted logsumexp) and
+``vecmath``'s branch-free tanh (within 1.5 ulp; loops over it vectorize). ``module`` assembles the
+file: a docstring with the calling convention, the names table (user names only as escaped string
+literals), ``compute`` (``@njit``, nopython, explicit signature, ``cache=True``,
+``error_model="numpy"``, no fastmath but for ``contract`` inside ``_tanh``) and ``run`` (the checked
+call). ``cache`` keeps modules on disk by content hash with checksums, one directory per
+``environment`` (BLAS, Numba, llvmlite, Python, CPU target: what changes the machine code);
+``inventory`` lists and clears them (``symnn cache``); ``kernel`` ties it together.
 
 Which graphs get which strategy: ``compile`` prints one fused loop (or one statement) per
 elementwise group and one argument per leaf, which suits tensor graphs and small scalar graphs;

@@ -154,7 +154,8 @@ def _fill(dst, value):
 def helper_source(name: str, dtype: str) -> str:
     """The definition of one helper (array or scalar) for ``dtype``."""
     if name in SCALAR_HELPERS:
-        return SCALAR_HELPERS[name].format(one=literal(1, dtype), zero=literal(0, dtype))
+        helper = SCALAR_HELPERS[name]
+        return helper(dtype) if callable(helper) else helper.format(one=literal(1, dtype), zero=literal(0, dtype))
     return HELPERS[name].replace("{zero}", literal(0, dtype))
 
 

@@ -3,7 +3,7 @@
 Elementwise bodies are printed as straight-line Python over scalar locals. Every function of
 ``symnn.functions.FUNCTIONS`` maps, by its canonical name, through ``FUNCTIONS`` here to a ``math``
 call or to one of the small ``@njit`` helpers in ``HELPERS`` that the generated module defines
-when it uses them.
+when it uses them (tanh: ``vecmath``'s branch-free one, so that the loops calling it vectorize).
 
 >>> import sympy as sp
 >>> x, y = sp.symbols("x y", real=True)
@@ -14,17 +14,19 @@ when it uses them.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 import sympy as sp
 
 from ..errors import UnsupportedFunctionError
 from ..functions import canonical_name, sigmoid, softplus
+from .vecmath import tanh_source
 
 #: Canonical function name (``symnn.functions.FUNCTIONS``) -> the callable the generated code uses.
 FUNCTIONS: dict[str, str] = {
     "exp": "math.exp",
     "log": "math.log",
-    "tanh": "math.tanh",
+    "tanh": "_tanh",
     "sinh": "math.sinh",
     "cosh": "math.cosh",
     "sin": "math.sin",
@@ -44,8 +46,9 @@ FUNCTIONS: dict[str, str] = {
 _JIT = '@njit(_T(_T), cache=True, error_model="numpy")'
 
 #: Helper functions, written with ``{one}``/``{zero}`` so that float32 code stays float32 (``_T``
-#: is the kernel's float type). NaN goes through every helper as NaN (comparisons with NaN are false).
-HELPERS: dict[str, str] = {
+#: is the kernel's float type), or a function of the dtype giving the source. NaN goes through every
+#: helper as NaN (comparisons with NaN are false).
+HELPERS: dict[str, str | Callable[[str], str]] = {
     "_sigmoid": f'''{_JIT}
 def _sigmoid(x):
     """1 / (1 + exp(-x)), in two branches so that exp never overflows."""
@@ -84,6 +87,7 @@ def _sgn(x):
         return {{zero}}
     return x
 ''',
+    "_tanh": tanh_source,  # a function of the dtype: its constants and integer widths differ
     "_maximum": '''@njit(_T(_T, _T), cache=True, error_model="numpy")
 def _maximum(a, b):
     """a if a >= b else b (the first argument on ties); NaN in either argument gives NaN."""
