@@ -1,7 +1,7 @@
 """Derive the backpropagation equations of a two-layer MLP and print them in LaTeX.
 
 Run: ``python examples/derive_mlp_latex.py``. The same from the shell:
-``symnn derive mlp:3-4-1 --mode reverse --format latex``.
+``symnn derive mlp:3-4-1 --mode grad --format latex``.
 """
 
 from symnn import grad, jvp
