@@ -515,3 +515,17 @@ def fused_program(ops: Sequence[Elementwise], positions: Sequence[int]) -> Progr
     for op, j in zip(ops[1:], positions, strict=True):
         prog = compose(compile_lambda(op.fn), j, prog)
     return prog
+
+
+#: The executor's own value and cotangent rules of the ops the compiled tape (``tape``) runs: a node whose
+#: rules are not these (overridden in the registry, as a mutant is) keeps its graph on the planned sweeps.
+OWN_RULES: dict[type[Op], tuple[Callable[..., Any], Callable[..., Any]]] = {
+    Elementwise: (_eval_elementwise, _vjp_elementwise),
+    Einsum: (_eval_einsum, _vjp_einsum),
+    Reshape: (_eval_reshape, _vjp_reshape),
+    Slice: (_eval_slice, _vjp_slice),
+    Pad: (_eval_pad, _vjp_pad),
+    Concat: (_eval_concat, _vjp_concat),
+    BroadcastTo: (_eval_broadcast, _vjp_broadcast),
+    Window: (_eval_window, _vjp_window),
+}

@@ -1,0 +1,322 @@
+"""A compiled tape for small graphs: a value and gradient in one call of one Numba function.
+
+On a small graph the planned sweeps spend their time in Python and NumPy call overhead, not in
+arithmetic (W1: ~80 us a gradient, the generated kernel ~2 us). The tape lays every node's value
+and cotangent in two flat buffers and turns each node into index lists enumerated once per graph
+with NumPy, so one compiled function, the same for every graph (compiled once per machine and
+dtype), runs the whole forward and reverse sweep:
+
+* ``Einsum`` (one or two operands, any spec): triples ``(o, i, j)``, one per term of the sum,
+  ``y[o] += a[i] b[j]``; reverse ``a_bar[i] += y_bar[o] b[j]``, ``b_bar[j] += y_bar[o] a[i]``;
+* ``Elementwise``: the executor's scalar programs on its own kernels (``kernels.program_forward``
+  and ``program_vjp``: the scalar rules keep one definition), each argument gathered into its slot
+  row through a broadcasting index map and its cotangent row scatter-added back;
+* ``Reshape``, ``Slice``, ``Pad``, ``BroadcastTo``, ``Concat``, ``Window``: a gather map ``y[k] =
+  v[map[k]]`` (``-1``: zero), made by running the op's own value rule on the positions themselves;
+  the reverse is its scatter-add ``v_bar[map[k]] += y_bar[k]``.
+
+A graph with any other node (``LogSumExp``, ``Fold``, an einsum of three operands), a rule
+overridden in the registry (a mutant is never bypassed), or more than ``MAX_ENTRIES`` index entries
+gets no tape (``build`` returns None) and the executor keeps its planned sweeps. Sums run in
+another order than BLAS's, so values agree with the planned sweeps to rounding, not bit for bit.
+
+>>> import numpy as np
+>>> from symnn.ir import Builder
+>>> from symnn.executor import Executor
+>>> b = Builder()
+>>> w = b.param("w", (3,))
+>>> g = b.build((w * w).sum())
+>>> t = build(g, np.dtype(np.float64), Executor(g)._value_rules, Executor(g)._vjp_rules)
+>>> value, grads = t.grad({0: np.array([1.0, 2.0, 3.0])}, 2, (0,))
+>>> value, grads[0].tolist()
+(14.0, [2.0, 4.0, 6.0])
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from ..ir import Graph
+from ..jit import njit
+from ..ops import Const, Einsum, Elementwise, Input
+from . import kernels as K
+from .rules import OWN_RULES
+from .scalar import compile_lambda
+
+#: The most index entries (einsum terms, gather and broadcast map entries) a tape holds. Above it the
+#: planned sweeps win: their BLAS products beat an indexed loop once a contraction has ~10^5 terms,
+#: and the lists would take megabytes (W2's first product alone has 524,288 terms).
+MAX_ENTRIES = 200_000
+
+# the kinds of step, and the columns of the step table
+EINSUM, GATHER, PROGRAM = 0, 1, 2
+_KIND, _OUT, _SIZE, _A, _B, _LO1, _LO2, _LO3, _N, _NEED_A, _NEED_B, _P, _NCODE, _NARGS, _ROOT, _WORK, _LIVE = range(17)
+_COLUMNS = 17
+
+_JIT = {"nogil": True, "error_model": "numpy"}
+
+
+@njit(**_JIT)  # type: ignore[call-overload]
+def sweep(steps, i1, i2, i3, code, ia, ib, consts, vals, grads, work, gwork, reverse):
+    """The forward sweep over ``vals`` (leaves filled in), then, with ``reverse``, the adjoint sweep
+    over ``grads`` (the output's cotangent seeded) for the steps marked live."""
+    for s in range(steps.shape[0]):
+        kind, oo, size = steps[s, _KIND], steps[s, _OUT], steps[s, _SIZE]
+        ao, bo, n = steps[s, _A], steps[s, _B], steps[s, _N]
+        l1, l2, l3 = steps[s, _LO1], steps[s, _LO2], steps[s, _LO3]
+        if kind == EINSUM:
+            for k in range(size):
+                vals[oo + k] = 0.0
+            if bo < 0:
+                for t in range(n):
+                    vals[oo + i1[l1 + t]] += vals[ao + i2[l2 + t]]
+            else:
+                for t in range(n):
+                    vals[oo + i1[l1 + t]] += vals[ao + i2[l2 + t]] * vals[bo + i3[l3 + t]]
+        elif kind == GATHER:
+            for k in range(size):
+                m = i1[l1 + k]
+                vals[oo + k] = vals[m] if m >= 0 else 0.0
+        else:
+            p, nc, nargs, root, w = steps[s, _P], steps[s, _NCODE], steps[s, _NARGS], steps[s, _ROOT], steps[s, _WORK]
+            V = work[w : w + (nargs + nc) * size].reshape((nargs + nc, size))
+            for k in range(nargs):
+                for e in range(size):
+                    V[k, e] = vals[i1[l1 + k * size + e]]
+            K.program_forward(code[p : p + nc], ia[p : p + nc], ib[p : p + nc], consts[p : p + nc], nargs, V)
+            for e in range(size):
+                vals[oo + e] = V[root, e]
+    if not reverse:
+        return
+    for s in range(steps.shape[0] - 1, -1, -1):
+        if steps[s, _LIVE] == 0:  # no cotangent reaches it, or none of the wanted leaves is behind it
+            continue
+        kind, oo, size = steps[s, _KIND], steps[s, _OUT], steps[s, _SIZE]
+        ao, bo, n = steps[s, _A], steps[s, _B], steps[s, _N]
+        l1, l2, l3 = steps[s, _LO1], steps[s, _LO2], steps[s, _LO3]
+        if kind == EINSUM:
+            need_a, need_b = steps[s, _NEED_A] != 0, steps[s, _NEED_B] != 0
+            if bo < 0:
+                if need_a:
+                    for t in range(n):
+                        grads[ao + i2[l2 + t]] += grads[oo + i1[l1 + t]]
+            else:
+                for t in range(n):
+                    g = grads[oo + i1[l1 + t]]
+                    i, j = ao + i2[l2 + t], bo + i3[l3 + t]
+                    if need_a:
+                        grads[i] += g * vals[j]
+                    if need_b:
+                        grads[j] += g * vals[i]
+        elif kind == GATHER:
+            for k in range(size):
+                m = i1[l1 + k]
+                if m >= 0:
+                    grads[m] += grads[oo + k]
+        else:
+            p, nc, nargs, root, w = steps[s, _P], steps[s, _NCODE], steps[s, _NARGS], steps[s, _ROOT], steps[s, _WORK]
+            nslots = nargs + nc
+            V = work[w : w + nslots * size].reshape((nslots, size))
+            G = gwork[w : w + nslots * size].reshape((nslots, size))
+            G[:, :] = 0.0
+            for e in range(size):
+                G[root, e] = grads[oo + e]
+            active = np.zeros(nslots, dtype=np.bool_)
+            for k in range(nargs):
+                active[k] = i2[l2 + k] != 0
+            K.program_vjp(code[p : p + nc], ia[p : p + nc], ib[p : p + nc], consts[p : p + nc], nargs, V, G, active)
+            for k in range(nargs):
+                if i2[l2 + k] != 0:
+                    for e in range(size):
+                        grads[i1[l1 + k * size + e]] += G[k, e]
+
+
+class Tape:
+    """One graph's index lists and buffers' layout, for ``grad(env, output, ids)``."""
+
+    def __init__(self, graph: Graph, dtype: np.dtype, offsets: list[int], total: int, lists: dict[str, Any]) -> None:
+        self.graph, self.dtype, self.offsets, self.total = graph, dtype, offsets, total
+        self.steps: np.ndarray = lists["steps"]
+        self.i1, self.i2, self.i3 = lists["i1"], lists["i2"], lists["i3"]
+        self.code, self.ia, self.ib, self.consts = lists["code"], lists["ia"], lists["ib"], lists["consts"]
+        self.work_size: int = lists["work"]
+        self.template: np.ndarray = lists["template"]  # the constants in place, everything else zero
+        self.sizes = [math.prod(n.shape) for n in graph.nodes]
+        self._live: dict[tuple[int, tuple[int, ...]], np.ndarray] = {}
+
+    def _steps_for(self, output: int, ids: tuple[int, ...]) -> np.ndarray:
+        """The step table with the live column set for the cotangent of ``output`` w.r.t. the leaves ``ids``."""
+        key = (output, ids)
+        steps = self._live.get(key)
+        if steps is None:
+            nodes = self.graph.nodes
+            wanted = [False] * len(nodes)
+            for i in ids:
+                wanted[i] = True
+            for i, n in enumerate(nodes):
+                if n.args and any(wanted[a] for a in n.args):
+                    wanted[i] = True
+            reached = [False] * len(nodes)  # behind the output: the planned sweeps give these a cotangent
+            reached[output] = True
+            for i in range(len(nodes) - 1, -1, -1):
+                if reached[i]:
+                    for a in nodes[i].args:
+                        reached[a] = True
+            steps = self.steps.copy()
+            for s in range(steps.shape[0]):
+                node = int(steps[s, _LIVE + 1])
+                steps[s, _LIVE] = wanted[node] and reached[node]
+            self._live[key] = steps
+        return steps
+
+    def grad(
+        self, env: Mapping[int, np.ndarray], output: int, ids: tuple[int, ...]
+    ) -> tuple[float, dict[int, np.ndarray]]:
+        """The value of the scalar ``output`` at the leaves ``env`` and its gradient w.r.t. the leaves ``ids``."""
+        steps = self._steps_for(output, ids)
+        offsets, dtype = self.offsets, self.dtype
+        vals = self.template.copy()
+        for i, x in env.items():
+            o = offsets[i]
+            vals[o : o + x.size] = x.reshape(-1)
+        grads = np.zeros(self.total, dtype=dtype)
+        grads[offsets[output]] = 1.0
+        work = np.empty(self.work_size, dtype=dtype)
+        gwork = np.empty(self.work_size, dtype=dtype)
+        sweep(steps, self.i1, self.i2, self.i3, self.code, self.ia, self.ib, self.consts, vals, grads, work, gwork, True)
+        shapes, sizes = self.graph, self.sizes
+        # each gradient a view of this call's own buffer: no later call writes there
+        return float(vals[offsets[output]]), {
+            i: grads[offsets[i] : offsets[i] + sizes[i]].reshape(shapes.shape(i)) for i in ids
+        }
+
+
+def build(graph: Graph, dtype: np.dtype, value_rules: Sequence[Any], vjp_rules: Sequence[Any]) -> Tape | None:
+    """The tape of ``graph`` in ``dtype``, or None when a node, a rule or the size rules it out (see the module)."""
+    nodes = graph.nodes
+    for i, n in enumerate(nodes):
+        if isinstance(n.op, (Input, Const)):
+            continue
+        own = OWN_RULES.get(type(n.op))
+        if own is None or (value_rules[i], vjp_rules[i]) != own:
+            return None
+        if isinstance(n.op, Einsum) and len(n.args) > 2:
+            return None
+    sizes = [math.prod(n.shape) for n in nodes]
+    offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64).tolist()
+    total = offsets[-1]
+    budget = MAX_ENTRIES
+    for i, n in enumerate(nodes):  # count first: a too large graph costs no enumeration
+        if isinstance(n.op, Einsum):
+            budget -= math.prod(n.op.sizes(*(graph.shape(a) for a in n.args)).values())
+        elif n.args:
+            budget -= sizes[i] * len(n.args)
+        if budget < 0:
+            return None
+    rows: list[list[int]] = []
+    i1: list[np.ndarray] = []
+    i2: list[np.ndarray] = []
+    i3: list[np.ndarray] = []
+    n1 = n2 = n3 = 0
+    progs: list[Any] = []
+    ncode = work = 0
+    template = np.zeros(total, dtype=dtype)
+    for i, n in enumerate(nodes):
+        op = n.op
+        if isinstance(op, Const):
+            template[offsets[i] : offsets[i + 1]] = _const_values(op, n.shape, dtype)
+        if not n.args:
+            continue
+        row = [0] * (_COLUMNS + 1)  # the last column: the node, read when the live column is set
+        row[_OUT], row[_SIZE], row[_LO1], row[_LO2], row[_LO3], row[_COLUMNS] = offsets[i], sizes[i], n1, n2, n3, i
+        if isinstance(op, Einsum):
+            o, a, b = _einsum_lists(op, [graph.shape(x) for x in n.args], n.shape)
+            row[_KIND], row[_A], row[_N] = EINSUM, offsets[n.args[0]], len(o)
+            row[_B] = offsets[n.args[1]] if len(n.args) == 2 else -1
+            row[_NEED_A] = row[_NEED_B] = 1
+            i1.append(o)
+            i2.append(a)
+            n1, n2 = n1 + len(o), n2 + len(a)
+            if b is not None:
+                i3.append(b)
+                n3 += len(b)
+        elif isinstance(op, Elementwise):
+            prog = compile_lambda(op.fn)
+            maps = [_broadcast_map(graph.shape(a), n.shape, offsets[a]) for a in n.args]
+            row[_KIND], row[_P], row[_NCODE], row[_NARGS], row[_ROOT] = PROGRAM, ncode, len(prog.code), prog.nargs, prog.root
+            row[_WORK] = work
+            i1.extend(maps)
+            i2.append(np.ones(prog.nargs, dtype=np.int64))  # every argument's cotangent row scattered back
+            n1, n2 = n1 + sum(len(m) for m in maps), n2 + prog.nargs
+            progs.append(prog)
+            ncode += len(prog.code)
+            work += prog.nslots * sizes[i]
+        else:
+            m = _gather_map(op, graph, i, offsets, value_rules[i])
+            row[_KIND] = GATHER
+            i1.append(m)
+            n1 += len(m)
+        rows.append(row)
+    empty = np.zeros(0, dtype=np.int64)
+    lists = {
+        "steps": np.array(rows, dtype=np.int64).reshape(len(rows), _COLUMNS + 1),
+        "i1": np.concatenate([empty, *i1]).astype(np.int64),
+        "i2": np.concatenate([empty, *i2]).astype(np.int64),
+        "i3": np.concatenate([empty, *i3]).astype(np.int64),
+        "code": np.concatenate([empty, *(p.code for p in progs)]).astype(np.int64),
+        "ia": np.concatenate([empty, *(p.ia for p in progs)]).astype(np.int64),
+        "ib": np.concatenate([empty, *(p.ib for p in progs)]).astype(np.int64),
+        "consts": np.concatenate([np.zeros(0, dtype=dtype), *(p.constants(dtype) for p in progs)]).astype(dtype),
+        "work": work,
+        "template": template,
+    }
+    return Tape(graph, dtype, offsets, total, lists)
+
+
+def _const_values(op: Const, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    values = np.array([float(v) for v in op.values], dtype=dtype)
+    return np.full(math.prod(shape), values[0], dtype=dtype) if values.size == 1 else values
+
+
+def _einsum_lists(
+    op: Einsum, shapes: list[tuple[int, ...]], shape: tuple[int, ...]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """The flat positions (in y, A and B) of every term ``A[i] B[j]`` of ``y[o]``: one per point of the
+    grid of all the spec's indices (an index repeated within a term walks its diagonal)."""
+    ins, out = op.terms
+    sizes = op.sizes(*shapes)
+    letters = sorted(sizes)
+    grid = np.indices([sizes[c] for c in letters], dtype=np.int64).reshape(len(letters), -1)
+    where = {c: k for k, c in enumerate(letters)}
+
+    def flat(term: str, term_shape: tuple[int, ...]) -> np.ndarray:
+        strides = np.cumprod((*term_shape[1:], 1)[::-1])[::-1] if term_shape else ()
+        pos = np.zeros(grid.shape[1], dtype=np.int64)
+        for c, st in zip(term, strides, strict=True):
+            pos += grid[where[c]] * int(st)
+        return pos
+
+    o = flat(out, shape)
+    a = flat(ins[0], shapes[0])
+    b = flat(ins[1], shapes[1]) if len(ins) == 2 else None
+    return o, a, b
+
+
+def _broadcast_map(shape: tuple[int, ...], to: tuple[int, ...], offset: int) -> np.ndarray:
+    """The buffer position read for each element of ``to`` when an argument of ``shape`` at ``offset`` broadcasts."""
+    pos = np.arange(offset, offset + math.prod(shape), dtype=np.int64).reshape(shape)
+    return np.broadcast_to(pos, to).reshape(-1).copy()
+
+
+def _gather_map(op: Any, graph: Graph, i: int, offsets: list[int], value_rule: Any) -> np.ndarray:
+    """The buffer position each element of node ``i`` copies (-1: a zero), found by running the op's own
+    value rule on the positions plus one (a zero it writes is then a position of none)."""
+    args = graph.nodes[i].args
+    xs = [np.arange(offsets[a] + 1, offsets[a] + 1 + math.prod(graph.shape(a)), dtype=np.float64) for a in args]
+    xs = [x.reshape(graph.shape(a)) for x, a in zip(xs, args, strict=True)]
+    y, _ = value_rule(op, xs, graph.shape(i), np.dtype(np.float64))
+    return np.asarray(y, dtype=np.float64).reshape(-1).astype(np.int64) - 1
