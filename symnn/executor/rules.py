@@ -528,4 +528,6 @@ OWN_RULES: dict[type[Op], tuple[Callable[..., Any], Callable[..., Any]]] = {
     Concat: (_eval_concat, _vjp_concat),
     BroadcastTo: (_eval_broadcast, _vjp_broadcast),
     Window: (_eval_window, _vjp_window),
+    Fold: (_eval_fold, _vjp_fold),
+    LogSumExp: (_eval_logsumexp, _vjp_logsumexp),
 }

@@ -42,9 +42,9 @@ import numpy as np
 
 from ..ir import Graph
 from ..jit import njit
-from ..ops import Const, Einsum, Elementwise, Input
+from ..ops import Const, Einsum, Elementwise, Fold, Input, LogSumExp
 from . import kernels as K
-from .rules import OWN_RULES
+from .rules import OWN_RULES, window
 from .scalar import compile_lambda
 
 #: The most index entries (einsum terms, gather and broadcast map entries) a tape holds. Above it the
@@ -53,11 +53,46 @@ from .scalar import compile_lambda
 MAX_ENTRIES = 200_000
 
 # the kinds of step, and the columns of the step table
-EINSUM, GATHER, PROGRAM = 0, 1, 2
+EINSUM, GATHER, PROGRAM, SCATTER, LSE = 0, 1, 2, 3, 4
 _KIND, _OUT, _SIZE, _A, _B, _LO1, _LO2, _LO3, _N, _NEED_A, _NEED_B, _P, _NCODE, _NARGS, _ROOT, _WORK, _LIVE = range(17)
 _COLUMNS = 17
+# a log-sum-exp over x as (outer, axis, inner) keeps its sizes in the program's columns
+_OUTER, _AXIS, _INNER = _P, _NCODE, _NARGS
 
 _JIT = {"nogil": True, "error_model": "numpy"}
+
+
+@njit(inline="always", **_JIT)  # type: ignore[call-overload]
+def _lse_forward(vals, ao, oo, outer, n, inner):
+    """y = m + log(sum(exp(x - m))) along the axis, m = max(x) (0 where it is not finite), as rules' own rule."""
+    for p in range(outer):
+        for q in range(inner):
+            base = ao + p * n * inner + q
+            m = vals[base]
+            for r in range(1, n):
+                v = vals[base + r * inner]
+                if v > m or v != v:  # a NaN anywhere makes the max NaN, as np.max
+                    m = v
+            if not math.isfinite(m):
+                m = 0.0
+            t = 0.0
+            for r in range(n):
+                t += math.exp(vals[base + r * inner] - m)
+            vals[oo + p * inner + q] = math.log(t) + m
+
+
+@njit(inline="always", **_JIT)  # type: ignore[call-overload]
+def _lse_reverse(vals, grads, ao, oo, outer, n, inner):
+    """x_bar += softmax(x) y_bar, softmax = e / sum(e), e = exp(x - y), as rules' own rule."""
+    for p in range(outer):
+        for q in range(inner):
+            base, y = ao + p * n * inner + q, vals[oo + p * inner + q]
+            t = 0.0
+            for r in range(n):
+                t += math.exp(vals[base + r * inner] - y)
+            g = grads[oo + p * inner + q]
+            for r in range(n):
+                grads[base + r * inner] += math.exp(vals[base + r * inner] - y) / t * g
 
 
 @njit(**_JIT)  # type: ignore[call-overload]
@@ -81,6 +116,15 @@ def sweep(steps, i1, i2, i3, code, ia, ib, consts, vals, grads, work, gwork, rev
             for k in range(size):
                 m = i1[l1 + k]
                 vals[oo + k] = vals[m] if m >= 0 else 0.0
+        elif kind == SCATTER:
+            for k in range(size):
+                vals[oo + k] = 0.0
+            for k in range(n):
+                m = i1[l1 + k]
+                if m >= 0:
+                    vals[oo + m] += vals[ao + k]
+        elif kind == LSE:
+            _lse_forward(vals, ao, oo, steps[s, _OUTER], steps[s, _AXIS], steps[s, _INNER])
         else:
             p, nc, nargs, root, w = steps[s, _P], steps[s, _NCODE], steps[s, _NARGS], steps[s, _ROOT], steps[s, _WORK]
             V = work[w : w + (nargs + nc) * size].reshape((nargs + nc, size))
@@ -117,6 +161,13 @@ def sweep(steps, i1, i2, i3, code, ia, ib, consts, vals, grads, work, gwork, rev
                 m = i1[l1 + k]
                 if m >= 0:
                     grads[m] += grads[oo + k]
+        elif kind == SCATTER:
+            for k in range(n):
+                m = i1[l1 + k]
+                if m >= 0:
+                    grads[ao + k] += grads[oo + m]
+        elif kind == LSE:
+            _lse_reverse(vals, grads, ao, oo, steps[s, _OUTER], steps[s, _AXIS], steps[s, _INNER])
         else:
             p, nc, nargs, root, w = steps[s, _P], steps[s, _NCODE], steps[s, _NARGS], steps[s, _ROOT], steps[s, _WORK]
             nslots = nargs + nc
@@ -206,6 +257,8 @@ def build(graph: Graph, dtype: np.dtype, value_rules: Sequence[Any], vjp_rules: 
             return None
         if isinstance(n.op, Einsum) and len(n.args) > 2:
             return None
+        if isinstance(n.op, LogSumExp) and graph.shape(n.args[0])[n.op.axis] == 0:
+            return None  # the planned sweeps' max of nothing raises numpy's error: so does the executor
     sizes = [math.prod(n.shape) for n in nodes]
     offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64).tolist()
     total = offsets[-1]
@@ -214,7 +267,7 @@ def build(graph: Graph, dtype: np.dtype, value_rules: Sequence[Any], vjp_rules: 
         if isinstance(n.op, Einsum):
             budget -= math.prod(n.op.sizes(*(graph.shape(a) for a in n.args)).values())
         elif n.args:
-            budget -= sizes[i] * len(n.args)
+            budget -= sizes[i] * len(n.args) + sum(sizes[a] for a in n.args)
         if budget < 0:
             return None
     rows: list[list[int]] = []
@@ -255,6 +308,18 @@ def build(graph: Graph, dtype: np.dtype, value_rules: Sequence[Any], vjp_rules: 
             progs.append(prog)
             ncode += len(prog.code)
             work += prog.nslots * sizes[i]
+        elif isinstance(op, LogSumExp):
+            x_shape = graph.shape(n.args[0])
+            row[_KIND], row[_A] = LSE, offsets[n.args[0]]
+            row[_OUTER], row[_AXIS] = math.prod(x_shape[: op.axis]), x_shape[op.axis]
+            row[_INNER] = math.prod(x_shape[op.axis + 1 :])
+        elif isinstance(op, Fold):
+            # Fold is Window's transpose: the window of the output's positions says where each input goes
+            y_pos = np.arange(1, sizes[i] + 1, dtype=np.float64).reshape(n.shape)
+            m = window(op, y_pos).reshape(-1).astype(np.int64) - 1
+            row[_KIND], row[_A], row[_N] = SCATTER, offsets[n.args[0]], len(m)
+            i1.append(m)
+            n1 += len(m)
         else:
             m = _gather_map(op, graph, i, offsets, value_rules[i])
             row[_KIND] = GATHER
