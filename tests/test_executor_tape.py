@@ -216,7 +216,7 @@ def _mutated_sweep(old: str, new: str):
 SOURCE_FAULTS = {
     "none (the harness itself)": ("range(", "range("),
     "reverse einsum reads A for A's cotangent (swapped a/b)": ("grads[i] += g * vals[j]", "grads[i] += g * vals[i]"),
-    "reverse einsum list off by one": ("bo + i3[l3 + t]\n", "bo + i3[l3 + t - 1]\n"),
+    "reverse einsum list off by one": ("bo + ix[l3 + t]\n", "bo + ix[l3 + t - 1]\n"),
     "gather's transpose overwrites (no scatter-add)": ("grads[m] += grads[oo + k]", "grads[m] = grads[oo + k]"),
     "einsum's transpose overwrites (no accumulation)": ("grads[j] += g * vals[i]", "grads[j] = g * vals[i]"),
     "program cotangent row off by one": ("+= G[k, e]", "+= G[k, e - 1]"),
@@ -246,19 +246,22 @@ def test_planted_faults_in_the_sweep_are_caught(fault, monkeypatch):
         assert all(verdicts)
 
 
-@pytest.mark.parametrize("which", ["i1", "i2", "i3"])
-def test_a_wrong_index_planted_in_a_list_is_caught(which, monkeypatch):
-    """One entry of one index list moved by one (within the buffer): an einsum triple or a gather entry."""
+@pytest.mark.parametrize(("kind", "column"), [("einsum", "out"), ("einsum", "a"), ("einsum", "b"), ("gather", "out")])
+def test_a_wrong_index_planted_in_a_list_is_caught(kind, column, monkeypatch):
+    """One entry of one index list of the first einsum (its y, A or B positions) or of the first gather map
+    (column "out" only) moved by one."""
     build = tape_module.build
+    wanted = tape_module.EINSUM if kind == "einsum" else tape_module.GATHER
+    lo = {"out": tape_module._LO1, "a": tape_module._LO2, "b": tape_module._LO3}[column]
 
     def planted(*args):
         t = build(*args)
-        lst = getattr(t, which)
-        k = len(lst) // 2
-        lst[k] = lst[k] + 1 if lst[k] + 1 < t.total else lst[k] - 1
+        s = next(s for s in range(len(t.steps)) if t.steps[s, tape_module._KIND] == wanted)
+        n = t.steps[s, tape_module._N] if kind == "einsum" else t.steps[s, tape_module._SIZE]
+        k = t.steps[s, lo] + n // 2
+        t.ix[k] = t.ix[k] - 1 if t.ix[k] > 0 else t.ix[k] + 1
         return t
 
-    monkeypatch.setattr(tape_module, "build", planted)
     monkeypatch.setattr("symnn.executor.run.build", planted)
     g = _mlp(3)
     assert not _agrees(g, _point(g, 8))

@@ -26,7 +26,8 @@ another order than BLAS's, so values agree with the planned sweeps to rounding, 
 >>> b = Builder()
 >>> w = b.param("w", (3,))
 >>> g = b.build((w * w).sum())
->>> t = build(g, np.dtype(np.float64), Executor(g)._value_rules, Executor(g)._vjp_rules)
+>>> ex = Executor(g)
+>>> t = build(g, np.dtype(np.float64), ex._value_rules, ex._vjp_rules)
 >>> value, grads = t.grad({0: np.array([1.0, 2.0, 3.0])}, 2, (0,))
 >>> value, grads[0].tolist()
 (14.0, [2.0, 4.0, 6.0])
@@ -54,8 +55,9 @@ MAX_ENTRIES = 200_000
 
 # the kinds of step, and the columns of the step table
 EINSUM, GATHER, PROGRAM, SCATTER, LSE = 0, 1, 2, 3, 4
-_KIND, _OUT, _SIZE, _A, _B, _LO1, _LO2, _LO3, _N, _NEED_A, _NEED_B, _P, _NCODE, _NARGS, _ROOT, _WORK, _LIVE = range(17)
-_COLUMNS = 17
+_KIND, _OUT, _SIZE, _A, _B, _LO1, _LO2, _LO3, _N, _NEED_A, _NEED_B = range(11)
+_P, _PC, _NCODE, _NARGS, _ROOT, _WORK, _LIVE, _NODE = range(11, 19)
+_COLUMNS = 19
 # a log-sum-exp over x as (outer, axis, inner) keeps its sizes in the program's columns
 _OUTER, _AXIS, _INNER = _P, _NCODE, _NARGS
 
@@ -96,9 +98,19 @@ def _lse_reverse(vals, grads, ao, oo, outer, n, inner):
 
 
 @njit(**_JIT)  # type: ignore[call-overload]
-def sweep(steps, i1, i2, i3, code, ia, ib, consts, vals, grads, work, gwork, reverse):
-    """The forward sweep over ``vals`` (leaves filled in), then, with ``reverse``, the adjoint sweep
-    over ``grads`` (the output's cotangent seeded) for the steps marked live."""
+def sweep(steps, ix, consts, template, leaves, output, nwork):
+    """The values and cotangents of every node: ``(vals, grads)``, flat, laid out as the tape's ``offsets``.
+
+    ``vals`` starts as ``leaves`` followed by ``template`` (the constants); the forward sweep fills the
+    rest. The adjoint sweep seeds the cotangent of the scalar at ``output`` (an offset; -1: no reverse
+    sweep) and runs the steps marked live. ``ix`` holds every index list and program, ``consts`` the
+    programs' constants; ``nwork`` is the size of the programs' slot matrices, all together.
+    """
+    vals = np.empty_like(template)
+    nleaf = leaves.shape[0]
+    vals[:nleaf] = leaves
+    vals[nleaf:] = template[nleaf:]
+    work = np.empty(nwork, dtype=template.dtype)
     for s in range(steps.shape[0]):
         kind, oo, size = steps[s, _KIND], steps[s, _OUT], steps[s, _SIZE]
         ao, bo, n = steps[s, _A], steps[s, _B], steps[s, _N]
@@ -108,19 +120,19 @@ def sweep(steps, i1, i2, i3, code, ia, ib, consts, vals, grads, work, gwork, rev
                 vals[oo + k] = 0.0
             if bo < 0:
                 for t in range(n):
-                    vals[oo + i1[l1 + t]] += vals[ao + i2[l2 + t]]
+                    vals[oo + ix[l1 + t]] += vals[ao + ix[l2 + t]]
             else:
                 for t in range(n):
-                    vals[oo + i1[l1 + t]] += vals[ao + i2[l2 + t]] * vals[bo + i3[l3 + t]]
+                    vals[oo + ix[l1 + t]] += vals[ao + ix[l2 + t]] * vals[bo + ix[l3 + t]]
         elif kind == GATHER:
             for k in range(size):
-                m = i1[l1 + k]
+                m = ix[l1 + k]
                 vals[oo + k] = vals[m] if m >= 0 else 0.0
         elif kind == SCATTER:
             for k in range(size):
                 vals[oo + k] = 0.0
             for k in range(n):
-                m = i1[l1 + k]
+                m = ix[l1 + k]
                 if m >= 0:
                     vals[oo + m] += vals[ao + k]
         elif kind == LSE:
@@ -130,12 +142,17 @@ def sweep(steps, i1, i2, i3, code, ia, ib, consts, vals, grads, work, gwork, rev
             V = work[w : w + (nargs + nc) * size].reshape((nargs + nc, size))
             for k in range(nargs):
                 for e in range(size):
-                    V[k, e] = vals[i1[l1 + k * size + e]]
-            K.program_forward(code[p : p + nc], ia[p : p + nc], ib[p : p + nc], consts[p : p + nc], nargs, V)
+                    V[k, e] = vals[ix[l1 + k * size + e]]
+            c = steps[s, _PC]
+            code, ia, ib = ix[p : p + nc], ix[p + nc : p + 2 * nc], ix[p + 2 * nc : p + 3 * nc]
+            K.program_forward(code, ia, ib, consts[c : c + nc], nargs, V)
             for e in range(size):
                 vals[oo + e] = V[root, e]
-    if not reverse:
-        return
+    grads = np.zeros_like(vals)
+    if output < 0:
+        return vals, grads
+    grads[output] = 1.0
+    gwork = np.empty(nwork, dtype=template.dtype)
     for s in range(steps.shape[0] - 1, -1, -1):
         if steps[s, _LIVE] == 0:  # no cotangent reaches it, or none of the wanted leaves is behind it
             continue
@@ -147,23 +164,23 @@ def sweep(steps, i1, i2, i3, code, ia, ib, consts, vals, grads, work, gwork, rev
             if bo < 0:
                 if need_a:
                     for t in range(n):
-                        grads[ao + i2[l2 + t]] += grads[oo + i1[l1 + t]]
+                        grads[ao + ix[l2 + t]] += grads[oo + ix[l1 + t]]
             else:
                 for t in range(n):
-                    g = grads[oo + i1[l1 + t]]
-                    i, j = ao + i2[l2 + t], bo + i3[l3 + t]
+                    g = grads[oo + ix[l1 + t]]
+                    i, j = ao + ix[l2 + t], bo + ix[l3 + t]
                     if need_a:
                         grads[i] += g * vals[j]
                     if need_b:
                         grads[j] += g * vals[i]
         elif kind == GATHER:
             for k in range(size):
-                m = i1[l1 + k]
+                m = ix[l1 + k]
                 if m >= 0:
                     grads[m] += grads[oo + k]
         elif kind == SCATTER:
             for k in range(n):
-                m = i1[l1 + k]
+                m = ix[l1 + k]
                 if m >= 0:
                     grads[ao + k] += grads[oo + m]
         elif kind == LSE:
@@ -178,72 +195,64 @@ def sweep(steps, i1, i2, i3, code, ia, ib, consts, vals, grads, work, gwork, rev
                 G[root, e] = grads[oo + e]
             active = np.zeros(nslots, dtype=np.bool_)
             for k in range(nargs):
-                active[k] = i2[l2 + k] != 0
-            K.program_vjp(code[p : p + nc], ia[p : p + nc], ib[p : p + nc], consts[p : p + nc], nargs, V, G, active)
+                active[k] = ix[l2 + k] != 0
+            c = steps[s, _PC]
+            code, ia, ib = ix[p : p + nc], ix[p + nc : p + 2 * nc], ix[p + 2 * nc : p + 3 * nc]
+            K.program_vjp(code, ia, ib, consts[c : c + nc], nargs, V, G, active)
             for k in range(nargs):
-                if i2[l2 + k] != 0:
+                if ix[l2 + k] != 0:
                     for e in range(size):
-                        grads[i1[l1 + k * size + e]] += G[k, e]
+                        grads[ix[l1 + k * size + e]] += G[k, e]
+    return vals, grads
 
 
 class Tape:
-    """One graph's index lists and buffers' layout, for ``grad(env, output, ids)``."""
+    """One graph's step table, index lists and buffer layout: ``grad`` runs it in one compiled call."""
 
-    def __init__(self, graph: Graph, dtype: np.dtype, offsets: list[int], total: int, lists: dict[str, Any]) -> None:
-        self.graph, self.dtype, self.offsets, self.total = graph, dtype, offsets, total
-        self.steps: np.ndarray = lists["steps"]
-        self.i1, self.i2, self.i3 = lists["i1"], lists["i2"], lists["i3"]
-        self.code, self.ia, self.ib, self.consts = lists["code"], lists["ia"], lists["ib"], lists["consts"]
-        self.work_size: int = lists["work"]
-        self.template: np.ndarray = lists["template"]  # the constants in place, everything else zero
-        self.sizes = [math.prod(n.shape) for n in graph.nodes]
-        self._live: dict[tuple[int, tuple[int, ...]], np.ndarray] = {}
+    def __init__(self, graph: Graph, dtype: np.dtype, offsets: list[int], parts: dict[str, Any]) -> None:
+        self.graph, self.dtype, self.offsets = graph, dtype, offsets
+        self.steps: np.ndarray = parts["steps"]
+        self.ix: np.ndarray = parts["ix"]
+        self.consts: np.ndarray = parts["consts"]
+        self.work_size: int = parts["work"]
+        self.template: np.ndarray = parts["template"]  # the constants in place, everything else zero
+        self.leaf_ids: tuple[int, ...] = parts["leaves"]  # laid out first, in this order
+        self._plans: dict[tuple[int, tuple[int, ...]], tuple[np.ndarray, list[tuple[int, int, int, Any]]]] = {}
 
-    def _steps_for(self, output: int, ids: tuple[int, ...]) -> np.ndarray:
-        """The step table with the live column set for the cotangent of ``output`` w.r.t. the leaves ``ids``."""
-        key = (output, ids)
-        steps = self._live.get(key)
-        if steps is None:
-            nodes = self.graph.nodes
-            wanted = [False] * len(nodes)
-            for i in ids:
+    def _plan(self, output: int, ids: tuple[int, ...]) -> tuple[np.ndarray, list[tuple[int, int, int, Any]]]:
+        """The step table with the live column set for the cotangent of ``output`` w.r.t. the leaves ``ids``,
+        and where each of their cotangents lies (made once per ``(output, ids)``)."""
+        nodes = self.graph.nodes
+        wanted = [False] * len(nodes)
+        for i in ids:
+            wanted[i] = True
+        for i, n in enumerate(nodes):
+            if n.args and any(wanted[a] for a in n.args):
                 wanted[i] = True
-            for i, n in enumerate(nodes):
-                if n.args and any(wanted[a] for a in n.args):
-                    wanted[i] = True
-            reached = [False] * len(nodes)  # behind the output: the planned sweeps give these a cotangent
-            reached[output] = True
-            for i in range(len(nodes) - 1, -1, -1):
-                if reached[i]:
-                    for a in nodes[i].args:
-                        reached[a] = True
-            steps = self.steps.copy()
-            for s in range(steps.shape[0]):
-                node = int(steps[s, _LIVE + 1])
-                steps[s, _LIVE] = wanted[node] and reached[node]
-            self._live[key] = steps
-        return steps
+        reached = [False] * len(nodes)  # behind the output: the planned sweeps give exactly these a cotangent
+        reached[output] = True
+        for i in range(len(nodes) - 1, -1, -1):
+            if reached[i]:
+                for a in nodes[i].args:
+                    reached[a] = True
+        steps = self.steps.copy()
+        for s in range(steps.shape[0]):
+            node = int(steps[s, _NODE])
+            steps[s, _LIVE] = wanted[node] and reached[node]
+        offsets = self.offsets
+        where = [(i, offsets[i], offsets[i] + math.prod(nodes[i].shape), nodes[i].shape) for i in ids]
+        plan = self._plans[output, ids] = (steps, where)
+        return plan
 
-    def grad(
-        self, env: Mapping[int, np.ndarray], output: int, ids: tuple[int, ...]
-    ) -> tuple[float, dict[int, np.ndarray]]:
-        """The value of the scalar ``output`` at the leaves ``env`` and its gradient w.r.t. the leaves ``ids``."""
-        steps = self._steps_for(output, ids)
-        offsets, dtype = self.offsets, self.dtype
-        vals = self.template.copy()
-        for i, x in env.items():
-            o = offsets[i]
-            vals[o : o + x.size] = x.reshape(-1)
-        grads = np.zeros(self.total, dtype=dtype)
-        grads[offsets[output]] = 1.0
-        work = np.empty(self.work_size, dtype=dtype)
-        gwork = np.empty(self.work_size, dtype=dtype)
-        sweep(steps, self.i1, self.i2, self.i3, self.code, self.ia, self.ib, self.consts, vals, grads, work, gwork, True)
-        shapes, sizes = self.graph, self.sizes
+    def grad(self, env: Mapping[int, np.ndarray], output: int, ids: tuple[int, ...]) -> tuple[float, dict[int, Any]]:
+        """The value of the scalar ``output`` at the leaves ``env`` (all of them) and its gradient w.r.t. ``ids``."""
+        plan = self._plans.get((output, ids))
+        steps, where = plan if plan is not None else self._plan(output, ids)
+        leaves = np.concatenate([env[i].reshape(-1) for i in self.leaf_ids]) if self.leaf_ids else self.template[:0]
+        at = self.offsets[output]
+        vals, grads = sweep(steps, self.ix, self.consts, self.template, leaves, at, self.work_size)
         # each gradient a view of this call's own buffer: no later call writes there
-        return float(vals[offsets[output]]), {
-            i: grads[offsets[i] : offsets[i] + sizes[i]].reshape(shapes.shape(i)) for i in ids
-        }
+        return float(vals[at]), {i: grads[a:b].reshape(shape) for i, a, b, shape in where}
 
 
 def build(graph: Graph, dtype: np.dtype, value_rules: Sequence[Any], vjp_rules: Sequence[Any]) -> Tape | None:
@@ -260,8 +269,6 @@ def build(graph: Graph, dtype: np.dtype, value_rules: Sequence[Any], vjp_rules: 
         if isinstance(n.op, LogSumExp) and graph.shape(n.args[0])[n.op.axis] == 0:
             return None  # the planned sweeps' max of nothing raises numpy's error: so does the executor
     sizes = [math.prod(n.shape) for n in nodes]
-    offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64).tolist()
-    total = offsets[-1]
     budget = MAX_ENTRIES
     for i, n in enumerate(nodes):  # count first: a too large graph costs no enumeration
         if isinstance(n.op, Einsum):
@@ -270,43 +277,53 @@ def build(graph: Graph, dtype: np.dtype, value_rules: Sequence[Any], vjp_rules: 
             budget -= sizes[i] * len(n.args) + sum(sizes[a] for a in n.args)
         if budget < 0:
             return None
+    # the inputs first (one copy of all of them per call), then every other node in graph order
+    leaf_ids = tuple(i for i, n in enumerate(nodes) if isinstance(n.op, Input))
+    order = [*leaf_ids, *(i for i, n in enumerate(nodes) if not isinstance(n.op, Input))]
+    offsets = [0] * len(nodes)
+    total = 0
+    for i in order:
+        offsets[i], total = total, total + sizes[i]
     rows: list[list[int]] = []
-    i1: list[np.ndarray] = []
-    i2: list[np.ndarray] = []
-    i3: list[np.ndarray] = []
-    n1 = n2 = n3 = 0
-    progs: list[Any] = []
-    ncode = work = 0
+    ix: list[np.ndarray] = []
+    consts: list[np.ndarray] = [np.zeros(0, dtype=dtype)]
+    nix = nconst = work = 0
     template = np.zeros(total, dtype=dtype)
+
+    def put(*lists: np.ndarray) -> int:
+        nonlocal nix
+        start = nix
+        for lst in lists:
+            ix.append(np.asarray(lst, dtype=np.int64))
+            nix += len(lst)
+        return start
+
     for i, n in enumerate(nodes):
         op = n.op
         if isinstance(op, Const):
-            template[offsets[i] : offsets[i + 1]] = _const_values(op, n.shape, dtype)
+            template[offsets[i] : offsets[i] + sizes[i]] = _const_values(op, n.shape, dtype)
         if not n.args:
             continue
-        row = [0] * (_COLUMNS + 1)  # the last column: the node, read when the live column is set
-        row[_OUT], row[_SIZE], row[_LO1], row[_LO2], row[_LO3], row[_COLUMNS] = offsets[i], sizes[i], n1, n2, n3, i
+        row = [0] * _COLUMNS
+        row[_OUT], row[_SIZE], row[_NODE] = offsets[i], sizes[i], i
         if isinstance(op, Einsum):
             o, a, b = _einsum_lists(op, [graph.shape(x) for x in n.args], n.shape)
             row[_KIND], row[_A], row[_N] = EINSUM, offsets[n.args[0]], len(o)
             row[_B] = offsets[n.args[1]] if len(n.args) == 2 else -1
             row[_NEED_A] = row[_NEED_B] = 1
-            i1.append(o)
-            i2.append(a)
-            n1, n2 = n1 + len(o), n2 + len(a)
+            row[_LO1], row[_LO2] = put(o), put(a)
             if b is not None:
-                i3.append(b)
-                n3 += len(b)
+                row[_LO3] = put(b)
         elif isinstance(op, Elementwise):
             prog = compile_lambda(op.fn)
             maps = [_broadcast_map(graph.shape(a), n.shape, offsets[a]) for a in n.args]
-            row[_KIND], row[_P], row[_NCODE], row[_NARGS], row[_ROOT] = PROGRAM, ncode, len(prog.code), prog.nargs, prog.root
-            row[_WORK] = work
-            i1.extend(maps)
-            i2.append(np.ones(prog.nargs, dtype=np.int64))  # every argument's cotangent row scattered back
-            n1, n2 = n1 + sum(len(m) for m in maps), n2 + prog.nargs
-            progs.append(prog)
-            ncode += len(prog.code)
+            row[_KIND], row[_NCODE], row[_NARGS], row[_ROOT] = PROGRAM, len(prog.code), prog.nargs, prog.root
+            row[_LO1] = put(*maps)
+            row[_LO2] = put(np.ones(prog.nargs, dtype=np.int64))  # every argument's cotangent row scattered back
+            row[_P] = put(prog.code, prog.ia, prog.ib)
+            row[_PC], row[_WORK] = nconst, work
+            consts.append(prog.constants(dtype))
+            nconst += len(prog.code)
             work += prog.nslots * sizes[i]
         elif isinstance(op, LogSumExp):
             x_shape = graph.shape(n.args[0])
@@ -317,29 +334,19 @@ def build(graph: Graph, dtype: np.dtype, value_rules: Sequence[Any], vjp_rules: 
             # Fold is Window's transpose: the window of the output's positions says where each input goes
             y_pos = np.arange(1, sizes[i] + 1, dtype=np.float64).reshape(n.shape)
             m = window(op, y_pos).reshape(-1).astype(np.int64) - 1
-            row[_KIND], row[_A], row[_N] = SCATTER, offsets[n.args[0]], len(m)
-            i1.append(m)
-            n1 += len(m)
+            row[_KIND], row[_A], row[_N], row[_LO1] = SCATTER, offsets[n.args[0]], len(m), put(m)
         else:
-            m = _gather_map(op, graph, i, offsets, value_rules[i])
-            row[_KIND] = GATHER
-            i1.append(m)
-            n1 += len(m)
+            row[_KIND], row[_LO1] = GATHER, put(_gather_map(op, graph, i, offsets, value_rules[i]))
         rows.append(row)
-    empty = np.zeros(0, dtype=np.int64)
-    lists = {
-        "steps": np.array(rows, dtype=np.int64).reshape(len(rows), _COLUMNS + 1),
-        "i1": np.concatenate([empty, *i1]).astype(np.int64),
-        "i2": np.concatenate([empty, *i2]).astype(np.int64),
-        "i3": np.concatenate([empty, *i3]).astype(np.int64),
-        "code": np.concatenate([empty, *(p.code for p in progs)]).astype(np.int64),
-        "ia": np.concatenate([empty, *(p.ia for p in progs)]).astype(np.int64),
-        "ib": np.concatenate([empty, *(p.ib for p in progs)]).astype(np.int64),
-        "consts": np.concatenate([np.zeros(0, dtype=dtype), *(p.constants(dtype) for p in progs)]).astype(dtype),
+    parts = {
+        "steps": np.array(rows, dtype=np.int64).reshape(len(rows), _COLUMNS),
+        "ix": np.concatenate([np.zeros(0, dtype=np.int64), *ix]),
+        "consts": np.concatenate(consts).astype(dtype),
         "work": work,
         "template": template,
+        "leaves": leaf_ids,
     }
-    return Tape(graph, dtype, offsets, total, lists)
+    return Tape(graph, dtype, offsets, parts)
 
 
 def _const_values(op: Const, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
