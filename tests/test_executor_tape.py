@@ -26,7 +26,7 @@ from symnn.executor import Executor
 from symnn.executor import tape as tape_module
 from symnn.functions import sigmoid
 from symnn.ir import Builder, Graph
-from symnn.ops import Window
+from symnn.ops import Einsum, Window
 from verify.spec import OP_SPECS, layer_rows
 
 ULPS = 4.0
@@ -185,8 +185,6 @@ def test_an_overridden_rule_keeps_the_graph_off_the_tape():
     g = _mlp(2)
     ex = Executor(g)
     assert tape_module.build(g, ex.dtype, ex._value_rules, ex._vjp_rules) is not None
-    from symnn.ops import Einsum
-
     with registry.override(Einsum, "exec.vjp", lambda impl: lambda *a: impl(*a)):
         mutated = Executor(g)
         assert tape_module.build(g, mutated.dtype, mutated._value_rules, mutated._vjp_rules) is None
@@ -214,7 +212,7 @@ def _mutated_sweep(old: str, new: str):
         source = textwrap.dedent(inspect.getsource(fn.py_func))
         source = "\n".join(line for line in source.splitlines() if not line.startswith("@"))
         found += source.count(old)
-        exec(source.replace(old, new), namespace)  # noqa: S102 - the test's own edit of the module's source
+        exec(source.replace(old, new), namespace)  # the test's own edit of the module's source
     assert found >= 1, old
     return namespace["sweep"]
 
