@@ -517,17 +517,19 @@ def fused_program(ops: Sequence[Elementwise], positions: Sequence[int]) -> Progr
     return prog
 
 
-#: The executor's own value and cotangent rules of the ops the compiled tape (``tape``) runs: a node whose
-#: rules are not these (overridden in the registry, as a mutant is) keeps its graph on the planned sweeps.
-OWN_RULES: dict[type[Op], tuple[Callable[..., Any], Callable[..., Any]]] = {
-    Elementwise: (_eval_elementwise, _vjp_elementwise),
-    Einsum: (_eval_einsum, _vjp_einsum),
-    Reshape: (_eval_reshape, _vjp_reshape),
-    Slice: (_eval_slice, _vjp_slice),
-    Pad: (_eval_pad, _vjp_pad),
-    Concat: (_eval_concat, _vjp_concat),
-    BroadcastTo: (_eval_broadcast, _vjp_broadcast),
-    Window: (_eval_window, _vjp_window),
-    Fold: (_eval_fold, _vjp_fold),
-    LogSumExp: (_eval_logsumexp, _vjp_logsumexp),
-}
+#: The executor's own (value, cotangent) rule pairs of the ops the compiled tape (``tape``) runs: a node whose
+#: rules are not one of these (overridden in the registry, as a mutant is) keeps its graph on the planned sweeps.
+TAPE_RULES: frozenset[tuple[Callable[..., Any], Callable[..., Any]]] = frozenset(
+    {
+        (_eval_elementwise, _vjp_elementwise),
+        (_eval_einsum, _vjp_einsum),
+        (_eval_reshape, _vjp_reshape),
+        (_eval_slice, _vjp_slice),
+        (_eval_pad, _vjp_pad),
+        (_eval_concat, _vjp_concat),
+        (_eval_broadcast, _vjp_broadcast),
+        (_eval_window, _vjp_window),
+        (_eval_fold, _vjp_fold),
+        (_eval_logsumexp, _vjp_logsumexp),
+    }
+)

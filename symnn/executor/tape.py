@@ -45,7 +45,7 @@ from ..ir import Graph
 from ..jit import njit
 from ..ops import Const, Einsum, Elementwise, Fold, Input, LogSumExp
 from . import kernels as K
-from .rules import OWN_RULES, window
+from .rules import TAPE_RULES, window
 from .scalar import compile_lambda
 
 #: The most index entries (einsum terms, gather and broadcast map entries) a tape holds. Above it the
@@ -262,8 +262,7 @@ def build(graph: Graph, dtype: np.dtype, value_rules: Sequence[Any], vjp_rules: 
     for i, n in enumerate(nodes):
         if isinstance(n.op, (Input, Const)):
             continue
-        own = OWN_RULES.get(type(n.op))
-        if own is None or (value_rules[i], vjp_rules[i]) != own:
+        if (value_rules[i], vjp_rules[i]) not in TAPE_RULES:
             return None
         if isinstance(n.op, Einsum) and len(n.args) > 2:
             return None
