@@ -13,6 +13,7 @@ and in its compiled sweep's source show that this comparison catches wrong indic
 from __future__ import annotations
 
 import inspect
+import pickle
 import textwrap
 
 import numpy as np
@@ -201,6 +202,20 @@ def test_calls_keep_nothing_between_them():
     for n in first[1]:
         np.testing.assert_allclose(first[1][n], again[1][n], rtol=1e-12, atol=1e-15)
         assert not np.shares_memory(first[1][n], second[1][n])
+
+
+def test_a_pickled_executor_builds_its_tape_again():
+    g = _mlp(2)
+    ex = Executor(g)
+    v = _point(g, 9)
+    before = ex.grad(v)
+    copy = pickle.loads(pickle.dumps(ex))
+    assert copy._tape is None
+    after = copy.grad(v)
+    assert copy._tape is not None
+    assert after[0] == before[0]
+    for n in before[1]:
+        np.testing.assert_array_equal(after[1][n], before[1][n])
 
 
 # -- fault injection: each planted fault must make some graph disagree with the planned sweeps ----------
