@@ -13,9 +13,11 @@ dtype), runs the whole forward and reverse sweep:
   row through a broadcasting index map and its cotangent row scatter-added back;
 * ``Reshape``, ``Slice``, ``Pad``, ``BroadcastTo``, ``Concat``, ``Window``: a gather map ``y[k] =
   v[map[k]]`` (``-1``: zero), made by running the op's own value rule on the positions themselves;
-  the reverse is its scatter-add ``v_bar[map[k]] += y_bar[k]``.
+  the reverse is its scatter-add ``v_bar[map[k]] += y_bar[k]``;
+* ``Fold``: Window's transpose, a scatter-add ``y[map[k]] += x[k]`` whose reverse is the gather;
+* ``LogSumExp``: a loop over the axis with the rule of ``rules`` (max shift, softmax cotangent).
 
-A graph with any other node (``LogSumExp``, ``Fold``, an einsum of three operands), a rule
+A graph with any other node (an einsum of three operands, a log-sum-exp over an empty axis), a rule
 overridden in the registry (a mutant is never bypassed), or more than ``MAX_ENTRIES`` index entries
 gets no tape (``build`` returns None) and the executor keeps its planned sweeps. Sums run in
 another order than BLAS's, so values agree with the planned sweeps to rounding, not bit for bit.
