@@ -515,3 +515,21 @@ def fused_program(ops: Sequence[Elementwise], positions: Sequence[int]) -> Progr
     for op, j in zip(ops[1:], positions, strict=True):
         prog = compose(compile_lambda(op.fn), j, prog)
     return prog
+
+
+#: The executor's own (value, cotangent) rule pairs of the ops the compiled tape (``tape``) runs: a node whose
+#: rules are not one of these (overridden in the registry, as a mutant is) keeps its graph on the planned sweeps.
+TAPE_RULES: frozenset[tuple[Callable[..., Any], Callable[..., Any]]] = frozenset(
+    {
+        (_eval_elementwise, _vjp_elementwise),
+        (_eval_einsum, _vjp_einsum),
+        (_eval_reshape, _vjp_reshape),
+        (_eval_slice, _vjp_slice),
+        (_eval_pad, _vjp_pad),
+        (_eval_concat, _vjp_concat),
+        (_eval_broadcast, _vjp_broadcast),
+        (_eval_window, _vjp_window),
+        (_eval_fold, _vjp_fold),
+        (_eval_logsumexp, _vjp_logsumexp),
+    }
+)

@@ -29,6 +29,7 @@ from ..ops import Const, Input
 from ..registry import has, lookup, table
 from .plan import Step, plan  # importing plan imports rules, which registers every op's "exec.*" parts
 from .rules import VjpStep
+from .tape import Tape, build
 
 Array = np.ndarray
 _DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
@@ -43,9 +44,12 @@ def _add(a: Array | None, b: Array | None) -> Array | None:
 
 
 class Executor:
-    """Numeric forward value, JVP, VJP and gradients of ``graph`` on arrays of ``dtype``."""
+    """Numeric forward value, JVP, VJP and gradients of ``graph`` on arrays of ``dtype``.
 
-    def __init__(self, graph: Graph, dtype: Any = np.float64) -> None:
+    ``grad`` runs a small graph on the compiled tape (``tape``); ``tape=False`` keeps it on the planned sweeps.
+    """
+
+    def __init__(self, graph: Graph, dtype: Any = np.float64, tape: bool = True) -> None:
         if not isinstance(graph, Graph):
             raise GraphError(f"Executor needs a symnn Graph, got {type(graph).__name__}")
         try:
@@ -81,10 +85,14 @@ class Executor:
         # the sweeps, planned on first use: primal steps (fused or not), and a reverse walk per set of leaves
         self._plans: dict[bool, list[Step]] = {}
         self._backward: dict[tuple[int, ...], list[tuple[int, VjpStep, tuple[int, ...], list[bool]]]] = {}
+        # grad on a small graph: one compiled call over index lists (``tape``), made on first use; with
+        # tape=False, or when the graph has no tape, grad runs the planned sweeps
+        self._use_tape = bool(tape)
+        self._tape: Tape | None = None
 
     def __getstate__(self) -> dict[str, Any]:
         # the plans hold closures, which do not pickle: a copy plans again on first use
-        return {**self.__dict__, "_plans": {}, "_backward": {}}
+        return {**self.__dict__, "_plans": {}, "_backward": {}, "_tape": None}
 
     # -- public API --------------------------------------------------------------------------------
     def forward(self, values: Mapping[str, Any]) -> dict[str, Array]:
@@ -139,6 +147,15 @@ class Executor:
             )
         ids = self._wrt(wrt)
         env = self._check_values(values)
+        if self._use_tape:
+            compiled = self._tape
+            if compiled is None:
+                compiled = self._tape = build(g, self.dtype, self._value_rules, self._vjp_rules)
+                self._use_tape = compiled is not None
+            if compiled is not None:
+                value, grads = compiled.grad(env, o, ids)
+                names = self._names
+                return value, {names[i]: grads[i] for i in ids}
         with np.errstate(all="ignore"):
             vals, tape = self._primal(env)
             cts = self._reverse(vals, tape, {o: np.ones((), dtype=self.dtype)}, ids)
