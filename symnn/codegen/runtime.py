@@ -51,31 +51,72 @@ def _mm_{tag}(a, b, out, nb, m, n, k, sa, sb):
 
 
 def _gemm(tag: str, a_t: bool, b_t: bool) -> str:
-    left = "a[ta : ta + m * k].reshape((k, m)).T" if a_t else "a[ta : ta + m * k].reshape((m, k))"
-    right = "b[tb : tb + k * n].reshape((n, k)).T" if b_t else "b[tb : tb + k * n].reshape((k, n))"
-    loops = _mm(tag, a_t, b_t).replace(f"def _mm_{tag}", f"def _gemm_{tag}")
-    fallback = "".join(f"    {line}\n" if line else "\n" for line in loops.splitlines())
+    # out (m, n) row-major is out^T (n, m) column-major = B^T A^T; a row-major (r, c) block read
+    # column-major is its (c, r) transpose, so an operand stored as is takes flag 'n'
+    flag_b, ld_b = ("116", "k") if b_t else ("110", "n")  # ord("t"), ord("n")
+    flag_a, ld_a = ("116", "m") if a_t else ("110", "k")
+    loops = _mm(tag, a_t, b_t)
+    alone = loops.replace(f"def _mm_{tag}", f"def _gemm_{tag}")
+    indented = "".join(f"    {line}\n" if line else "\n" for line in alone.splitlines())
     return f'''if HAVE_BLAS:
 
     {_JIT.format(sig=_MM_SIG)}
     def _gemm_{tag}(a, b, out, nb, m, n, k, sa, sb):
-        """out[t] = A[t] @ B[t] on BLAS (np.dot), stored like _mm_{tag}'s operands."""
+        """out[t] = A[t] @ B[t], stored like _mm_{tag}'s operands, on BLAS: out[t]^T = B[t]^T A[t]^T column-major."""
+        if m > _INT_MAX or n > _INT_MAX or k > _INT_MAX:  # as np.dot: no loops compiled for a case this rare
+            raise OverflowError("a matrix size over 2**31 - 1: BLAS takes 32-bit ints")
         for t in range(nb):
-            ta, tb, to = t * sa, t * sb, t * m * n
-            np.dot({left}, {right}, out[to : to + m * n].reshape((m, n)))
+            _xgemm({flag_b}, {flag_a}, n, m, k, b, t * sb, {ld_b}, a, t * sa, {ld_a}, out, t * m * n, n)
 
 else:
 
-{fallback}'''
+{indented}'''
 
 
-_BLAS_PROBE = """try:
-    import scipy.linalg.cython_blas  # noqa: F401  (Numba's np.dot reaches BLAS through SciPy)
+_BLAS_PROBE = '''try:  # SciPy exports its BLAS to C: ?gemm is called by address, with no Python in between
+    from llvmlite import binding as _llvm
+    from llvmlite import ir as _ir
+    from numba.core import cgutils as _cgutils
+    from numba.core.extending import get_cython_function_address, intrinsic
 
+    # the compiled code names ?gemm by symbol, resolved when it is loaded: Numba caches that (not a ctypes pointer)
+    _llvm.add_symbol("symnn_{gemm}", get_cython_function_address("scipy.linalg.cython_blas", "{gemm}"))
     HAVE_BLAS = True
 except ImportError:
     HAVE_BLAS = False
-"""
+
+_INT_MAX = 2**31 - 1
+
+if HAVE_BLAS:
+
+    @intrinsic
+    def _xgemm(typingctx, ta, tb, m, n, k, a, ia, lda, b, ib, ldb, c, ic, ldc):
+        """Fortran ?gemm(ta, tb, m, n, k, 1, a[ia:], lda, b[ib:], ldb, 0, c[ic:], ldc), every argument by pointer."""
+
+        def codegen(context, builder, sig, args):
+            t, i8, i32 = context.get_value_type(_T), _ir.IntType(8), _ir.IntType(32)
+            p = i8.as_pointer()
+
+            def slot(ty, value):  # a stack slot in the entry block: a loop of calls reuses it
+                ptr = _cgutils.alloca_once(builder, ty)
+                builder.store(value, ptr)
+                return builder.bitcast(ptr, p)
+
+            def at(i):  # the address of element args[i + 1] of the array args[i]
+                data = context.make_array(sig.args[i])(context, builder, args[i]).data
+                return builder.bitcast(builder.gep(data, [args[i + 1]]), p)
+
+            ta, tb = (slot(i8, builder.trunc(args[i], i8)) for i in (0, 1))
+            m, n, k, lda, ldb, ldc = (slot(i32, builder.trunc(args[i], i32)) for i in (2, 3, 4, 7, 10, 13))
+            one, zero = slot(t, _ir.Constant(t, 1.0)), slot(t, _ir.Constant(t, 0.0))
+            fnty = _ir.FunctionType(_ir.VoidType(), [p] * 13)
+            fn = _cgutils.get_or_insert_function(builder.module, fnty, "symnn_{gemm}")
+            builder.call(fn, [ta, tb, m, n, k, one, at(5), lda, at(8), ldb, zero, at(11), ldc])
+            return context.get_dummy_value()
+
+        return types.void(ta, tb, m, n, k, a, ia, lda, b, ib, ldb, c, ic, ldc), codegen
+'''
+
 
 HELPERS: dict[str, str] = {
     **{f"_mm_{t}": _mm(t, t[0] == "t", t[1] == "t") for t in ("nn", "nt", "tn", "tt")},
@@ -165,7 +206,7 @@ def preamble(names: Iterable[str], dtype: str) -> str:
     # which lets LLVM vectorize the inner loops (several times faster for the products)
     lines = [f"_T = types.{dtype}", "_A = types.Array(_T, 1, 'C')", "_I = types.uint64"]
     if any(h.startswith("_gemm_") for h in names):
-        lines.append("\n" + _BLAS_PROBE)
+        lines.append("\n" + _BLAS_PROBE.replace("{gemm}", "dgemm" if dtype == "float64" else "sgemm"))
     return "\n".join(lines)
 
 
