@@ -1,10 +1,11 @@
 """The generated ``_gemm_*`` helpers call SciPy's BLAS ?gemm directly: checked against Numba's np.dot.
 
 Numba's ``np.dot`` calls the same ``scipy.linalg.cython_blas`` ?gemm with the same column-major
-arguments, so the results are bit for bit those of the np.dot helpers they replace, except for a
-product with one row or one column, which np.dot sends to ?gemv or ?dot (equal to rounding); NumPy's matmul (its own BLAS) is a second, independent oracle within rounding. Planted faults (a
-flipped transpose flag, a wrong leading dimension, swapped operands) must fail these checks. Inputs
-carry slack after every operand, so a fault that reads too far stays inside the buffer.
+arguments (?gemv or ?dot for a single row or column), so the results are bit for bit those of the
+np.dot helpers they replace.
+NumPy's matmul in float64 (its own BLAS) is a second, independent oracle within rounding. Planted
+faults (a flipped transpose flag, a wrong leading dimension, swapped operands) must fail these
+checks. Inputs and outputs carry slack, so a fault that reads or writes too far stays inside its buffer.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ pytest.importorskip("scipy.linalg.cython_blas")
 TAGS = ("nn", "nt", "tn", "tt")
 SIZES = (1, 2, 3, 5, 17, 64)
 DTYPES = ("float64", "float32")
+SHAPES = [(2, 3, 5), (5, 3, 2), (3, 5, 17), (17, 2, 3), (4, 4, 4)]
 CALL = re.compile(r"_xgemm\((11[06], .*)\)")  # the call, not the definition
 
 
@@ -60,10 +62,13 @@ def _operands(rng, tag: str, dtype: str, nb: int, m: int, n: int, k: int):
     return a, b, sa, sb, views
 
 
-def _run(f, a, b, sa, sb, nb, m, n, k):
-    out = np.full(nb * m * n, np.nan, a.dtype)
+def _run(f, a, b, sa, sb, nb, m, n, k, untouched=False):
+    """The products, from an output buffer with slack (a fault writing too far stays inside it)."""
+    out = np.full(nb * m * n + 4 * max(m, n, k) ** 2, np.nan, a.dtype)
     f(a, b, out, nb, m, n, k, sa, sb)
-    return out.reshape((nb, m, n))
+    if untouched:
+        assert np.all(np.isnan(out[nb * m * n :])), "written past the products"
+    return out[: nb * m * n].reshape((nb, m, n))
 
 
 def _reference(views, m: int, n: int, dtype: str) -> np.ndarray:
@@ -88,10 +93,9 @@ def test_gemm_is_numbas_np_dot(tmp_path, tag, dtype):
     for m, n, k in _shapes():
         nb = 1 + (m + n + k) % 3  # batches of 1, 2 and 3 products at strides past each operand
         a, b, sa, sb, views = _operands(rng, tag, dtype, nb, m, n, k)
-        got = _run(f, a, b, sa, sb, nb, m, n, k)
+        got = _run(f, a, b, sa, sb, nb, m, n, k, untouched=True)
         ref = _reference(views, m, n, dtype)
-        if m > 1 and n > 1:  # np.dot sends a (1, k) or (k, 1) operand to ?gemv or ?dot instead: rounding differs
-            assert np.array_equal(got, ref), (tag, dtype, nb, m, n, k)
+        assert np.array_equal(got, ref), (tag, dtype, nb, m, n, k)
         exact = np.stack([A.astype(np.float64) @ B.astype(np.float64) for A, B in views])
         scale = np.abs(np.stack([np.abs(A) @ np.abs(B) for A, B in views])).astype(np.float64)
         assert np.all(np.abs(got - exact) <= tol * k * scale + 1e-30), (tag, dtype, nb, m, n, k)
@@ -112,7 +116,7 @@ def test_gemm_reads_operands_at_their_offsets(tmp_path):
 
 
 def _mutate(which: str):
-    """An edit of the helper source planting one fault in its ?gemm call."""
+    """An edit of the helper source planting one fault in its BLAS calls."""
 
     def edit(source: str) -> str:
         args = CALL.search(source).group(1).split(", ")
@@ -123,18 +127,21 @@ def _mutate(which: str):
         elif which == "order":  # operands in row-major order: (A, B) where column-major needs (B, A)
             args[5:8], args[8:11] = args[8:11], args[5:8]
             args[0], args[1] = args[1], args[0]
+        elif which == "gemv":  # the transpose flag of both ?gemv calls (a single row or column) flipped
+            return re.sub(r"_xgemv\((11[06])", lambda f: f"_xgemv({226 - int(f.group(1))}", source)
         return CALL.sub(f"_xgemm({', '.join(args)})", source)
 
     return edit
 
 
-@pytest.mark.parametrize("which", ["flag", "ld", "order"])
+@pytest.mark.parametrize("which", ["flag", "ld", "order", "gemv"])
 @pytest.mark.parametrize("tag", TAGS)
 def test_planted_faults_are_caught(tmp_path, tag, which, capfd):
     _, f = _helper(tmp_path, tag, "float64", _mutate(which))
     rng = np.random.default_rng(3)
     caught = 0
-    for m, n, k in [(2, 3, 5), (5, 3, 2), (3, 5, 17), (17, 2, 3), (4, 4, 4)]:
+    shapes = [(1, 3, 5), (5, 1, 2), (1, 5, 17), (17, 1, 3), (4, 1, 4)] if which == "gemv" else SHAPES
+    for m, n, k in shapes:
         a, b, sa, sb, views = _operands(rng, tag, "float64", 2, m, n, k)
         got = _run(f, a, b, sa, sb, 2, m, n, k)
         caught += not np.array_equal(got, _reference(views, m, n, "float64"))

@@ -29,7 +29,7 @@ FIELDS = ("blas", "numba", "llvmlite", "python", "triple", "cpu", "cpu_features"
 
 
 def have_blas() -> bool:
-    """Whether Numba's ``np.dot`` reaches BLAS here: it does through SciPy's ``cython_blas``."""
+    """Whether the generated ``_gemm_*`` helpers reach BLAS here: they call SciPy's ``cython_blas`` ?gemm."""
     try:
         import scipy.linalg.cython_blas  # noqa: F401  (the same probe as the generated modules')
     except ImportError:

@@ -205,8 +205,8 @@ def compile(graph: Graph, dtype: Any = np.float64) -> Kernel:
     disk cache (``symnn.files.cache_dir()``, one directory per environment: BLAS, Numba, CPU) and
     Numba's machine code beside it: nothing is generated or compiled again. The helpers the kernels
     call (matrix products, reductions, stable scalar functions) are cached once as modules of their
-    own. A kernel whose large matrix products fall back to loops (no SciPy, so no BLAS for Numba's
-    ``np.dot``) warns once per process with the fix. A cache directory that others can write, or
+    own. A kernel whose large matrix products fall back to loops (no SciPy, whose exported BLAS
+    ``?gemm`` they call) warns once per process with the fix. A cache directory that others can write, or
     that is not the user's, is refused with ``CacheError`` (``symnn.jit.trusted_cache_dir``).
     """
     if not isinstance(graph, Graph):
@@ -258,7 +258,7 @@ def _checked_path(kernel: Kernel, helpers: Iterable[str]) -> Kernel:
         _warned_loops = True
         warnings.warn(
             "symnn kernels compute their large matrix products with loops here, several times slower than "
-            "BLAS: Numba's np.dot reaches BLAS only through SciPy, and scipy.linalg.cython_blas cannot be "
+            "BLAS: the kernels call the BLAS that SciPy exports, and scipy.linalg.cython_blas cannot be "
             "imported in this environment. Install SciPy (pip install scipy) and compile again; the kernel "
             "cache keeps the two versions apart.",
             errors.SymnnWarning,

@@ -55,6 +55,9 @@ def _gemm(tag: str, a_t: bool, b_t: bool) -> str:
     # column-major is its (c, r) transpose, so an operand stored as is takes flag 'n'
     flag_b, ld_b = ("116", "k") if b_t else ("110", "n")  # ord("t"), ord("n")
     flag_a, ld_a = ("116", "m") if a_t else ("110", "k")
+    # a single row or column goes to ?gemv or ?dot, with np.dot's arguments: the same results, bit for bit
+    gemv_a = "110, m, k, a, ta, m" if a_t else "116, k, m, a, ta, k"  # out = A b, n == 1
+    gemv_b = "116, k, n, b, tb, k" if b_t else "110, n, k, b, tb, n"  # out = B^T a, m == 1
     loops = _mm(tag, a_t, b_t)
     alone = loops.replace(f"def _mm_{tag}", f"def _gemm_{tag}")
     indented = "".join(f"    {line}\n" if line else "\n" for line in alone.splitlines())
@@ -66,21 +69,30 @@ def _gemm(tag: str, a_t: bool, b_t: bool) -> str:
         if m > _INT_MAX or n > _INT_MAX or k > _INT_MAX:  # as np.dot: no loops compiled for a case this rare
             raise OverflowError("a matrix size over 2**31 - 1: BLAS takes 32-bit ints")
         for t in range(nb):
-            _xgemm({flag_b}, {flag_a}, n, m, k, b, t * sb, {ld_b}, a, t * sa, {ld_a}, out, t * m * n, n)
+            ta, tb, to = t * sa, t * sb, t * m * n
+            if m == 1 and n == 1:
+                out[to] = _xdot(k, a, ta, b, tb)
+            elif n == 1:
+                _xgemv({gemv_a}, b, tb, out, to)
+            elif m == 1:
+                _xgemv({gemv_b}, a, ta, out, to)
+            else:
+                _xgemm({flag_b}, {flag_a}, n, m, k, b, tb, {ld_b}, a, ta, {ld_a}, out, to, n)
 
 else:
 
 {indented}'''
 
 
-_BLAS_PROBE = '''try:  # SciPy exports its BLAS to C: ?gemm is called by address, with no Python in between
+_BLAS_PROBE = '''try:  # SciPy exports its BLAS to C: called by address, with no Python in between
     from llvmlite import binding as _llvm
     from llvmlite import ir as _ir
     from numba.core import cgutils as _cgutils
     from numba.core.extending import get_cython_function_address, intrinsic
 
-    # the compiled code names ?gemm by symbol, resolved when it is loaded: Numba caches that (not a ctypes pointer)
-    _llvm.add_symbol("symnn_{gemm}", get_cython_function_address("scipy.linalg.cython_blas", "{gemm}"))
+    # the compiled code names BLAS by symbol, resolved when it is loaded: Numba caches that (not a ctypes pointer)
+    for _f in ("{x}gemm", "{x}gemv", "{x}dot"):
+        _llvm.add_symbol(f"symnn_{_f}", get_cython_function_address("scipy.linalg.cython_blas", _f))
     HAVE_BLAS = True
 except ImportError:
     HAVE_BLAS = False
@@ -89,9 +101,9 @@ _INT_MAX = 2**31 - 1
 
 if HAVE_BLAS:
 
-    @intrinsic
-    def _xgemm(typingctx, ta, tb, m, n, k, a, ia, lda, b, ib, ldb, c, ic, ldc):
-        """Fortran ?gemm(ta, tb, m, n, k, 1, a[ia:], lda, b[ib:], ldb, 0, c[ic:], ldc), every argument by pointer."""
+    def _call(name, returns, spec):
+        """The code of a call of Fortran BLAS ``name``, every argument by pointer, one ``spec`` letter each:
+        c a flag, i an int, I the int 1, 1 and 0 scalars, a an array with the offset of its first element."""
 
         def codegen(context, builder, sig, args):
             t, i8, i32 = context.get_value_type(_T), _ir.IntType(8), _ir.IntType(32)
@@ -102,19 +114,41 @@ if HAVE_BLAS:
                 builder.store(value, ptr)
                 return builder.bitcast(ptr, p)
 
-            def at(i):  # the address of element args[i + 1] of the array args[i]
-                data = context.make_array(sig.args[i])(context, builder, args[i]).data
-                return builder.bitcast(builder.gep(data, [args[i + 1]]), p)
+            values, i = [], 0
+            for c in spec:
+                if c in "ci":
+                    ty = i8 if c == "c" else i32
+                    values.append(slot(ty, builder.trunc(args[i], ty)))
+                elif c == "I":
+                    values.append(slot(i32, _ir.Constant(i32, 1)))
+                elif c in "01":
+                    values.append(slot(t, _ir.Constant(t, float(c))))
+                else:
+                    data = context.make_array(sig.args[i])(context, builder, args[i]).data
+                    values.append(builder.bitcast(builder.gep(data, [args[i + 1]]), p))
+                    i += 1
+                i += c not in "I01"
+            fnty = _ir.FunctionType(t if returns else _ir.VoidType(), [p] * len(values))
+            result = builder.call(_cgutils.get_or_insert_function(builder.module, fnty, name), values)
+            return result if returns else context.get_dummy_value()
 
-            ta, tb = (slot(i8, builder.trunc(args[i], i8)) for i in (0, 1))
-            m, n, k, lda, ldb, ldc = (slot(i32, builder.trunc(args[i], i32)) for i in (2, 3, 4, 7, 10, 13))
-            one, zero = slot(t, _ir.Constant(t, 1.0)), slot(t, _ir.Constant(t, 0.0))
-            fnty = _ir.FunctionType(_ir.VoidType(), [p] * 13)
-            fn = _cgutils.get_or_insert_function(builder.module, fnty, "symnn_{gemm}")
-            builder.call(fn, [ta, tb, m, n, k, one, at(5), lda, at(8), ldb, zero, at(11), ldc])
-            return context.get_dummy_value()
+        return codegen
 
-        return types.void(ta, tb, m, n, k, a, ia, lda, b, ib, ldb, c, ic, ldc), codegen
+    @intrinsic
+    def _xgemm(typingctx, ta, tb, m, n, k, a, ia, lda, b, ib, ldb, c, ic, ldc):
+        """?gemm(ta, tb, m, n, k, 1, a[ia:], lda, b[ib:], ldb, 0, c[ic:], ldc): c = op(a) op(b), column-major."""
+        sig = types.void(ta, tb, m, n, k, a, ia, lda, b, ib, ldb, c, ic, ldc)
+        return sig, _call("symnn_{x}gemm", False, "cciii1aiai0ai")
+
+    @intrinsic
+    def _xgemv(typingctx, tr, m, n, a, ia, lda, x, ix, y, iy):
+        """?gemv(tr, m, n, 1, a[ia:], lda, x[ix:], 1, 0, y[iy:], 1): y = op(a) x, a (m, n) column-major."""
+        return types.void(tr, m, n, a, ia, lda, x, ix, y, iy), _call("symnn_{x}gemv", False, "cii1aiaI0aI")
+
+    @intrinsic
+    def _xdot(typingctx, n, x, ix, y, iy):
+        """?dot(n, x[ix:], 1, y[iy:], 1) = sum_i x[ix + i] y[iy + i]."""
+        return _T(n, x, ix, y, iy), _call("symnn_{x}dot", True, "iaIaI")
 '''
 
 
@@ -206,7 +240,7 @@ def preamble(names: Iterable[str], dtype: str) -> str:
     # which lets LLVM vectorize the inner loops (several times faster for the products)
     lines = [f"_T = types.{dtype}", "_A = types.Array(_T, 1, 'C')", "_I = types.uint64"]
     if any(h.startswith("_gemm_") for h in names):
-        lines.append("\n" + _BLAS_PROBE.replace("{gemm}", "dgemm" if dtype == "float64" else "sgemm"))
+        lines.append("\n" + _BLAS_PROBE.replace("{x}", "d" if dtype == "float64" else "s"))
     return "\n".join(lines)
 
 
