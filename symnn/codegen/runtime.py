@@ -51,6 +51,7 @@ def _mm_{tag}(a, b, out, nb, m, n, k, sa, sb):
 
 
 def _gemm(tag: str, a_t: bool, b_t: bool) -> str:
+    """``_gemm_<tag>``: the products of ``_mm_<tag>`` on SciPy's BLAS, or its loops where SciPy is missing."""
     # out (m, n) row-major is out^T (n, m) column-major = B^T A^T; a row-major (r, c) block read
     # column-major is its (c, r) transpose, so an operand stored as is takes flag 'n'
     flag_b, ld_b = ("116", "k") if b_t else ("110", "n")  # ord("t"), ord("n")
