@@ -3,7 +3,7 @@ environment (BLAS or not, Numba, CPU), the path each kernel reports, ``symnn cac
 written inside the installed packages.
 
 Interpreters without BLAS are real ones: a child process that blocks SciPy (``sys.modules["scipy"]
-= None``, so Numba's ``np.dot`` has no BLAS and the generated modules' probe fails) shares one cache
+= None``, so there is no SciPy BLAS and the generated modules' probe fails) shares one cache
 directory with children that have it. Which path a kernel compiled is read from the kernel
 (``kernel.path``), never from timings.
 """
@@ -49,7 +49,7 @@ def _reference(values: dict[str, np.ndarray]) -> list[float]:
 _CHILD = """
 import json, sys, warnings
 if sys.argv[1] == "without-scipy":
-    sys.modules["scipy"] = None  # every import of scipy fails: Numba's np.dot has no BLAS here
+    sys.modules["scipy"] = None  # every import of scipy fails: no BLAS here
 import numpy as np
 from symnn.codegen import compile
 from symnn.errors import SymnnWarning

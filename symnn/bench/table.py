@@ -89,6 +89,6 @@ def format_table(results: list[dict], meta: dict) -> str:
         "",
         "x best peer: median time / the fastest peer's (not symnn) median time in this run.",
         "rel.err: loss and gradients vs hand-written NumPy backprop (2-norm per array, worst).",
-        "path: the code path of the generated kernel's matrix products (BLAS through np.dot, or loops).",
+        "path: the code path of the generated kernel's matrix products (SciPy's BLAS called directly, or loops).",
     ]
     return "\n".join(lines)

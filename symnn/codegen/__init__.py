@@ -9,8 +9,8 @@
     k = compile_flat(grad(formula(...)))          # a scalar graph on flat vectors: k.value_and_grad(theta, data)
 
 How the source is written: ``fuse`` plans which elementwise nodes share one loop (with ``sympy.cse``
-over their bodies), ``einsum`` which contractions are (batched) matrix products (BLAS through
-``np.dot`` from 4096 multiply-adds on, loops below) and in what order other loops run, ``printer``
+over their bodies), ``einsum`` which contractions are (batched) matrix products (SciPy's BLAS
+``?gemm`` called directly from 4096 multiply-adds on, loops below) and in what order other loops run, ``printer``
 has one emitter per op and ``scalar`` one name table for the functions, with stable helpers
 (two-branch sigmoid, softplus as max(x, 0) + log1p(exp(-|x|)), max-subtracted logsumexp) and
 ``vecmath``'s branch-free tanh (within 1.5 ulp; loops over it vectorize). ``module`` assembles the
