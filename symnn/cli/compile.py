@@ -23,7 +23,7 @@ from ..codegen import MODES, OLD_MODES, compile, program
 from ..errors import GraphError
 from ..files import check_output
 from .derive import MODEL_HELP
-from .modes import mode_type
+from .modes import add_mode_argument
 from .progress import Progress
 
 EXAMPLES = """
@@ -39,12 +39,12 @@ def configure(p: argparse.ArgumentParser) -> None:
     """The arguments of ``symnn compile``."""
     p.add_argument("model", metavar="MODEL", help=MODEL_HELP)
     p.add_argument("-o", "--output", required=True, metavar="PATH", help="where to write the kernel module")
-    p.add_argument(
-        "--mode",
-        type=mode_type(MODES, OLD_MODES, "compile"),
-        default="grad",
-        metavar="{" + ",".join(MODES) + "}",
-        help="the program, named as symnn derive --mode names it: grad (reverse mode: loss and parameter gradients; "
+    add_mode_argument(
+        p,
+        MODES,
+        OLD_MODES,
+        "compile",
+        "the program, named as symnn derive --mode names it: grad (reverse mode: loss and parameter gradients; "
         "default), value (the model's values alone; 'forward' before), jvp (forward mode: tangents), "
         "hvp (Hessian-vector products)",
     )

@@ -13,7 +13,7 @@ from ..expand import DEFAULT_MAX
 from ..ir import Graph
 from ..printing import NOTATIONS, expression_size, to_json, to_latex, to_text
 from .arguments import listed
-from .modes import DERIVE_DEPRECATED, DERIVE_MODES, mode_type
+from .modes import DERIVE_DEPRECATED, DERIVE_MODES, add_mode_argument
 from .progress import Progress
 
 #: --scalar refuses programs whose expanded expressions are estimated larger: ``conv`` (~1.2e7 terms) took 18 s,
@@ -41,12 +41,12 @@ examples:
 def configure(p: argparse.ArgumentParser) -> None:
     """The arguments of ``symnn derive``."""
     p.add_argument("model", metavar="MODEL", help=MODEL_HELP)
-    p.add_argument(
-        "--mode",
-        type=mode_type(DERIVE_MODES, DERIVE_DEPRECATED, "derive"),
-        default="grad",
-        metavar="{" + ",".join(DERIVE_MODES) + "}",
-        help="the derivative programs, named as symnn compile --mode names them: grad (reverse mode, the gradient "
+    add_mode_argument(
+        p,
+        DERIVE_MODES,
+        DERIVE_DEPRECATED,
+        "derive",
+        "the derivative programs, named as symnn compile --mode names them: grad (reverse mode, the gradient "
         "of the scalar output; default), jvp (forward mode), hvp (Hessian-vector products), both (grad and jvp); "
         "the old spellings reverse (= grad) and forward (= jvp) still work for one release",
     )

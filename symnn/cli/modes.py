@@ -21,7 +21,7 @@ import argparse
 import sys
 from collections.abc import Callable, Mapping, Sequence
 
-__all__ = ["DERIVE_DEPRECATED", "DERIVE_MODES", "mode_type"]
+__all__ = ["DERIVE_DEPRECATED", "DERIVE_MODES", "add_mode_argument", "mode_type"]
 
 #: ``symnn derive --mode``: the derivative programs printed after the primal one.
 DERIVE_MODES = ("grad", "jvp", "hvp", "both")
@@ -47,3 +47,16 @@ def mode_type(modes: Sequence[str], deprecated: Mapping[str, str], command: str)
         return text
 
     return parse
+
+
+def add_mode_argument(
+    parser: argparse.ArgumentParser, modes: Sequence[str], deprecated: Mapping[str, str], command: str, help: str
+) -> None:
+    """``--mode`` of ``command``: one of ``modes`` (default grad), old spellings mapped with a note."""
+    parser.add_argument(
+        "--mode",
+        type=mode_type(modes, deprecated, command),
+        default="grad",
+        metavar="{" + ",".join(modes) + "}",
+        help=help,
+    )
