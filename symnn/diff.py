@@ -453,3 +453,13 @@ def hvp(graph: Graph, wrt: Sequence[str] | None = None, output: str | None = Non
     keep = list(j.outputs[:k]) + list(j.outputs[k + 1 :])
     out_names = list(j.output_names[:k]) + derivative_names(g, "hvp", names)
     return prune(j.nodes, tuple(keep), tuple(out_names))
+
+
+def require_scalar(graph: Graph, mode: str, instead: str = "--mode jvp") -> None:
+    """Refuse ``--mode mode`` (grad, hvp) of a graph whose first output is not a scalar, naming ``instead``."""
+    shape = graph.shape(graph.outputs[0])
+    if shape != ():
+        raise GraphError(
+            f"--mode {mode} needs a scalar output (a loss), but {graph.output_names[0]!r} has shape {shape}; "
+            f"use {instead} (forward mode works for any output), or make the model end in a loss"
+        )

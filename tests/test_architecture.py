@@ -83,7 +83,7 @@ EXECUTOR = frozenset({"symnn.executor"})
 TRAIN = frozenset({"symnn.train"})
 BENCH = frozenset({"symnn.bench"})
 FACADE = frozenset({"symnn"})  # the package itself: symnn/__init__.py
-CLI = frozenset({"symnn.cli", "symnn.__main__"})
+CLI = frozenset({"symnn.cli"})
 VERIFY = frozenset({"verify"})
 #: The layers of symnn; every module of the package belongs to exactly one.
 SYMNN_LAYERS = {"core": CORE, "codegen": CODEGEN, "executor": EXECUTOR, "train": TRAIN, "bench": BENCH, "cli": CLI}

@@ -340,7 +340,7 @@ def test_benchmark_script_smoke(capsys):
 def test_drawing_a_network_writes_nothing_in_the_users_directory(tmp_path):
     # Hypothesis caches module constants under ./.hypothesis; the campaign runs in the user's directory
     env = {k: v for k, v in os.environ.items() if k != "HYPOTHESIS_STORAGE_DIRECTORY"}
-    argv = [sys.executable, "-m", "symnn", "check", "--campaign", "1", "--quiet"]
+    argv = [sys.executable, "-m", "symnn.cli", "check", "--campaign", "1", "--quiet"]
     proc = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
     assert list(tmp_path.iterdir()) == []

@@ -242,10 +242,10 @@ def test_ops_names_a_missing_part_and_fails(capsys, monkeypatch):
     assert "transpose   MISSING" in out and "('Window', 'transpose')" in out
 
 
-def test_python_dash_m_symnn_is_the_same_command_line():
-    ok = subprocess.run([sys.executable, "-m", "symnn", "--version"], capture_output=True, text=True, timeout=60)
+def test_python_dash_m_symnn_cli_is_the_same_command_line():
+    ok = subprocess.run([sys.executable, "-m", "symnn.cli", "--version"], capture_output=True, text=True, timeout=60)
     assert ok.returncode == 0 and ok.stdout.startswith("symnn ")
-    bad = subprocess.run([sys.executable, "-m", "symnn", "derive", "nowhere.py:m"], capture_output=True, text=True)
+    bad = subprocess.run([sys.executable, "-m", "symnn.cli", "derive", "nowhere.py:m"], capture_output=True, text=True)
     assert bad.returncode == 2 and bad.stderr.startswith("symnn: error: ") and "Traceback" not in bad.stderr
 
 

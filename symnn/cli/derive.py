@@ -6,7 +6,7 @@ import argparse
 import json
 
 from .. import zoo
-from ..diff import grad, hvp, jvp
+from ..diff import grad, hvp, jvp, require_scalar
 from ..draw import to_dot
 from ..errors import GraphError, SizeError
 from ..expand import DEFAULT_MAX
@@ -87,12 +87,8 @@ def programs(graph: Graph, mode: str, wrt: list[str] | None) -> dict[str, tuple[
     if wrt is None and not graph.params:
         raise GraphError(f"the model has no parameters; pass --wrt NAME with some of its inputs {list(graph.inputs)}")
     names = wrt if wrt is not None else list(graph.params)
-    first = graph.outputs[0]
-    if mode in ("grad", "hvp", "both") and graph.shape(first) != ():
-        raise GraphError(
-            f"--mode {mode} needs a scalar output, but {graph.output_names[0]!r} has shape {graph.shape(first)}; "
-            "use --mode jvp (forward mode works for any output), or make the model end in a loss"
-        )
+    if mode != "jvp":
+        require_scalar(graph, mode)
     out = {"primal": ("primal program", graph)}
     if mode in ("grad", "both"):
         g = grad(graph, wrt)

@@ -9,7 +9,7 @@
 
 from __future__ import annotations
 
-from ..diff import grad, hvp, jvp
+from ..diff import grad, hvp, jvp, require_scalar
 from ..errors import GraphError
 from ..ir import Graph
 
@@ -29,11 +29,8 @@ def program(graph: Graph, mode: str) -> Graph:
         return graph
     if not graph.params:
         raise GraphError(f"--mode {mode} differentiates with respect to the parameters, but the model has none")
-    if mode != "jvp" and graph.shape(graph.outputs[0]) != ():
-        raise GraphError(
-            f"--mode {mode} needs a scalar first output (a loss), but {graph.output_names[0]!r} has shape "
-            f"{graph.shape(graph.outputs[0])}; use --mode value or jvp"
-        )
+    if mode != "jvp":
+        require_scalar(graph, mode, "--mode value or jvp")
     return {"grad": grad, "jvp": jvp, "hvp": hvp}[mode](graph)
 
 
