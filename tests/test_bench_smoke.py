@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from symnn.bench.gradients import run_workload
+from symnn.bench.gradients import compile_seconds, run_workload
 from symnn.bench.peers import PEERS, Peer
 from symnn.bench.table import format_table
 
@@ -96,3 +96,16 @@ def test_symnn_bench_runs_from_the_package_with_pinned_threads(tmp_path):
     for name, st in res["peers"].items():
         assert st["status"] in {"measured", "not installed", "failed", "n/a"}, name
         assert (st["status"] == "measured") == (name in res["rows"]), name
+
+
+def test_compile_seconds_are_measured_in_fresh_processes_and_printed(w1):
+    """Four children: a machine's first kernel, then cached; the helpers alone, then a new kernel (no timing asserted)."""
+    res, _, _ = w1
+    measured = compile_seconds("W1")
+    assert sorted(measured) == ["compile_cached_s", "compile_cold_s", "compile_first_s", "compile_helpers_s"]
+    assert all(seconds > 0 for seconds in measured.values())
+    meta = {"quick": False, "blas_threads": "as pytest left them", "load": "0 0 0", "gemm_n": 8, "gemm_gflops": 1.0}
+    table = format_table([{**res, **measured}], meta)
+    (row,) = [line for line in table.splitlines() if "compile cold" in line]
+    assert f"compile cold {measured['compile_cold_s']:.2f} s (helpers cached)" in row
+    assert f"first on a machine {measured['compile_first_s']:.2f} s" in table

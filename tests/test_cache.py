@@ -21,10 +21,11 @@ import numpy as np
 import pytest
 
 from symnn import cli
-from symnn.codegen import compile
+from symnn.codegen import compile, warm
 from symnn.codegen.cache import KERNELS_SUBDIR, kernels_dir
-from symnn.codegen.environment import FIELDS, environment, environment_id
-from symnn.errors import SymnnWarning
+from symnn.codegen.environment import FIELDS, cython_blas, environment, environment_id
+from symnn.codegen.inventory import survey
+from symnn.errors import SymnnError, SymnnWarning
 from symnn.files import cache_dir
 from symnn.functions import sigmoid
 from symnn.ir import Builder, einsum
@@ -62,6 +63,9 @@ z = einsum("bi,oi->bo", x, w)
 with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter("always")
     kernels = [compile(b.build(z.sum())), compile(b.build(z.map(sigmoid).sum()))]
+def usable_after():  # the user's own import afterwards works as in any process
+    import scipy.linalg.cython_blas
+    return "dgemm" in scipy.linalg.cython_blas.__pyx_capi__
 print(json.dumps({
     "paths": [k.path for k in kernels],
     "hits": [k.cache_hit for k in kernels],
@@ -69,6 +73,8 @@ print(json.dumps({
     "values": [float(k(values)["out"]) for k in kernels],
     "warnings": [str(c.message) for c in caught if issubclass(c.category, SymnnWarning)],
     "environment": kernels[0].environment,
+    "linalg_imported": "scipy.linalg" in sys.modules,  # symnn needs only cython_blas, not the package
+    "cython_blas_usable": sys.argv[1] == "with-scipy" and usable_after(),
 }))
 """
 
@@ -156,10 +162,42 @@ def test_two_interpreters_sharing_one_cache_each_take_their_own_path_in_either_o
         assert run["hits"] == [k >= 2] * 2 and run["machine_code"] == [k >= 2] * 2, what
         if blas:
             assert run["warnings"] == [], what
+            assert not run["linalg_imported"] and run["cython_blas_usable"], what
         else:  # once per process, for two kernels, with the fix
             assert len(run["warnings"]) == 1 and "pip install scipy" in run["warnings"][0], what
     names = sorted(d.name.split("-")[0] for d in (cache / KERNELS_SUBDIR).iterdir())
     assert names == ["blas", "loops"]
+
+
+_BLAS_BLOCK = """
+import sys
+from symnn.codegen.environment import cython_blas
+with cython_blas() as found:
+    inside = sys.modules["scipy.linalg.cython_blas"]
+    if sys.argv[1] == "import-linalg":
+        import scipy.linalg
+import scipy.linalg
+import scipy.linalg.cython_blas
+print(found, "scipy.linalg.cython_blas" in sys.modules, scipy.linalg.cython_blas is inside)
+"""
+
+
+@pytest.mark.parametrize("during", ["import-linalg", "nothing"])
+def test_cython_blas_is_offered_alone_and_sys_modules_left_as_an_import_leaves_it(tmp_path, during):
+    """Inside the block the extension is importable without scipy.linalg; after it, an import binds the same module."""
+    argv = [sys.executable, "-c", _BLAS_BLOCK, during]
+    done = subprocess.run(argv, env=_env(tmp_path), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split() == ["True", "True", "True"]
+
+
+def test_cython_blas_changes_nothing_once_scipy_linalg_is_imported():
+    import scipy.linalg  # noqa: F401  (as in this test process already)
+
+    before = dict(sys.modules)
+    with cython_blas() as found:
+        assert found
+    assert sys.modules == before or set(sys.modules) - set(before) <= {"scipy.linalg.cython_blas"}
 
 
 # -- symnn cache ---------------------------------------------------------------------------------------------------
@@ -201,6 +239,44 @@ def test_symnn_cache_shows_the_entries_with_their_path_and_clears_only_its_own_f
     assert sorted(p for p in tmp_path.rglob("*") if p.is_file()) == sorted(foreign)
     assert not (entries / "__pycache__").exists() and not (tmp_path / "__pycache__").exists()
     assert compile(b.build(einsum("bi,oi->bo", x, w).map(sigmoid).sum())).cache_hit is False  # really gone
+
+
+def _helpers(root: Path) -> dict[tuple[str, str], bool]:
+    """(helper, dtype) -> compiled, for every helper entry of this environment in the cache at ``root``."""
+    (env,) = [e for e in survey(root, environment_id()).environments if e.current]
+    return {(e.name, e.dtype): e.compiled for e in env.entries if e.kind == "helper"}
+
+
+def test_warm_compiles_a_graphs_helpers_and_its_kernel_then_compiles_none(tmp_path, monkeypatch):
+    monkeypatch.setenv("SYMNN_CACHE_DIR", str(tmp_path))
+    b = Builder()
+    x, w = b.input("x", _SHAPES["x"]), b.param("w", _SHAPES["w"])
+    g = b.build(einsum("bi,oi->bo", x, w).map(sigmoid).sum())
+    names = warm(np.float32, graph=g)
+    assert names == ["_gemm_nt", "_sigmoid"]  # the product is large enough for BLAS; the activation
+    warmed = _helpers(tmp_path)
+    assert warmed == {(n, "float32"): True for n in names}
+    k = compile(g, np.float32)
+    assert _helpers(tmp_path) == warmed and not k.cache_hit  # a new kernel, no new helper
+    values = {n: v.astype(np.float32) for n, v in _values().items()}
+    z = values["x"].astype(np.float64) @ values["w"].astype(np.float64).T
+    assert float(k(values)["out"]) == pytest.approx(float((1 / (1 + np.exp(-z))).sum()), rel=1e-5)
+
+
+def test_symnn_cache_warm_compiles_every_helper_in_both_dtypes(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("SYMNN_CACHE_DIR", str(tmp_path))
+    assert cli.main(["cache", "--warm", "--json"]) == 0
+    done = json.loads(capsys.readouterr().out)
+    helpers = _helpers(tmp_path)
+    assert all(helpers.values()) and done["root"] == str(tmp_path)
+    per_dtype = {d: sum(dtype == d for _, dtype in helpers) for d in ("float64", "float32")}
+    assert done["helpers"] == per_dtype and per_dtype["float64"] == per_dtype["float32"] >= 20
+    assert {n for n, _ in helpers} >= {"_gemm_nn", "_gemm_tt", "_mm_nt", "_tanh", "_logsumexp", "_permute"}
+    assert cli.main(["cache", "--warm"]) == 0  # again: everything found, one line
+    (line,) = capsys.readouterr().out.splitlines()
+    assert line.startswith(f"warmed {tmp_path}") and f"{per_dtype['float64']} float64" in line
+    with pytest.raises(SymnnError, match="dtype"):
+        warm(np.int32)
 
 
 # -- nothing written inside the installed packages -------------------------------------------------------------

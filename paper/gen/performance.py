@@ -165,6 +165,7 @@ def gradient_table(doc: dict) -> tuple[list[str], list[list[object]], dict[str, 
         macros[f"perfW{word}ExecutorOverKernel"] = res["rows"]["symnn executor"]["us"] / k["us"]
         macros[f"perfW{word}CompileCold"] = res.get("compile_cold_s", NA)
         macros[f"perfW{word}CompileCached"] = res.get("compile_cached_s", NA)
+        macros[f"perfW{word}CompileFirst"] = res.get("compile_first_s", NA)
     rows.append(ratio_row)
     larger = [w for w in list(WORKLOAD_WORDS)[1:] if w in results]
     # the section's sentences on what a run did not measure read "not measured in the quick build", never n/a

@@ -4,8 +4,9 @@ One call = the loss and the gradient of every parameter for one minibatch. Befor
 timed, symnn's loss and gradients must agree with the hand-written NumPy backprop to 1e-10
 relative (else ``BenchmarkError``); a peer's agreement is reported. Every peer gets a status: its
 row is measured, or says it is not installed (and how to install it), failed (one line why), or is
-not written for this workload. The kernel's compile time is measured in fresh processes: cold
-(empty ``SYMNN_CACHE_DIR``) and cached (a second process with that cache).
+not written for this workload. The kernel's compile time is measured in fresh processes: cold (a
+new kernel, the shared helpers it calls already cached, as on any machine that compiled a kernel
+before), cached (the kernel in the cache), and first on a machine (an empty ``SYMNN_CACHE_DIR``).
 """
 
 from __future__ import annotations
@@ -72,27 +73,34 @@ def gemm_gflops(n: int, repeats: int) -> float:
 _COMPILE_CHILD = """
 import sys, time
 from symnn.bench.workloads import WORKLOADS
-from symnn.codegen import compile
+from symnn.codegen import compile, warm
 from symnn.diff import grad
 g = grad(WORKLOADS[sys.argv[1]]())
 t = time.perf_counter()
-k = compile(g)
-print(time.perf_counter() - t, int(k.cache_hit))
+done = warm(graph=g) if sys.argv[2] == "helpers" else compile(g)
+print(time.perf_counter() - t)
 """
 
 
-def compile_seconds(name: str) -> tuple[float, float]:
-    """Seconds in ``compile(grad(g))`` in a fresh process with an empty cache, then in a second one with that cache."""
-    with tempfile.TemporaryDirectory(prefix="symnn-bench-cache-") as cache:
-        env = {**os.environ, "SYMNN_CACHE_DIR": cache}
-        times = []
-        for _ in range(2):
-            argv = [sys.executable, "-c", _COMPILE_CHILD, name]
-            proc = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
-            if proc.returncode != 0:
-                raise BenchmarkError(f"compiling {name} in a child process failed:\n{proc.stderr[-2000:]}")
-            times.append(float(proc.stdout.split()[0]))
-    return times[0], times[1]
+def compile_seconds(name: str) -> dict[str, float]:
+    """Seconds to compile ``grad(g)`` of workload ``name``, each in a fresh process:
+
+    ``compile_first_s`` with an empty cache (a machine's first kernel: it also compiles the shared
+    helpers it calls, once per machine and dtype), ``compile_helpers_s`` those helpers alone
+    (``symnn.codegen.warm``), ``compile_cold_s`` a new kernel with its helpers cached, and
+    ``compile_cached_s`` the kernel found in the cache.
+    """
+    out = {}
+    for steps in (("first", "cached"), ("helpers", "cold")):
+        with tempfile.TemporaryDirectory(prefix="symnn-bench-cache-") as cache:
+            env = {**os.environ, "SYMNN_CACHE_DIR": cache}
+            for step in steps:
+                argv = [sys.executable, "-c", _COMPILE_CHILD, name, step]
+                proc = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
+                if proc.returncode != 0:
+                    raise BenchmarkError(f"compiling {name} in a child process failed:\n{proc.stderr[-2000:]}")
+                out[f"compile_{step}_s"] = float(proc.stdout.split()[0])
+    return out
 
 
 def kernel_path(kernel: Kernel) -> str:
@@ -187,5 +195,5 @@ def run_workload(
     for r in res["rows"].values():
         r["ratio"] = r["us"] / best
     if with_compile:
-        res["compile_cold_s"], res["compile_cached_s"] = compile_seconds(name)
+        res.update(compile_seconds(name))
     return res

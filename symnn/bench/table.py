@@ -43,7 +43,10 @@ def _row_notes(res: dict, impl: str, meta: dict) -> list[str]:
         path, _, how = res["kernel_path"].partition(" ")
         notes.append(f"{PATHS.get(path, path)} path{' ' + how if how else ''}")
         if "compile_cold_s" in res:
-            notes.append(f"compile cold {res['compile_cold_s']:.2f} s, cached {res['compile_cached_s']:.3f} s")
+            cold, cached = res["compile_cold_s"], res["compile_cached_s"]
+            first, helpers = res["compile_first_s"], res["compile_helpers_s"]
+            notes.append(f"compile cold {cold:.2f} s (helpers cached), cached {cached:.3f} s")
+            notes.append(f"first on a machine {first:.2f} s (its helpers alone {helpers:.2f} s)")
     if impl in ("symnn kernel", "NumPy (hand-written)") and res["workload"] == "W3":
         notes.append(_gflops(res, impl, meta))
     if impl == "symnn executor":

@@ -34,7 +34,7 @@ in inputs propagate (NaN through relu, step, sign and maximum too) and never rai
 
 from ..files import cache_dir
 from .flat import FlatKernel, Layout, compile_flat
-from .kernel import Kernel, compile
+from .kernel import Kernel, compile, warm
 from .module import CODEGEN_VERSION
 from .program import MODES, OLD_MODES, program
 
@@ -49,4 +49,5 @@ __all__ = [
     "compile",
     "compile_flat",
     "program",
+    "warm",
 ]

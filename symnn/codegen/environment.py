@@ -12,12 +12,17 @@ True
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
+import importlib.machinery
+import importlib.util
 import json
+import os
 import platform
 import sys
-from collections.abc import Mapping
+import types
+from collections.abc import Iterator, Mapping
 
 import llvmlite
 import numba
@@ -28,13 +33,69 @@ from numba.core.registry import cpu_target
 FIELDS = ("blas", "numba", "llvmlite", "python", "triple", "cpu", "cpu_features", "numba_config")
 
 
-def have_blas() -> bool:
-    """Whether the generated ``_gemm_*`` helpers reach BLAS here: they call SciPy's ``cython_blas`` ?gemm."""
+_CYTHON_BLAS = "scipy.linalg.cython_blas"
+
+
+@contextlib.contextmanager
+def cython_blas() -> Iterator[bool]:
+    """Whether SciPy's ``cython_blas`` (the BLAS the generated ``_gemm_*`` helpers call) is here; while
+    the block runs, importing it costs no ``scipy.linalg``.
+
+    Importing ``scipy.linalg.cython_blas`` imports the package ``scipy.linalg`` first: ~0.2 s of
+    modules that neither the kernels nor Numba's own BLAS check (``numba.np.arraymath``, imported at
+    Numba's first compile or cache load) use -- about half of loading a cached kernel. So the
+    extension is loaded by itself and offered in ``sys.modules`` while the block runs; after it,
+    ``sys.modules`` is as an ordinary import would leave it: the entry is bound to ``scipy.linalg``
+    if that package was imported meanwhile, and removed otherwise (a later import gets the same module).
+    """
+    if _CYTHON_BLAS in sys.modules or "scipy.linalg" in sys.modules:
+        yield _importable(_CYTHON_BLAS)
+        return
+    module = _load_alone(_CYTHON_BLAS)
+    if module is None:
+        yield False
+        return
+    sys.modules[_CYTHON_BLAS] = module
     try:
-        import scipy.linalg.cython_blas  # noqa: F401  (the same probe as the generated modules')
+        yield True
+    finally:
+        parent = sys.modules.get("scipy.linalg")
+        if parent is not None:
+            parent.cython_blas = sys.modules.get(_CYTHON_BLAS, module)  # type: ignore[attr-defined]
+        elif sys.modules.get(_CYTHON_BLAS) is module:
+            del sys.modules[_CYTHON_BLAS]
+
+
+def _importable(name: str) -> bool:
+    try:
+        importlib.import_module(name)
     except ImportError:
         return False
     return True
+
+
+def _load_alone(name: str) -> types.ModuleType | None:
+    """The extension module ``name`` loaded from its package's directory without importing the package."""
+    package = name.rpartition(".")[0]
+    top = importlib.util.find_spec(package.partition(".")[0])
+    if top is None or top.submodule_search_locations is None:
+        return None
+    where = [os.path.join(p, *package.split(".")[1:]) for p in top.submodule_search_locations]
+    spec = importlib.machinery.PathFinder.find_spec(name, where)
+    if spec is None or spec.loader is None or not isinstance(spec.loader, importlib.machinery.ExtensionFileLoader):
+        return None
+    try:
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    except ImportError:
+        return None
+    return module
+
+
+def have_blas() -> bool:
+    """Whether the generated ``_gemm_*`` helpers reach BLAS here: they call SciPy's ``cython_blas`` ?gemm."""
+    with cython_blas() as found:
+        return found
 
 
 @functools.cache

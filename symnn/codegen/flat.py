@@ -68,7 +68,7 @@ from .cache import (
     secret,
     store,
 )
-from .environment import environment, environment_id
+from .environment import cython_blas, environment, environment_id
 from .module import CODEGEN_VERSION, dtype_name
 from .runtime import helper_block
 from .scalar import ScalarPrinter, stabilize
@@ -365,6 +365,11 @@ def compile_flat(graph: Graph, dtype: Any = np.float64) -> FlatKernel:
     except (TypeError, ValueError) as e:
         raise GraphError(f"{e}; pass dtype=np.float64 or np.float32") from None
     check_scalar(graph)
+    with cython_blas():  # Numba's first load checks for BLAS: without importing scipy.linalg here
+        return _compile_flat(graph, name)
+
+
+def _compile_flat(graph: Graph, name: str) -> FlatKernel:
     key = cache_key(f"flat{FLAT_VERSION}:" + graph.fingerprint(), name)
     env = environment()
     env_id = environment_id(env)

@@ -44,9 +44,10 @@ from .cache import (
     secret,
     store,
 )
-from .environment import environment, environment_id
+from .environment import cython_blas, environment, environment_id
 from .module import CODEGEN_VERSION, dtype_name, generate
-from .runtime import helper_module, link, linked_helpers, unlink
+from .runtime import HELPERS, helper_module, link, linked_helpers, unlink
+from .scalar import HELPERS as SCALAR_HELPERS
 
 
 class Kernel:
@@ -215,13 +216,45 @@ def compile(graph: Graph, dtype: Any = np.float64) -> Kernel:
         name = dtype_name(dtype)
     except (TypeError, ValueError) as e:
         raise errors.GraphError(f"{e}; pass dtype=np.float64 or np.float32") from None
+    with cython_blas():  # SciPy's BLAS without importing scipy.linalg: half of loading a cached kernel
+        return _compile(graph, name)
+
+
+def warm(dtype: Any = np.float64, graph: Graph | None = None) -> list[str]:
+    """Compile the shared helpers into the kernel cache: those ``graph``'s kernel calls, or every one.
+
+    A machine's first kernels compile the helpers they call (matrix products, reductions, stable
+    scalar functions: ~0.2 s each, once per machine and dtype); later kernels find them cached.
+    ``symnn cache --warm`` pays that up front, e.g. when a container image is built. Returns the
+    helpers' names.
+    """
+    try:
+        name = dtype_name(dtype)
+    except (TypeError, ValueError) as e:
+        raise errors.GraphError(f"{e}; pass dtype=np.float64 or np.float32") from None
+    if graph is None:
+        names = set(HELPERS) | set(SCALAR_HELPERS)
+    elif isinstance(graph, Graph):
+        names = generate(graph, name, "")[1]
+    else:
+        raise errors.GraphError(f"warm needs a symnn Graph or None, got {type(graph).__name__}")
+    with cython_blas():
+        env, directory, signing = _place()
+        return sorted(_helpers(directory, names, name, env, signing))
+
+
+def _place() -> tuple[dict[str, str], Path, bytes]:
+    """This environment, its directory in the kernel cache, and the cache's signing key."""
+    env = environment()
+    root = _root(environment_id(env))
+    return env, kernels_dir(root, environment_id(env)), _secret(root)
+
+
+def _compile(graph: Graph, name: str) -> Kernel:
     fingerprint = graph.fingerprint()
     key = cache_key(fingerprint, name)
-    env = environment()
+    env, directory, signing = _place()
     meta = {"dtype": name, "fingerprint": fingerprint, "environment": environment_id(env)}
-    root = _root(meta["environment"])
-    directory = kernels_dir(root, meta["environment"])
-    signing = _secret(root)
     found = _lookup(directory, key, meta, signing)
     if found is not None:
         path, text = found
