@@ -99,7 +99,7 @@ def test_symnn_bench_runs_from_the_package_with_pinned_threads(tmp_path):
 
 
 def test_compile_seconds_are_measured_in_fresh_processes_and_printed(w1):
-    """Four children: a machine's first kernel, then cached; the helpers alone, then a new kernel (no timing asserted)."""
+    """Four children: a first kernel, then cached; the helpers alone, then a new kernel (no timing asserted)."""
     res, _, _ = w1
     measured = compile_seconds("W1")
     assert sorted(measured) == ["compile_cached_s", "compile_cold_s", "compile_first_s", "compile_helpers_s"]

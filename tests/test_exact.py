@@ -111,7 +111,15 @@ def test_formula_graphs_with_scalar_parameters_still_catch_a_wrong_rule():
 
     with registry.override(Elementwise, "vjp", wrong):
         report = check_exact(_formula_graph(), seed=0)
+        from verify import CheckOptions, gradcheck
+
+        rows = gradcheck(_formula_graph(), None, CheckOptions(paths=("symbolic",), oracles=("exact",))).rows
     assert not report.ok and {m.path for m in report.mismatches} == {"reverse"}
+    # a negated rule: each wrong value is minus the exact one, carried as numbers (no text parsed back)
+    for m in report.mismatches:
+        assert m.expected_value != 0 and m.got_value == pytest.approx(-m.expected_value, rel=1e-12), m
+    fails = [c for r in rows for c in r.failures]
+    assert fails and all(c.error == pytest.approx(2 * abs(c.expected), rel=1e-12) for c in fails), fails
 
 
 @pytest.mark.parametrize(

@@ -19,7 +19,9 @@ neither round a rational graph to 53 bits nor change the function (``exact_const
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import mpmath
 import numpy as np
@@ -75,12 +77,14 @@ def _total(values: object) -> sp.Expr:
 
 @dataclass(frozen=True)
 class Mismatch:
-    """One disagreement: which path, which scalar, both values."""
+    """One disagreement: which path, which scalar, both values (as text, and as floats: NaN if none)."""
 
     path: str
     where: str
     expected: str
     got: str
+    expected_value: float = math.nan
+    got_value: float = math.nan
 
 
 @dataclass
@@ -275,7 +279,16 @@ def _compare(report: ExactReport, path: str, name: str, ref: np.ndarray, got: np
             report.numeric += 1
         if not ok:
             where = f"{name}[{','.join(map(str, idx))}]" if idx else name
-            report.mismatches.append(Mismatch(path, where, str(ref[idx]), str(got[idx])))
+            e, g = ref[idx], got[idx]
+            report.mismatches.append(Mismatch(path, where, str(e), str(g), _as_float(e), _as_float(g)))
+
+
+def _as_float(x: Any) -> float:
+    """``x`` as a float, NaN if it has no numeric value (a leftover symbol)."""
+    try:
+        return float(x)
+    except (TypeError, ValueError):
+        return math.nan
 
 
 __all__ = ["ExactReport", "Mismatch", "check_exact", "exact_constants", "random_point", "same", "to_elementary"]
