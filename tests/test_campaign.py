@@ -124,7 +124,7 @@ def test_results_resume_and_atomic_files(tmp_path):
     assert first.reused == 0
     folder = tmp_path / "verify"
     files = sorted(p.name for p in folder.iterdir())
-    assert files == [*(f"chunk-{i:06d}.json" for i in range(4)), "manifest.json"]  # no temporary file left
+    assert files == [*(f"chunk-{i:06d}.json" for i in range(4)), "chunk_sha256.log", "manifest.json"]  # nothing else
     again = run(plan, results=tmp_path)
     assert again.reused == 4 and _same(again.value, first.value)
     (folder / "chunk-000002.json").unlink()
@@ -306,9 +306,13 @@ def test_ctrl_c_during_a_dask_run_is_one_line_and_closes_the_cluster(tmp_path):
         pytest.fail("worker processes outlived the interrupted command")
     folder = results / "verify"
     saved = sorted(folder.iterdir())
+    logs = [p for p in saved if p.name == "chunk_sha256.log"]
+    saved = [p for p in saved if p not in logs]
     assert saved and all(p.name == "manifest.json" or re.fullmatch(r"chunk-\d{6}\.json", p.name) for p in saved)
     for p in saved:  # whole files only, no temporary ones left
         json.loads(p.read_text())
+    for line in logs[0].read_text().splitlines() if logs else []:  # whole digest lines
+        assert re.fullmatch(r"\d+ [0-9a-f]{64}", line), line
 
 
 def test_sigint_held_defers_a_ctrl_c_to_the_end_of_the_block():

@@ -312,13 +312,63 @@ def test_an_edited_chunk_file_is_redone_and_reported(tmp_path: Path) -> None:
     assert run_campaign(_campaign(), results=tmp_path).notes == ()  # redone and recorded: trusted again
 
 
+def _log(root: Path) -> list[str]:
+    return (root / "chunk_sha256.log").read_text().splitlines()
+
+
 def test_a_planted_chunk_without_a_digest_is_redone(tmp_path: Path) -> None:
     run_campaign(Campaign("squares", {}, 4, _squares, _sum), results=tmp_path)
-    manifest = json.loads((tmp_path / "manifest.json").read_text())
-    del manifest["chunk_sha256"]["1"]
-    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    (tmp_path / "chunk_sha256.log").write_text("".join(f"{line}\n" for line in _log(tmp_path) if line[0] != "1"))
     out = run_campaign(_campaign(), results=tmp_path)
-    assert out.value == 14 and "no digest" in out.notes[0]
+    assert out.value == 14 and len(out.notes) == 1 and "chunk-000001.json: no digest" in out.notes[0]
+
+
+def test_the_manifest_is_written_once_and_each_chunk_adds_one_line(tmp_path: Path, monkeypatch) -> None:
+    """Bookkeeping grows linearly: the manifest is not rewritten after every chunk (O(chunks^2) bytes)."""
+    from verify.campaign import store
+
+    writes = []
+    real = store._write_manifest
+    monkeypatch.setattr(store, "_write_manifest", lambda path, m: (writes.append(path), real(path, m)))
+    campaign = Campaign("squares", {}, 60, _squares, _sum)
+    assert run_campaign(campaign, results=tmp_path).value == sum(i * i for i in range(60))
+    assert len(writes) == 1
+    lines = _log(tmp_path)
+    assert sorted(int(line.split()[0]) for line in lines) == list(range(60))
+    assert all(len(line.split()[1]) == 64 for line in lines)
+    assert run_campaign(campaign, results=tmp_path).reused == 60 and len(writes) == 1
+
+
+def test_a_digest_line_cut_short_by_a_crash_redoes_only_its_chunk(tmp_path: Path) -> None:
+    run_campaign(_campaign(), results=tmp_path)
+    text = (tmp_path / "chunk_sha256.log").read_text()
+    (tmp_path / "chunk_sha256.log").write_text(text[:-20])  # the last digest lost its tail (and newline)
+    out = run_campaign(_campaign(), results=tmp_path)
+    assert out.value == 14 and out.reused == 3 and len(out.notes) == 1 and "no digest" in out.notes[0]
+    again = run_campaign(_campaign(), results=tmp_path)  # the redone chunk's digest starts a line of its own
+    assert again.notes == () and again.reused == 4
+
+
+def test_digests_in_an_earlier_versions_manifest_are_still_trusted(tmp_path: Path) -> None:
+    run_campaign(_campaign(), results=tmp_path)
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    manifest["chunk_sha256"] = dict(line.split() for line in _log(tmp_path))
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    (tmp_path / "chunk_sha256.log").unlink()
+    out = run_campaign(_campaign(), results=tmp_path)
+    assert out.value == 14 and out.reused == 4 and out.notes == ()
+
+
+def test_a_digest_log_without_its_manifest_vouches_for_nothing(tmp_path: Path) -> None:
+    run_campaign(_campaign(), results=tmp_path)
+    (tmp_path / "manifest.json").unlink()
+    out = run_campaign(_campaign(), results=tmp_path)
+    assert out.value == 14 and out.reused == 0 and len(out.notes) == 4
+    (tmp_path / "manifest.json").unlink()
+    other = Campaign("squares", {"other": 1}, 4, _squares, _sum)
+    ResultStore.open(tmp_path, other)  # a new manifest, for other parameters
+    store = ResultStore.open(tmp_path, other)  # a restart: the chunk files there are not this campaign's
+    assert store.finished() == {} and len(store.redone) == 4
 
 
 @pytest.mark.parametrize("text", ["", "{oops", "[]", "null", '{"chunk_sha256": []}'])

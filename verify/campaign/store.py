@@ -1,17 +1,24 @@
-"""A campaign's results directory: ``manifest.json`` and one ``chunk-NNNNNN.json`` per finished chunk.
+"""A campaign's results directory: ``manifest.json``, one ``chunk-NNNNNN.json`` per finished chunk,
+and ``chunk_sha256.log``, the SHA-256 of each chunk file saved.
 
-Every file is written atomically through ``symnn.files.atomic_write`` (a temporary file in the same
-directory, flushed, then renamed over the target), so a crash leaves either the old file or the new
-one, never half of one. The manifest holds the campaign's kind, chunk count and parameters, and the
-SHA-256 of every chunk file saved; opening the directory for a campaign with other parameters is
-refused, so a restart never mixes two campaigns' chunks, and a chunk file that does not match its
-digest or the chunk schema is redone (``ResultStore.redone`` says which and why).
+The manifest and chunk files are written atomically through ``symnn.files.atomic_write`` (a
+temporary file in the same directory, flushed, then renamed over the target), so a crash leaves
+either the old file or the new one, never half of one. The manifest holds the campaign's kind,
+chunk count and parameters, written once; opening the directory for a campaign with other
+parameters is refused, so a restart never mixes two campaigns' chunks. Each saved chunk appends
+one line ``<chunk> <sha256>`` to the log (flushed to disk), so a campaign of n chunks writes O(n)
+bytes of bookkeeping, not the O(n^2) of rewriting a digest table after every chunk; a line a crash
+cut short is not a digest. A chunk file that does not match its digest or the chunk schema is
+redone (``ResultStore.redone`` says which and why). Manifests of earlier versions kept the digests
+in their ``chunk_sha256`` table: it is still read.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +28,9 @@ from symnn.files import atomic_write, writable
 from .plan import Campaign, CampaignError
 
 MANIFEST = "manifest.json"
+#: One line per saved chunk file: ``<chunk> <sha256 of the file>``; the last line for a chunk counts.
+DIGEST_LOG = "chunk_sha256.log"
+_LOG_LINE = re.compile(r"(\d+) ([0-9a-f]{64})")
 #: Parameter strings longer than this are recorded by their SHA-256 (network tables, truth tables).
 LONG = 200
 
@@ -83,7 +93,7 @@ def _read_manifest(path: Path, root: Path) -> dict[str, Any]:
 class ResultStore:
     """The results directory of one campaign.
 
-    Each chunk file's SHA-256 is recorded in the manifest after the file is written; a chunk file
+    Each chunk file's SHA-256 is appended to the digest log after the file is written; a chunk file
     whose digest or schema does not match (edited, truncated, planted) is not trusted: it is redone,
     and ``finished`` says so in ``redone``.
     """
@@ -92,6 +102,8 @@ class ResultStore:
     chunks: int
     manifest: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
     redone: list[str] = field(default_factory=list, compare=False, repr=False)
+    #: chunk index (as text) -> SHA-256 of its file: the manifest's table (earlier versions), then the log
+    digests: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def open(cls, root: str | Path, campaign: Campaign) -> ResultStore:
@@ -118,22 +130,28 @@ class ResultStore:
                     f"{'; ...' if len(diff) > 4 else ''}); give another --results directory, or delete this one "
                     "to start over"
                 )
-            manifest[DIGESTS] = dict(old.get(DIGESTS, {}))
+            digests = {**old.get(DIGESTS, {}), **_read_log(root / DIGEST_LOG)}
+            _end_line(root / DIGEST_LOG)
         else:
-            manifest[DIGESTS] = {}
+            (root / DIGEST_LOG).unlink(missing_ok=True)  # a log without its manifest vouches for nothing
+            manifest[DIGESTS] = digests = {}
             _write_manifest(path, manifest)
-        return cls(root, campaign.chunks, manifest)
+        return cls(root, campaign.chunks, manifest, digests=digests)
 
     def path(self, i: int) -> Path:
         return self.root / f"chunk-{i:06d}.json"
 
     def write(self, i: int, result: Any, seconds: float) -> None:
-        """Save chunk i's result (atomically), then record its digest in the manifest."""
+        """Save chunk i's result (atomically), then append its digest to the log."""
         doc = {"chunk": i, "chunks": self.chunks, "seconds": round(seconds, 6), "result": result}
         data = (json.dumps(doc) + "\n").encode("utf-8")
         atomic_write(self.path(i), data)
-        self.manifest[DIGESTS][str(i)] = _sha256(data)
-        _write_manifest(self.root / MANIFEST, self.manifest)
+        sha = _sha256(data)
+        with open(self.root / DIGEST_LOG, "a", encoding="ascii") as log:
+            log.write(f"{i} {sha}\n")
+            log.flush()
+            os.fsync(log.fileno())
+        self.digests[str(i)] = sha
 
     def finished(self) -> dict[int, Any]:
         """Results of the chunks already saved whose file matches its recorded digest and the chunk schema.
@@ -142,12 +160,11 @@ class ResultStore:
         names each with the reason.
         """
         out: dict[int, Any] = {}
-        recorded = self.manifest.get(DIGESTS, {})
         for i in range(self.chunks):
             p = self.path(i)
             if not p.exists():
                 continue
-            problem = self._problem(i, p, recorded.get(str(i)))
+            problem = self._problem(i, p, self.digests.get(str(i)))
             if isinstance(problem, str):
                 self.redone.append(f"{p.name}: {problem}; redoing chunk {i}")
             else:
@@ -161,9 +178,9 @@ class ResultStore:
         except OSError as e:
             return f"unreadable ({e.strerror})"
         if want is None:
-            return "no digest recorded in the manifest (written by an interrupted run or by hand)"
+            return f"no digest recorded in {DIGEST_LOG} (written by an interrupted run or by hand)"
         if _sha256(data) != want:
-            return "its SHA-256 differs from the one recorded in the manifest (edited or damaged)"
+            return f"its SHA-256 differs from the one recorded in {DIGEST_LOG} (edited or damaged)"
         try:
             doc = json.loads(data.decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
@@ -175,8 +192,30 @@ class ResultStore:
         return doc
 
 
+def _read_log(path: Path) -> dict[str, str]:
+    """chunk -> digest from the log at ``path`` (none if it is missing); a malformed line is no digest."""
+    try:
+        text = path.read_text(encoding="ascii", errors="replace")
+    except FileNotFoundError:
+        return {}
+    except OSError as e:
+        raise CampaignError(f"cannot read {path} ({e.strerror}); delete its directory to start over") from None
+    found = (_LOG_LINE.fullmatch(line) for line in text.split("\n"))
+    return {m.group(1).lstrip("0") or "0": m.group(2) for m in found if m}
+
+
+def _end_line(path: Path) -> None:
+    """End the log's last line if a crash cut it short, so the next digest starts a line of its own."""
+    try:
+        with open(path, "rb+") as log:
+            if log.seek(0, os.SEEK_END) and (log.seek(-1, os.SEEK_END), log.read(1))[1] != b"\n":
+                log.write(b"\n")
+    except FileNotFoundError:
+        pass
+
+
 def _write_manifest(path: Path, manifest: dict[str, Any]) -> None:
     write_atomic(path, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
 
 
-__all__ = ["DIGESTS", "MANIFEST", "ResultStore", "digest", "write_atomic"]
+__all__ = ["DIGESTS", "DIGEST_LOG", "MANIFEST", "ResultStore", "digest", "write_atomic"]
