@@ -41,11 +41,17 @@ class BenchmarkError(SymnnError, RuntimeError):
 
 
 def median_us(step: Step, repeats: int, budget: float) -> float:
-    """Median over ``repeats`` batches of the time per call in microseconds; a batch lasts about ``budget`` s."""
+    """Median over ``repeats`` batches of the time per call in microseconds; a batch lasts about ``budget`` s.
+
+    Calls for one batch's time first, unmeasured (at least two): caches, the allocator and anything
+    planned on first use settle (the executor plans its sweeps then), and they size the batches.
+    """
     step()
-    t = time.perf_counter()
-    step()
-    one = max(time.perf_counter() - t, 1e-7)
+    t, calls = time.perf_counter(), 0
+    while calls < 2 or time.perf_counter() - t < budget:
+        step()
+        calls += 1
+    one = max((time.perf_counter() - t) / calls, 1e-7)
     n = max(1, min(100_000, int(budget / one)))
     times = []
     for _ in range(repeats):
