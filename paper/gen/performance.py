@@ -153,7 +153,7 @@ def gradient_table(doc: dict) -> tuple[list[str], list[list[object]], dict[str, 
     for w, word in WORKLOAD_WORDS.items():
         res = results.get(w)
         if res is None:
-            for m in ("KernelRatio", "BestPeer", "CompileCold", "CompileCached", "ExecutorOverKernel"):
+            for m in ("KernelRatio", "BestPeer", "CompileCold", "CompileCached", "CompileFirst", "ExecutorOverKernel"):
                 macros[f"perfW{word}{m}"] = NA
             continue
         k = res["rows"]["symnn kernel"]

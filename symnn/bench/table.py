@@ -66,7 +66,8 @@ def format_table(results: list[dict], meta: dict) -> str:
         f"symnn gradient benchmarks ({'quick' if meta['quick'] else 'full'}), float64",
         f"BLAS threads: {meta['blas_threads']}",
         f"load average (1, 5, 15 min): at start {meta['load']}; at end {meta.get('load_end', '?')}",
-        f"GEMM peak ({meta['gemm_n']}^2 float64 np.dot, pinned threads): {meta['gemm_gflops']:.1f} GFLOP/s",
+        f"GEMM peak ({meta['gemm_n']}^2 float64 np.dot, pinned threads, fastest run): "
+        f"{meta['gemm_gflops']:.1f} GFLOP/s",
         peers_line(results),
         "",
     ]
