@@ -162,6 +162,23 @@ def test_sizes_past_blas_ints_are_refused(tmp_path, tag):
     assert np.array_equal(_run(f, a, b, sa, sb, 2, 4, 3, 2), _reference(views, 4, 3, "float64"))
 
 
+@pytest.mark.parametrize("where", ["m", "n", "k"])
+def test_a_product_with_a_size_past_blas_ints_is_generated_as_loops(where):
+    """Sizes are known when the kernel is generated: one past 2**31 - 1 gets the loops, one at it BLAS."""
+    from symnn.codegen.module import generate
+    from symnn.ir import Builder, einsum
+
+    def source(big: int) -> str:
+        size = {"m": 2, "n": 3, "k": 5} | {where: big}
+        b = Builder()
+        x, w = b.input("x", (size["m"], size["k"])), b.param("w", (size["n"], size["k"]))
+        return generate(b.build(einsum("bi,oi->bo", x, w)), "float64", "key")[0]
+
+    at, past = source(2**31 - 1), source(2**31)
+    assert "_gemm_nt(" in at and "_mm_nt(" not in at
+    assert "_mm_nt(" in past and "_gemm_" not in past
+
+
 def test_without_scipy_the_helper_is_loops(tmp_path):
     """A module whose BLAS probe fails defines the loop version, and still computes the product."""
     edit = lambda s: s.replace('"scipy.linalg.cython_blas"', '"symnn_no_such_module"')  # noqa: E731

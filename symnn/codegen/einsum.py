@@ -25,6 +25,8 @@ from ..ops import Shape
 
 #: Below this many multiply-adds per product, explicit loops beat the cost of a BLAS call.
 BLAS_MIN_MACS = 4096
+#: BLAS takes sizes as 32-bit ints: a product with a larger size stays loops.
+BLAS_INT_MAX = 2**31 - 1
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from .runtime import helper_block
 from .scalar import safe_display
 
 #: Bump when the generated code changes: it is part of every cache key.
-CODEGEN_VERSION = 10
+CODEGEN_VERSION = 11
 
 _RUN = '''
 

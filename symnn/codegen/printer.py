@@ -37,6 +37,7 @@ from ..ops import (
 )
 from ..registry import lookup, rule
 from .einsum import (
+    BLAS_INT_MAX,
     BLAS_MIN_MACS,
     Gemm,
     Transposed,
@@ -382,8 +383,12 @@ def _einsum_loops(p: Printer, i: int, spec: str, shapes: list[Shape], out_shape:
 
 
 def _product(p: Printer, a: str, b: str, out: str, gm: Gemm) -> None:
-    """out = a @ b, (batched): BLAS (``_gemm_*``) when large, else the ``_mm_*`` loops."""
-    kind = "_gemm" if gm.macs >= BLAS_MIN_MACS else "_mm"
+    """out = a @ b, (batched): BLAS (``_gemm_*``) when large, else the ``_mm_*`` loops.
+
+    BLAS takes its sizes as 32-bit ints: a product with a size above that is loops too.
+    """
+    fits = max(gm.m, gm.n, gm.k) <= BLAS_INT_MAX
+    kind = "_gemm" if gm.macs >= BLAS_MIN_MACS and fits else "_mm"
     step_a = gm.m * gm.k if gm.a_step else 0  # 0: one matrix serves every product
     step_b = gm.k * gm.n if gm.b_step else 0
     if gm.swap:  # the output is stored transposed: out^T = B^T A^T
