@@ -165,6 +165,26 @@ def test_cli_campaign_prints_the_single_process_answer(tmp_path, capsys):
     assert main(["boolean", "min-width", "parity:3", "--chunks", "2"]) == 2  # one function is not a survey
 
 
+@pytest.mark.parametrize(
+    "argv",
+    [["boolean", "verify", "parity:12", "--random", "12", "3"], ["boolean", "min-width", "--distribution", "2"]],
+    ids=["verify", "min-width"],
+)
+def test_quiet_campaigns_draw_no_progress(argv, capsys):
+    main([*argv, "--chunks", "3"])
+    loud = capsys.readouterr()
+    main([*argv, "--chunks", "3", "--quiet"])
+    quiet = capsys.readouterr()
+    assert "chunks" in loud.err and quiet.err == ""
+    assert _same_but_times(quiet.out, loud.out), (quiet.out, loud.out)
+
+
+def _same_but_times(a: str, b: str) -> bool:
+    """The same text once times (``1.23 s``, ``45 ms``) are blanked."""
+    times = re.compile(r"\d+(\.\d+)?\s*(s|ms|us|µs)\b")
+    return times.sub("T", a) == times.sub("T", b)
+
+
 # -- without Dask ----------------------------------------------------------------------------------------------
 def test_without_dask_a_cluster_is_a_clear_error_and_the_rest_runs(monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "distributed", None)  # import distributed -> ImportError

@@ -51,6 +51,16 @@ def test_compile_saves_a_module_that_agrees_with_the_executor(tmp_path, capsys):
         np.testing.assert_allclose(res[f"grad:{p}"], g, rtol=1e-10, atol=1e-14)
 
 
+def test_compile_says_what_it_compiles_on_stderr_unless_quiet(tmp_path, capsys):
+    assert main(["compile", "mlp:2-3-1", "-o", str(tmp_path / "a.py")]) == 0
+    loud = capsys.readouterr()
+    assert main(["compile", "mlp:2-3-1", "-o", str(tmp_path / "b.py"), "--quiet"]) == 0
+    quiet = capsys.readouterr()
+    assert "compiling the grad kernel of mlp:2-3-1" in loud.err and quiet.err == ""
+    assert quiet.out.replace("b.py", "a.py") == loud.out  # the report itself is the same
+    assert (tmp_path / "a.py").read_text() == (tmp_path / "b.py").read_text()
+
+
 def test_saved_gradient_matches_backprop_by_hand(tmp_path):
     path = tmp_path / "kernel.py"
     assert main(["compile", "mlp:2-3-1", "-o", str(path)]) == 0

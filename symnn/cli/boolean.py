@@ -109,6 +109,7 @@ def _campaign_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--scheduler", metavar="ADDRESS", help="run the chunks on a running Dask cluster (tcp://host:port)")
     g.add_argument("--results", metavar="DIR", help="save every finished chunk in DIR; a rerun skips them")
     g.add_argument("--chunks", type=int, metavar="N", help="number of chunks (default: by the size of the work)")
+    g.add_argument("--quiet", action="store_true", help="no progress bar of the chunks on stderr")
 
 
 def _campaign(args: argparse.Namespace) -> bool:
@@ -242,7 +243,7 @@ def verify_(args: argparse.Namespace) -> int:
     outcomes = []
     if _campaign(args):
         plan = verify_campaign(net, target, args.chunks, args.max_seconds)
-        with session(args.workers, args.scheduler) as where, Progress(None, "chunks") as bar:
+        with session(args.workers, args.scheduler) as where, Progress(None, "chunks", enabled=not args.quiet) as bar:
             outcomes.append(run_plan(plan, results=args.results, progress=chunk_progress(bar), **where))
         ev = dataclasses.replace(outcomes[0].value, seconds=outcomes[0].seconds)
     else:
@@ -369,7 +370,8 @@ def min_width_(args: argparse.Namespace) -> int:
             raise FunctionSpecError("give FUNC or --distribution N, not both")
         if _campaign(args):
             plan = min_width_campaign(args.distribution, args.max_nodes, args.chunks)
-            with session(args.workers, args.scheduler) as where, Progress(None, "chunks") as bar:
+            bar = Progress(None, "chunks", enabled=not args.quiet)
+            with session(args.workers, args.scheduler) as where, bar:
                 out = run_plan(plan, results=args.results, progress=chunk_progress(bar), **where)
             dist = dataclasses.replace(out.value, seconds=out.seconds)
             campaign = _campaign_doc([out])

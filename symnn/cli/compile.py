@@ -55,6 +55,7 @@ def configure(p: argparse.ArgumentParser) -> None:
         help="import the saved module in a fresh process and check it against the executor and finite differences",
     )
     p.add_argument("--seed", type=int, default=0, help="seed of the --verify point and directions (default 0)")
+    p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     p.add_argument("--json", action="store_true", help="machine-readable report")
 
 
@@ -69,7 +70,8 @@ def run(args: argparse.Namespace) -> int:
     if args.verify:
         refuse_large(prog, args.mode)  # before the compile: a check that cannot fit in memory is refused now
     dtype = np.dtype(args.dtype)
-    bar = Progress(2 if args.verify else 1, "compile")  # Numba takes seconds; the fresh-process check more
+    # Numba takes seconds; the fresh-process check more
+    bar = Progress(2 if args.verify else 1, "compile", enabled=not args.quiet)
     bar.start(f"generating and compiling the {args.mode} kernel of {args.model}")
     kernel = compile(prog, dtype=dtype)
     bar.advance()
