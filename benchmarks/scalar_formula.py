@@ -193,12 +193,20 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     sizes = [int(n) for n in args.sizes.split(",")] if args.sizes else ([10, 31] if args.quick else [31, 99, 316])
     budget = args.sympy_budget if args.sympy_budget is not None else (5.0 if args.quick else 180.0)
+    load = {"load_start": _load()}
     rows = s2(sizes, budget)
+    load["load_end"] = _load()
     if args.json:
-        print(json.dumps(rows, indent=2))
+        print(json.dumps({"rows": rows, **load}, indent=2))
     else:
         _print_s2(rows)
+        print(f"    load average (1, 5, 15 min): at start {load['load_start']}; at end {load['load_end']}")
     return 0
+
+
+def _load() -> str:
+    """The load average beside the figures: the timings swing with it on a shared machine."""
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 if __name__ == "__main__":
