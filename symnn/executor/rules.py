@@ -440,15 +440,22 @@ def _vjp_fold(op: Fold, xs: list[Array], y: Array, aux: Any, ct: Array, needs: l
 
 
 # -- LogSumExp ---------------------------------------------------------------------------------------
+def _around(x: Array, axis: int) -> tuple[int, int, int]:
+    """``x.shape`` as (before ``axis``, along it, after it)."""
+    return math.prod(x.shape[:axis]), x.shape[axis], math.prod(x.shape[axis + 1 :])
+
+
 @rule(LogSumExp, "exec.value")
 def _eval_logsumexp(op: LogSumExp, xs: list[Array], shape: tuple[int, ...], dtype: np.dtype) -> tuple[Array, Any]:
     # lse(x) = m + log(sum(exp(x - m))), m = max(x) (0 where the max is infinite, so -inf stays -inf)
     x = xs[0]
-    m = np.max(x, axis=op.axis, keepdims=True)
-    if not np.isfinite(m).all():
-        m = np.where(np.isfinite(m), m, 0.0).astype(x.dtype)
-    s = np.sum(np.exp(x - m), axis=op.axis, keepdims=True)
-    return np.squeeze(np.log(s) + m, axis=op.axis), None
+    axis = op.axis % x.ndim
+    if x.shape[axis] == 0:  # np.max names the empty axis, as before the kernel
+        np.max(x, axis=axis)
+    outer, n, inner = _around(x, axis)
+    y = np.empty(shape, dtype=x.dtype)
+    K.logsumexp(np.ascontiguousarray(x).reshape(outer, n, inner), y.reshape(outer, inner))
+    return y, None
 
 
 @rule(LogSumExp, "exec.jvp")
@@ -460,7 +467,17 @@ def _jvp_logsumexp(op: LogSumExp, xs: list[Array], y: Array, aux: Any, ts: list[
 @rule(LogSumExp, "exec.vjp")
 def _vjp_logsumexp(op: LogSumExp, xs: list[Array], y: Array, aux: Any, ct: Array, needs: list[bool]) -> list[Maybe]:
     # x_bar = softmax(x) y_bar (broadcast along the axis)
-    return [_softmax(xs[0], y, op.axis) * np.expand_dims(ct, op.axis)]
+    x = xs[0]
+    outer, n, inner = _around(x, op.axis % x.ndim)
+    out = np.empty(x.shape, dtype=x.dtype)
+    flat = (outer, inner)
+    K.logsumexp_vjp(
+        np.ascontiguousarray(x).reshape(outer, n, inner),
+        np.ascontiguousarray(y, dtype=x.dtype).reshape(flat),
+        np.ascontiguousarray(ct, dtype=out.dtype).reshape(flat),
+        out.reshape(outer, n, inner),
+    )
+    return [out]
 
 
 # -- staged rules: the work that depends only on shapes, done once per graph --------------------------
