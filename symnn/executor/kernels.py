@@ -7,7 +7,9 @@ rows ``0 .. nargs-1`` hold the (broadcast) arguments, row ``nargs + i`` the resu
 instruction ``i``. Unary instructions have ``ib[i] == -1``; ``CONST`` has ``ia[i] == -1``.
 
 The hand-written derivative rules of the primitives sit together in ``partials``; this module
-never looks at a symbolic derivative.
+never looks at a symbolic derivative. ``exp`` and ``tanh`` are the executor's own (``vmath``), so the
+loops over them vectorize; the other functions are libm's. ``logsumexp`` and ``logsumexp_vjp`` run
+the ``LogSumExp`` rules.
 """
 
 from __future__ import annotations

@@ -9,8 +9,9 @@ dtype), runs the whole forward and reverse sweep:
 * ``Einsum`` (one or two operands, any spec): triples ``(o, i, j)``, one per term of the sum,
   ``y[o] += a[i] b[j]``; reverse ``a_bar[i] += y_bar[o] b[j]``, ``b_bar[j] += y_bar[o] a[i]``;
 * ``Elementwise``: the executor's scalar programs on its own kernels (``kernels.program_forward``
-  and ``program_vjp``: the scalar rules keep one definition), each argument gathered into its slot
-  row through a broadcasting index map and its cotangent row scatter-added back;
+  and ``program_vjp``, with ``vmath``'s exp and tanh: the scalar rules keep one definition), each
+  argument gathered into its slot row through a broadcasting index map and its cotangent row
+  scatter-added back;
 * ``Reshape``, ``Slice``, ``Pad``, ``BroadcastTo``, ``Concat``, ``Window``: a gather map ``y[k] =
   v[map[k]]`` (``-1``: zero), made by running the op's own value rule on the positions themselves;
   the reverse is its scatter-add ``v_bar[map[k]] += y_bar[k]``;

@@ -19,6 +19,10 @@ NaN in gives NaN out; +-inf and +-0 give the limits and keep their sign. Accurac
 long-double references over dense sweeps (tests/test_executor_vmath.py): within 2 ulps of the
 correctly rounded value in float64, and within 1 ulp in float32.
 
+Numba compiles these into the callers' cached code (``kernels``, and ``tape`` through it), and its
+cache looks only at the caller's own source file: an edit here takes effect in a warm cache only
+once those files change too.
+
 >>> import math
 >>> [tanh(x) == math.tanh(x) for x in (0.0, -0.0, math.inf, -math.inf)]
 [True, True, True, True]
