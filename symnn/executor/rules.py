@@ -216,9 +216,28 @@ def _reducer(shape: tuple[int, ...], to: tuple[int, ...]) -> Callable[[Array], A
         return lambda t: t.reshape(to) if t.shape == shape else unbroadcast(t, to)
     summed = tuple(n for k, n in enumerate(shape) if k not in axes)
     add, axis = np.add.reduce, axes[0] if len(axes) == 1 else axes  # an int axis is the faster call
+    if axes[0] == 0 and len(axes) > 1 and len(axes) < len(shape):
+        return _outer_first(shape, axes, to)
     if summed == to:
         return lambda t: add(t, axis=axis) if t.shape == shape else unbroadcast(t, to)
     return lambda t: add(t, axis=axis).reshape(to) if t.shape == shape else unbroadcast(t, to)
+
+
+def _outer_first(shape: tuple[int, ...], axes: tuple[int, ...], to: tuple[int, ...]) -> Callable[[Array], Array]:
+    """``unbroadcast`` to ``to`` summing the leading ``axes`` first: whole rows added at a time, then the
+    rest over a far smaller array (a bias's cotangent over (64, 8, 6, 6): 20 us by one tuple-axis sum, ~5)."""
+    lead = next(k for k in range(len(shape)) if k not in axes)  # axes 0 .. lead-1 go first
+    rows = (math.prod(shape[:lead]), *shape[lead:])
+    rest = tuple(k - lead for k in axes if k >= lead)
+    rest_axis = rest[0] if len(rest) == 1 else rest
+    add = np.add.reduce
+
+    def reduce(t: Array) -> Array:
+        if t.shape != shape:
+            return unbroadcast(t, to)
+        return add(add(t.reshape(rows), axis=0), axis=rest_axis).reshape(to)
+
+    return reduce
 
 
 @rule(Elementwise, "exec.jvp")
