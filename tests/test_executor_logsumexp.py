@@ -1,4 +1,4 @@
-"""The executor's log-sum-exp and its cotangent (``kernels.logsumexp``, ``kernels.logsumexp_vjp``).
+"""The executor's log-sum-exp and its cotangent (``kernels.logsumexp``, ``kernels.logsumexp_vjp``, ``rules``).
 
 Against a long-double NumPy reference of the same formulas, over every axis position, batch 1 and 7,
 lengths 1 to 9, both dtypes; NaN and +-inf propagate as ``np.max`` and ``np.exp`` make them. Faults
@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from symnn.executor import kernels as K
-from symnn.executor import vmath
+from symnn.executor import rules, vmath
 from symnn.ops import LogSumExp
 from symnn.registry import lookup
 
@@ -123,18 +123,23 @@ FAULTS = {
     "infinite max not replaced (rows of -inf only)": (K.logsumexp, "m = 0.0", "m = m"),
     "sum misses the last term (lengths > 1 only)": (
         K.logsumexp,
-        "for r in range(N):\n                t +=",
-        "for r in range(N - 1):\n                t +=",
+        "for r in range(N):\n            t +=",
+        "for r in range(N - 1):\n            t +=",
     ),
     "value without the shift back": (K.logsumexp, "math.log(t) + m", "math.log(t)"),
     "cotangent not normalized": (K.logsumexp_vjp, "/ t * gv", "* gv"),
-    "cotangent reads the first inner column (axis not last only)": (
+    "cotangent of the first row reused (more than one row only)": (K.logsumexp_vjp, "gv = g[p]", "gv = g[0]"),
+    "cotangent's sum starts at its second term (lengths > 1 only)": (
         K.logsumexp_vjp,
-        "x[p, r, q] - yv",
-        "x[p, r, 0] - yv",
+        "for r in range(N):\n            t +=",
+        "for r in range(1, N):\n            t +=",
     ),
-    "cotangent of the first row reused (outer > 1 only)": (K.logsumexp_vjp, "gv = g[p, q]", "gv = g[0, q]"),
 }
+
+
+def _unmoved(x, axis):
+    """The rows with the axis left in place (a fault for every axis but the last)."""
+    return np.ascontiguousarray(x).reshape(-1, x.shape[axis])
 
 
 def _all_agree() -> bool:
@@ -153,3 +158,8 @@ def test_planted_faults_are_caught(fault, monkeypatch):
     fn, old, new = FAULTS[fault]
     monkeypatch.setattr(K, fn.__name__, _mutated(fn, old, new))
     assert not _all_agree(), f"the fault {fault!r} went unnoticed"
+
+
+def test_the_axis_left_in_place_is_caught(monkeypatch):
+    monkeypatch.setattr(rules, "_rows", _unmoved)
+    assert not _all_agree()

@@ -528,48 +528,46 @@ def fold(w, geom, out):
 
 @njit(**_JIT)  # type: ignore[call-overload]
 def logsumexp(x, out):
-    """``out[p, q] = m + log(sum_r exp(x[p, r, q] - m))``, ``m = max_r x[p, r, q]`` (0 where it is not finite).
+    """``out[p] = m + log(sum_r exp(x[p, r] - m))``, ``m = max_r x[p, r]`` (0 where it is not finite).
 
     A NaN anywhere makes ``m`` NaN (as ``np.max``); the sum runs in index order, the exponentials first,
     into a row of their own, so that loop vectorizes (``vmath.exp``).
     """
-    P, N, Q = x.shape
+    P, N = x.shape
     e = np.empty(N, dtype=x.dtype)
     for p in range(P):
-        for q in range(Q):
-            m = x[p, 0, q]
-            for r in range(1, N):
-                v = x[p, r, q]
-                if v > m or v != v:
-                    m = v
-            if not math.isfinite(m):
-                m = 0.0
-            for r in range(N):
-                e[r] = vmath.exp(x[p, r, q] - m)
-            t = 0.0
-            for r in range(N):
-                t += e[r]
-            out[p, q] = math.log(t) + m
+        m = x[p, 0]
+        for r in range(1, N):
+            v = x[p, r]
+            if v > m or v != v:
+                m = v
+        if not math.isfinite(m):
+            m = 0.0
+        for r in range(N):
+            e[r] = vmath.exp(x[p, r] - m)
+        t = 0.0
+        for r in range(N):
+            t += e[r]
+        out[p] = math.log(t) + m
 
 
 @njit(**_JIT)  # type: ignore[call-overload]
 def logsumexp_vjp(x, y, g, out):
-    """``out[p, r, q] = (e / sum_r e) g[p, q]`` with ``e = exp(x[p, r, q] - y[p, q])``: softmax times the cotangent.
+    """``out[p, r] = (e / sum_r e) g[p]`` with ``e = exp(x[p, r] - y[p])``: softmax times the cotangent.
 
     The division by the sum cancels ``y``'s rounding (a common factor of every ``e``).
     """
-    P, N, Q = x.shape
+    P, N = x.shape
     for p in range(P):
-        for q in range(Q):
-            yv = y[p, q]
-            for r in range(N):
-                out[p, r, q] = vmath.exp(x[p, r, q] - yv)
-            t = 0.0
-            for r in range(N):
-                t += out[p, r, q]
-            gv = g[p, q]
-            for r in range(N):
-                out[p, r, q] = out[p, r, q] / t * gv
+        yv = y[p]
+        for r in range(N):
+            out[p, r] = vmath.exp(x[p, r] - yv)
+        t = 0.0
+        for r in range(N):
+            t += out[p, r]
+        gv = g[p]
+        for r in range(N):
+            out[p, r] = out[p, r] / t * gv
 
 
 #: The compiled entry points (their ``signatures`` show whether a graph triggered a compilation).

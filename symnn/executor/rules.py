@@ -461,21 +461,19 @@ def _vjp_fold(op: Fold, xs: list[Array], y: Array, aux: Any, ct: Array, needs: l
 
 
 # -- LogSumExp ---------------------------------------------------------------------------------------
-def _around(x: Array, axis: int) -> tuple[int, int, int]:
-    """``x.shape`` as (before ``axis``, along it, after it)."""
-    return math.prod(x.shape[:axis]), x.shape[axis], math.prod(x.shape[axis + 1 :])
+def _rows(x: Array, axis: int) -> Array:
+    """``x`` as a C-contiguous (rows, n) matrix with ``axis`` last: a view when it is already last."""
+    return np.ascontiguousarray(np.moveaxis(x, axis, -1)).reshape(-1, x.shape[axis])
 
 
 @rule(LogSumExp, "exec.value")
 def _eval_logsumexp(op: LogSumExp, xs: list[Array], shape: tuple[int, ...], dtype: np.dtype) -> tuple[Array, Any]:
     # lse(x) = m + log(sum(exp(x - m))), m = max(x) (0 where the max is infinite, so -inf stays -inf)
     x = xs[0]
-    axis = op.axis % x.ndim
-    if x.shape[axis] == 0:  # np.max names the empty axis, as before the kernel
-        np.max(x, axis=axis)
-    outer, n, inner = _around(x, axis)
+    if x.shape[op.axis] == 0:  # np.max names the empty axis, as before the kernel
+        np.max(x, axis=op.axis)
     y = np.empty(shape, dtype=x.dtype)
-    K.logsumexp(np.ascontiguousarray(x).reshape(outer, n, inner), y.reshape(outer, inner))
+    K.logsumexp(_rows(x, op.axis), y.reshape(-1))
     return y, None
 
 
@@ -489,16 +487,17 @@ def _jvp_logsumexp(op: LogSumExp, xs: list[Array], y: Array, aux: Any, ts: list[
 def _vjp_logsumexp(op: LogSumExp, xs: list[Array], y: Array, aux: Any, ct: Array, needs: list[bool]) -> list[Maybe]:
     # x_bar = softmax(x) y_bar (broadcast along the axis)
     x = xs[0]
-    outer, n, inner = _around(x, op.axis % x.ndim)
-    out = np.empty(x.shape, dtype=x.dtype)
-    flat = (outer, inner)
+    rows = _rows(x, op.axis)
+    out = np.empty(rows.shape, dtype=x.dtype)
+    flat = (rows.shape[0],)
     K.logsumexp_vjp(
-        np.ascontiguousarray(x).reshape(outer, n, inner),
+        rows,
         np.ascontiguousarray(y, dtype=x.dtype).reshape(flat),
-        np.ascontiguousarray(ct, dtype=out.dtype).reshape(flat),
-        out.reshape(outer, n, inner),
+        np.ascontiguousarray(ct, dtype=x.dtype).reshape(flat),
+        out,
     )
-    return [out]
+    moved = (*x.shape[: op.axis], *x.shape[op.axis + 1 :], x.shape[op.axis])
+    return [np.moveaxis(out.reshape(moved), -1, op.axis)]
 
 
 # -- staged rules: the work that depends only on shapes, done once per graph --------------------------
