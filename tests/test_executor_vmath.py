@@ -192,7 +192,8 @@ FAULTS = {
     "tanh clamped at 2 instead of 20 (|x| > 2 only)": ("min(abs(x), 20.0)", "min(abs(x), 2.0)"),
     "expm1 clamped at 4 (tanh for |x| > 2 only)": ("max(min(x, 40.0), -40.0)", "max(min(x, 4.0), -4.0)"),
     "exp's NaN not selected": ("return v if x == x else x", "return v"),
-    "tanh's Taylor series without its x^5 term": ("q = _T5 + z * q", "q = 0.0 * _T5 + z * q"),
+    "tanh's Taylor series without its x^5 term (|x| < 0.3125 only)": ("(_T3 + z * _T5)", "(_T3 + z * 0.0)"),
+    "expm1's high terms at the wrong power": ("q0 + r4 * (q1 + r4 * q2)", "q0 + r4 * (q1 + r2 * q2)"),
     "wrong rounding of k (floor without the half)": ("np.floor(y * _INV_LN2 + 0.5)", "np.floor(y * _INV_LN2)"),
 }
 

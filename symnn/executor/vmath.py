@@ -7,7 +7,7 @@ of branches:
 
 * ``y = k ln 2 + r`` with ``k = round(y / ln 2)`` and ``|r| <= ln 2 / 2``; ``ln 2`` in two parts (its
   high part has 32 significant bits, so ``k ln2_hi`` is exact for ``|k| < 2^21``);
-* ``expm1(r) = sum_{n=1..13} r^n / n!`` by Horner (the first omitted term is < 5e-18 ``|r|``);
+* ``expm1(r) = sum_{n=1..13} r^n / n!`` by Estrin's scheme (the first omitted term is < 5e-18 ``|r|``);
 * ``exp(y) = (1 + expm1(r)) 2^k1 2^k2`` with ``k1 + k2 = k``: two powers of two built from exponent
   bits keep every intermediate normal, so a subnormal result rounds once, and an overflow gives inf;
 * ``expm1(y) = 2^k expm1(r) + (2^k - 1)``, ``y`` clamped to [-40, 40] (``expm1`` is -1 to rounding
@@ -57,18 +57,15 @@ TAYLOR_BELOW = 0.3125
 
 @njit(**_JIT)  # type: ignore[call-overload]
 def _expm1_reduced(r):
-    """expm1(r) for |r| <= ln 2 / 2: r + r^2 (1/2! + r (1/3! + ... + r / 13!))."""
-    q = _C12 + r * _C13
-    q = _C11 + r * q
-    q = _C10 + r * q
-    q = _C9 + r * q
-    q = _C8 + r * q
-    q = _C7 + r * q
-    q = _C6 + r * q
-    q = _C5 + r * q
-    q = _C4 + r * q
-    q = _C3 + r * q
-    q = _C2 + r * q
+    """expm1(r) for |r| <= ln 2 / 2: r + r^2 q(r), q(r) = sum_{n=2..13} r^(n-2) / n!."""
+    # Estrin's scheme: pairs, then pairs of pairs, so the products do not wait on each other (Horner's
+    # chain of 12 dependent multiply-adds made the vectorized loop ~30 % slower, for the same accuracy)
+    r2 = r * r
+    r4 = r2 * r2
+    q0 = (_C2 + r * _C3) + r2 * (_C4 + r * _C5)
+    q1 = (_C6 + r * _C7) + r2 * (_C8 + r * _C9)
+    q2 = (_C10 + r * _C11) + r2 * (_C12 + r * _C13)
+    q = q0 + r4 * (q1 + r4 * q2)
     return r + (r * r) * q
 
 
@@ -112,19 +109,14 @@ def expm1(x):
 
 @njit(**_JIT)  # type: ignore[call-overload]
 def _tanh_taylor(a):
-    """tanh(a) = a + a z (T3 + z (T5 + ... + z T25)), z = a^2, for |a| < TAYLOR_BELOW."""
+    """tanh(a) = a + a z q(z), q(z) = T3 + T5 z + ... + T25 z^11, z = a^2, for |a| < TAYLOR_BELOW (Estrin)."""
     z = a * a
-    q = _T23 + z * _T25
-    q = _T21 + z * q
-    q = _T19 + z * q
-    q = _T17 + z * q
-    q = _T15 + z * q
-    q = _T13 + z * q
-    q = _T11 + z * q
-    q = _T9 + z * q
-    q = _T7 + z * q
-    q = _T5 + z * q
-    q = _T3 + z * q
+    z2 = z * z
+    z4 = z2 * z2
+    q0 = (_T3 + z * _T5) + z2 * (_T7 + z * _T9)
+    q1 = (_T11 + z * _T13) + z2 * (_T15 + z * _T17)
+    q2 = (_T19 + z * _T21) + z2 * (_T23 + z * _T25)
+    q = q0 + z4 * (q1 + z4 * q2)
     return a + (a * z) * q
 
 
