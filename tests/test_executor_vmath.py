@@ -16,9 +16,11 @@ import re
 import numba
 import numpy as np
 import pytest
+import sympy as sp
 
+from symnn.executor import Executor, vmath
 from symnn.executor import kernels as K
-from symnn.executor import vmath
+from symnn.ir import Builder
 
 LD = np.longdouble
 #: The bounds the module's docstring states, in ulps of the dtype, against the correctly rounded value.
@@ -222,3 +224,20 @@ def test_the_fault_harness_passes_the_unmodified_source():
 @pytest.mark.parametrize("fault", sorted(FAULTS))
 def test_planted_faults_are_caught(fault):
     assert _caught(_mutant(*FAULTS[fault])), f"the fault {fault!r} went unnoticed"
+
+
+def test_the_cached_kernels_run_the_current_source():
+    """Numba's disk cache keys on the caller's file only: an edit of vmath.py without a bump of
+    ``kernels.VMATH_REVISION`` and ``tape.KERNELS_REVISION`` leaves the old code running, and fails here."""
+    x = np.random.default_rng(3).uniform(-4, 4, 257)
+    fresh_t, fresh_e, row = np.empty_like(x), np.empty_like(x), np.empty_like(x)
+    REAL["tanh"](x, fresh_t)
+    REAL["exp"](x, fresh_e)
+    K.forward_row(K.TANH, x, x, 0.0, row)
+    assert np.array_equal(row, fresh_t)
+    K.forward_row(K.EXP, x, x, 0.0, row)
+    assert np.array_equal(row, fresh_e)
+    b = Builder()
+    w = b.param("w", x.shape)
+    _, grads = Executor(b.build(w.map(sp.tanh).sum())).grad({"w": x})  # the compiled tape
+    assert np.array_equal(grads["w"], 1.0 - fresh_t * fresh_t)

@@ -24,6 +24,10 @@ from . import vmath
 # numpy's error model: x / 0 -> inf and 0 ** -1 -> inf instead of a Python exception. ``njit`` caches
 # on disk under symnn's cache directory, never inside the installed package.
 _JIT = {"nogil": True, "error_model": "numpy"}
+#: Numba's disk cache of this module's functions keys on this file alone, yet they compile ``vmath`` in:
+#: bump this with every edit of vmath.py (and ``tape.KERNELS_REVISION`` with every edit here), or a warm
+#: cache keeps running the old code.
+VMATH_REVISION = 2
 
 # -- opcodes (the numbering is part of the compiled cache: keep it here, beside the kernels) --------
 CONST = 0  # c

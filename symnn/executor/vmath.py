@@ -20,8 +20,8 @@ long-double references over dense sweeps (tests/test_executor_vmath.py): within 
 correctly rounded value in float64, and within 1 ulp in float32.
 
 Numba compiles these into the callers' cached code (``kernels``, and ``tape`` through it), and its
-cache looks only at the caller's own source file: an edit here takes effect in a warm cache only
-once those files change too.
+cache looks only at the caller's own source file: with an edit here, bump ``kernels.VMATH_REVISION``
+and ``tape.KERNELS_REVISION``, or a warm cache keeps running the old code.
 
 >>> import math
 >>> [tanh(x) == math.tanh(x) for x in (0.0, -0.0, math.inf, -math.inf)]
