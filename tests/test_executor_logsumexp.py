@@ -109,7 +109,7 @@ def _mutated(fn, old: str, new: str):
     source = textwrap.dedent(inspect.getsource(fn.py_func))
     source = "\n".join(line for line in source.splitlines() if not line.startswith("@"))
     assert old in source, old
-    ns = {"np": np, "math": math, "vmath": vmath}
+    ns = {"np": np, "math": math, "vmath": vmath, "_exp_all": K._exp_all}
     exec(source.replace(old, new), ns)  # the test's own edit of the kernel's source
     return numba.njit(error_model="numpy")(ns[fn.__name__])
 
@@ -126,7 +126,7 @@ FAULTS = {
         "for r in range(N):\n            t +=",
         "for r in range(N - 1):\n            t +=",
     ),
-    "value without the shift back": (K.logsumexp, "math.log(t) + m", "math.log(t)"),
+    "value without the shift back": (K.logsumexp, "math.log(t) + shift[p]", "math.log(t)"),
     "cotangent not normalized": (K.logsumexp_vjp, "/ t * gv", "* gv"),
     "cotangent of the first row reused (more than one row only)": (K.logsumexp_vjp, "gv = g[p]", "gv = g[0]"),
     "cotangent's sum starts at its second term (lengths > 1 only)": (

@@ -463,7 +463,9 @@ def _vjp_fold(op: Fold, xs: list[Array], y: Array, aux: Any, ct: Array, needs: l
 # -- LogSumExp ---------------------------------------------------------------------------------------
 def _rows(x: Array, axis: int) -> Array:
     """``x`` as a C-contiguous (rows, n) matrix with ``axis`` last: a view when it is already last."""
-    return np.ascontiguousarray(np.moveaxis(x, axis, -1)).reshape(-1, x.shape[axis])
+    if axis != x.ndim - 1:
+        x = np.moveaxis(x, axis, -1)  # moveaxis costs more than the kernel on small arrays: only when needed
+    return np.ascontiguousarray(x).reshape(-1, x.shape[-1])
 
 
 @rule(LogSumExp, "exec.value")
@@ -496,6 +498,8 @@ def _vjp_logsumexp(op: LogSumExp, xs: list[Array], y: Array, aux: Any, ct: Array
         np.ascontiguousarray(ct, dtype=x.dtype).reshape(flat),
         out,
     )
+    if op.axis == x.ndim - 1:
+        return [out.reshape(x.shape)]
     moved = (*x.shape[: op.axis], *x.shape[op.axis + 1 :], x.shape[op.axis])
     return [np.moveaxis(out.reshape(moved), -1, op.axis)]
 
