@@ -68,7 +68,7 @@ _OUTER, _AXIS, _INNER = _P, _NCODE, _NARGS
 _JIT = {"nogil": True, "error_model": "numpy"}
 #: The sweep compiles the interpreters of ``kernels`` in, and Numba's disk cache keys on this file alone:
 #: bump this with every edit of kernels.py or vmath.py, or a warm cache keeps running the old code.
-KERNELS_REVISION = 3
+KERNELS_REVISION = 4
 
 
 @njit(inline="always", **_JIT)  # type: ignore[call-overload]
