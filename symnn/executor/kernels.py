@@ -7,18 +7,27 @@ rows ``0 .. nargs-1`` hold the (broadcast) arguments, row ``nargs + i`` the resu
 instruction ``i``. Unary instructions have ``ib[i] == -1``; ``CONST`` has ``ia[i] == -1``.
 
 The hand-written derivative rules of the primitives sit together in ``partials``; this module
-never looks at a symbolic derivative.
+never looks at a symbolic derivative. ``exp`` and ``tanh`` are the executor's own (``vmath``), so the
+loops over them vectorize; the other functions are libm's. ``logsumexp`` and ``logsumexp_vjp`` run
+the ``LogSumExp`` rules.
 """
 
 from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from ..jit import njit
+from . import vmath
 
 # numpy's error model: x / 0 -> inf and 0 ** -1 -> inf instead of a Python exception. ``njit`` caches
 # on disk under symnn's cache directory, never inside the installed package.
 _JIT = {"nogil": True, "error_model": "numpy"}
+#: Numba's disk cache of this module's functions keys on this file alone, yet they compile ``vmath`` in:
+#: bump this with every edit of vmath.py (and ``tape.KERNELS_REVISION`` with every edit here), or a warm
+#: cache keeps running the old code.
+VMATH_REVISION = 2
 
 # -- opcodes (the numbering is part of the compiled cache: keep it here, beside the kernels) --------
 CONST = 0  # c
@@ -58,6 +67,10 @@ NAMES = (
 BINARY = frozenset({ADD, SUB, MUL, DIV, POW, MAXIMUM})
 
 _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
+# vmath's exp and tanh as functions of their own, for ``apply``: a call there keeps ``apply`` small enough
+# for LLVM to inline it into each of the interpreters' loops
+_exp = njit(**_JIT)(vmath.exp.py_func)
+_tanh = njit(**_JIT)(vmath.tanh.py_func)
 _NAN = math.nan
 
 
@@ -93,12 +106,12 @@ def apply(op, x, y, c):
         return x**c
     if op == POW:
         return x**y
-    if op == EXP:
-        return math.exp(x)
+    if op == EXP:  # the executor's own exp and tanh (vmath): branch-free, so the loops over them vectorize
+        return _exp(x)
     if op == LOG:
         return math.log(x)
     if op == TANH:
-        return math.tanh(x)
+        return _tanh(x)
     if op == SINH:
         return math.sinh(x)
     if op == COSH:
@@ -215,6 +228,21 @@ def _forward_loop(op, x, y, c, out):
         out[e] = apply(op, x[e], y[e], c)
 
 
+# exp and tanh loop over vmath's functions inlined, so the loops vectorize (~4 ns an element instead of
+# ~16 through ``apply``, which holds them as calls: inlined there too, they made ``apply`` so large that
+# the cold compile of the interpreters doubled). One copy of each loop, the same functions either way.
+@njit(inline="always", **_JIT)  # type: ignore[call-overload]
+def _tanh_loop(x, out):
+    for e in range(out.shape[0]):
+        out[e] = vmath.tanh(x[e])
+
+
+@njit(inline="always", **_JIT)  # type: ignore[call-overload]
+def _exp_loop(x, out):
+    for e in range(out.shape[0]):
+        out[e] = vmath.exp(x[e])
+
+
 @njit(inline="always", **_JIT)  # type: ignore[call-overload]
 def _jvp_loop(op, x, y, c, v, ta, tb, live_a, live_b, out):
     for e in range(out.shape[0]):
@@ -259,11 +287,11 @@ def forward_row(op, x, y, c, out):
     elif op == POW:
         _forward_loop(POW, x, y, c, out)
     elif op == EXP:
-        _forward_loop(EXP, x, y, c, out)
+        _exp_loop(x, out)
     elif op == LOG:
         _forward_loop(LOG, x, y, c, out)
     elif op == TANH:
-        _forward_loop(TANH, x, y, c, out)
+        _tanh_loop(x, out)
     elif op == SINH:
         _forward_loop(SINH, x, y, c, out)
     elif op == COSH:
@@ -512,5 +540,62 @@ def fold(w, geom, out):
                                     out[m, i1, i2, i3] += w[m, k1, k2, k3, o1, o2, o3]
 
 
+@njit(inline="always", **_JIT)  # type: ignore[call-overload]
+def _exp_all(e):
+    """``e[...] = exp(e)`` in one flat loop: a long loop vectorizes where a short row's (10 or 16 terms) barely does."""
+    flat = e.reshape(e.size)
+    for i in range(flat.shape[0]):
+        flat[i] = vmath.exp(flat[i])
+
+
+@njit(**_JIT)  # type: ignore[call-overload]
+def logsumexp(x, out):
+    """``out[p] = m + log(sum_r exp(x[p, r] - m))``, ``m = max_r x[p, r]`` (0 where it is not finite).
+
+    A NaN anywhere makes ``m`` NaN (as ``np.max``); the sums run in index order.
+    """
+    P, N = x.shape
+    e = np.empty((P, N), dtype=x.dtype)
+    shift = np.empty(P, dtype=x.dtype)
+    for p in range(P):
+        m = x[p, 0]
+        for r in range(1, N):
+            v = x[p, r]
+            if v > m or v != v:
+                m = v
+        if not math.isfinite(m):
+            m = 0.0
+        shift[p] = m
+        for r in range(N):
+            e[p, r] = x[p, r] - m
+    _exp_all(e)
+    for p in range(P):
+        t = 0.0
+        for r in range(N):
+            t += e[p, r]
+        out[p] = math.log(t) + shift[p]
+
+
+@njit(**_JIT)  # type: ignore[call-overload]
+def logsumexp_vjp(x, y, g, out):
+    """``out[p, r] = (e / sum_r e) g[p]`` with ``e = exp(x[p, r] - y[p])``: softmax times the cotangent.
+
+    The division by the sum cancels ``y``'s rounding (a common factor of every ``e``).
+    """
+    P, N = x.shape
+    for p in range(P):
+        yv = y[p]
+        for r in range(N):
+            out[p, r] = x[p, r] - yv
+    _exp_all(out)
+    for p in range(P):
+        t = 0.0
+        for r in range(N):
+            t += out[p, r]
+        gv = g[p]
+        for r in range(N):
+            out[p, r] = out[p, r] / t * gv
+
+
 #: The compiled entry points (their ``signatures`` show whether a graph triggered a compilation).
-KERNELS = (program_forward, program_jvp, program_vjp, window, fold)
+KERNELS = (program_forward, program_jvp, program_vjp, window, fold, logsumexp, logsumexp_vjp)

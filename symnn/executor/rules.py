@@ -75,7 +75,9 @@ def _slices(start: tuple[int, ...], stop: tuple[int, ...]) -> tuple[slice, ...]:
 
 
 def _as3(t: tuple[int, ...], fill: int) -> tuple[int, ...]:
-    return tuple(t) + (fill,) * (3 - len(t))
+    # the missing axes go first: the kernels' innermost loop then runs along the last real axis (a 2-d
+    # window's loop of length 1 made W4's 64x3x3x6x6 window 89 us)
+    return (fill,) * (3 - len(t)) + tuple(t)
 
 
 def _geometry(op: Window | Fold) -> Array:
@@ -214,9 +216,28 @@ def _reducer(shape: tuple[int, ...], to: tuple[int, ...]) -> Callable[[Array], A
         return lambda t: t.reshape(to) if t.shape == shape else unbroadcast(t, to)
     summed = tuple(n for k, n in enumerate(shape) if k not in axes)
     add, axis = np.add.reduce, axes[0] if len(axes) == 1 else axes  # an int axis is the faster call
+    if axes[0] == 0 and len(axes) > 1 and len(axes) < len(shape):
+        return _outer_first(shape, axes, to)
     if summed == to:
         return lambda t: add(t, axis=axis) if t.shape == shape else unbroadcast(t, to)
     return lambda t: add(t, axis=axis).reshape(to) if t.shape == shape else unbroadcast(t, to)
+
+
+def _outer_first(shape: tuple[int, ...], axes: tuple[int, ...], to: tuple[int, ...]) -> Callable[[Array], Array]:
+    """``unbroadcast`` to ``to`` summing the leading ``axes`` first: whole rows added at a time, then the
+    rest over a far smaller array (a bias's cotangent over (64, 8, 6, 6): 20 us by one tuple-axis sum, ~5)."""
+    lead = next(k for k in range(len(shape)) if k not in axes)  # axes 0 .. lead-1 go first
+    rows = (math.prod(shape[:lead]), *shape[lead:])
+    rest = tuple(k - lead for k in axes if k >= lead)
+    rest_axis = rest[0] if len(rest) == 1 else rest
+    add = np.add.reduce
+
+    def reduce(t: Array) -> Array:
+        if t.shape != shape:
+            return unbroadcast(t, to)
+        return add(add(t.reshape(rows), axis=0), axis=rest_axis).reshape(to)
+
+    return reduce
 
 
 @rule(Elementwise, "exec.jvp")
@@ -440,15 +461,22 @@ def _vjp_fold(op: Fold, xs: list[Array], y: Array, aux: Any, ct: Array, needs: l
 
 
 # -- LogSumExp ---------------------------------------------------------------------------------------
+def _rows(x: Array, axis: int) -> Array:
+    """``x`` as a C-contiguous (rows, n) matrix with ``axis`` last: a view when it is already last."""
+    if axis != x.ndim - 1:
+        x = np.moveaxis(x, axis, -1)  # moveaxis costs more than the kernel on small arrays: only when needed
+    return np.ascontiguousarray(x).reshape(-1, x.shape[-1])
+
+
 @rule(LogSumExp, "exec.value")
 def _eval_logsumexp(op: LogSumExp, xs: list[Array], shape: tuple[int, ...], dtype: np.dtype) -> tuple[Array, Any]:
     # lse(x) = m + log(sum(exp(x - m))), m = max(x) (0 where the max is infinite, so -inf stays -inf)
     x = xs[0]
-    m = np.max(x, axis=op.axis, keepdims=True)
-    if not np.isfinite(m).all():
-        m = np.where(np.isfinite(m), m, 0.0).astype(x.dtype)
-    s = np.sum(np.exp(x - m), axis=op.axis, keepdims=True)
-    return np.squeeze(np.log(s) + m, axis=op.axis), None
+    if x.shape[op.axis] == 0:  # np.max names the empty axis, as before the kernel
+        np.max(x, axis=op.axis)
+    y = np.empty(shape, dtype=x.dtype)
+    K.logsumexp(_rows(x, op.axis), y.reshape(-1))
+    return y, None
 
 
 @rule(LogSumExp, "exec.jvp")
@@ -460,7 +488,20 @@ def _jvp_logsumexp(op: LogSumExp, xs: list[Array], y: Array, aux: Any, ts: list[
 @rule(LogSumExp, "exec.vjp")
 def _vjp_logsumexp(op: LogSumExp, xs: list[Array], y: Array, aux: Any, ct: Array, needs: list[bool]) -> list[Maybe]:
     # x_bar = softmax(x) y_bar (broadcast along the axis)
-    return [_softmax(xs[0], y, op.axis) * np.expand_dims(ct, op.axis)]
+    x = xs[0]
+    rows = _rows(x, op.axis)
+    out = np.empty(rows.shape, dtype=x.dtype)
+    flat = (rows.shape[0],)
+    K.logsumexp_vjp(
+        rows,
+        np.ascontiguousarray(y, dtype=x.dtype).reshape(flat),
+        np.ascontiguousarray(ct, dtype=x.dtype).reshape(flat),
+        out,
+    )
+    if op.axis == x.ndim - 1:
+        return [out.reshape(x.shape)]
+    moved = (*x.shape[: op.axis], *x.shape[op.axis + 1 :], x.shape[op.axis])
+    return [np.moveaxis(out.reshape(moved), -1, op.axis)]
 
 
 # -- staged rules: the work that depends only on shapes, done once per graph --------------------------

@@ -9,8 +9,9 @@ dtype), runs the whole forward and reverse sweep:
 * ``Einsum`` (one or two operands, any spec): triples ``(o, i, j)``, one per term of the sum,
   ``y[o] += a[i] b[j]``; reverse ``a_bar[i] += y_bar[o] b[j]``, ``b_bar[j] += y_bar[o] a[i]``;
 * ``Elementwise``: the executor's scalar programs on its own kernels (``kernels.program_forward``
-  and ``program_vjp``: the scalar rules keep one definition), each argument gathered into its slot
-  row through a broadcasting index map and its cotangent row scatter-added back;
+  and ``program_vjp``, with ``vmath``'s exp and tanh: the scalar rules keep one definition), each
+  argument gathered into its slot row through a broadcasting index map and its cotangent row
+  scatter-added back;
 * ``Reshape``, ``Slice``, ``Pad``, ``BroadcastTo``, ``Concat``, ``Window``: a gather map ``y[k] =
   v[map[k]]`` (``-1``: zero), made by running the op's own value rule on the positions themselves;
   the reverse is its scatter-add ``v_bar[map[k]] += y_bar[k]``;
@@ -65,6 +66,9 @@ _COLUMNS = 19
 _OUTER, _AXIS, _INNER = _P, _NCODE, _NARGS
 
 _JIT = {"nogil": True, "error_model": "numpy"}
+#: The sweep compiles the interpreters of ``kernels`` in, and Numba's disk cache keys on this file alone:
+#: bump this with every edit of kernels.py or vmath.py, or a warm cache keeps running the old code.
+KERNELS_REVISION = 4
 
 
 @njit(inline="always", **_JIT)  # type: ignore[call-overload]
