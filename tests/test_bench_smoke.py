@@ -48,6 +48,7 @@ def test_w1_agrees_with_numpy_backprop(w1):
     assert set(rows) == {
         "symnn kernel",
         "symnn kernel.compute",
+        "symnn kernel.prepare",
         "symnn executor",
         "NumPy (hand-written)",
         "Numba (hand-written)",
@@ -58,6 +59,13 @@ def test_w1_agrees_with_numpy_backprop(w1):
     assert res["forward_macs"] == 40 and res["macs"] == 88
     best = min(rows[i]["us"] for i in ("NumPy (hand-written)", "Numba (hand-written)"))
     assert rows["symnn kernel"]["ratio"] == pytest.approx(rows["symnn kernel"]["us"] / best)
+
+
+def test_the_executor_ratio_is_also_measured_in_alternating_batches(w1):
+    res, _, table = w1
+    assert 0 < res["executor_over_kernel"] < float("inf")  # measured (no time is asserted)
+    (row,) = [line for line in table.splitlines() if "symnn executor" in line]
+    assert f"{res['executor_over_kernel']:.1f}x in alternating batches" in row
 
 
 def test_every_peer_is_a_row_of_the_table(w1):

@@ -47,10 +47,14 @@ def _row_notes(res: dict, impl: str, meta: dict) -> list[str]:
             first, helpers = res["compile_first_s"], res["compile_helpers_s"]
             notes.append(f"compile cold {cold:.2f} s (helpers cached), cached {cached:.3f} s")
             notes.append(f"first on a machine {first:.2f} s (its helpers alone {helpers:.2f} s)")
+    if impl == "symnn kernel.prepare":
+        notes.append("the fast entry: arrays checked once, then refilled in place")
     if impl in ("symnn kernel", "NumPy (hand-written)") and res["workload"] == "W3":
         notes.append(_gflops(res, impl, meta))
     if impl == "symnn executor":
         notes.append(f"{r['us'] / res['rows']['symnn kernel']['us']:.1f}x the kernel")
+        if "executor_over_kernel" in res:
+            notes.append(f"{res['executor_over_kernel']:.1f}x in alternating batches")
     if r.get("note"):
         notes.append(r["note"])
     if "first_call_s" in r:
