@@ -277,6 +277,8 @@ def test_symnn_cache_warm_compiles_every_helper_in_both_dtypes(tmp_path, monkeyp
     assert line.startswith(f"warmed {tmp_path}") and f"{per_dtype['float64']} float64" in line
     with pytest.raises(SymnnError, match="dtype"):
         warm(np.int32)
+    assert cli.main(["cache", "--warm", "--clear"]) == 2  # one or the other, said in one line
+    assert "--clear: not allowed with argument --warm" in capsys.readouterr().err
 
 
 # -- nothing written inside the installed packages -------------------------------------------------------------

@@ -31,8 +31,9 @@ examples:
 
 def configure(p: argparse.ArgumentParser) -> None:
     """The arguments of ``symnn cache``."""
-    p.add_argument("--clear", action="store_true", help="delete every file symnn wrote in the cache (nothing else)")
-    p.add_argument(
+    what = p.add_mutually_exclusive_group()
+    what.add_argument("--clear", action="store_true", help="delete every file symnn wrote in the cache (nothing else)")
+    what.add_argument(
         "--warm",
         action="store_true",
         help="compile the kernels' shared helpers and the executor's functions now (float64 and float32), "
