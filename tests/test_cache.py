@@ -191,6 +191,23 @@ def test_cython_blas_is_offered_alone_and_sys_modules_left_as_an_import_leaves_i
     assert done.stdout.split() == ["True", "True", "True"]
 
 
+_BLAS_OTHER_LAYOUT = """
+import sys
+from symnn.codegen import environment
+environment._load_alone = lambda name: None  # a SciPy whose cython_blas cannot be loaded by itself
+with environment.cython_blas() as found:
+    print(found, "scipy.linalg" in sys.modules)
+"""
+
+
+def test_cython_blas_falls_back_to_the_ordinary_import(tmp_path):
+    """Where the extension cannot be loaded alone, BLAS is still found: at the price of importing scipy.linalg."""
+    argv = [sys.executable, "-c", _BLAS_OTHER_LAYOUT]
+    done = subprocess.run(argv, env=_env(tmp_path), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split() == ["True", "True"]
+
+
 def test_cython_blas_changes_nothing_once_scipy_linalg_is_imported():
     import scipy.linalg  # noqa: F401  (as in this test process already)
 

@@ -52,8 +52,8 @@ def cython_blas() -> Iterator[bool]:
         yield _importable(_CYTHON_BLAS)
         return
     module = _load_alone(_CYTHON_BLAS)
-    if module is None:
-        yield False
+    if module is None:  # not an extension beside the package (another layout), or missing: the ordinary import
+        yield _importable(_CYTHON_BLAS)
         return
     sys.modules[_CYTHON_BLAS] = module
     try:
