@@ -360,10 +360,7 @@ def compile_flat(graph: Graph, dtype: Any = np.float64) -> FlatKernel:
     """
     if not isinstance(graph, Graph):
         raise GraphError(f"compile_flat needs a symnn Graph, got {type(graph).__name__}")
-    try:
-        name = dtype_name(dtype)
-    except (TypeError, ValueError) as e:
-        raise GraphError(f"{e}; pass dtype=np.float64 or np.float32") from None
+    name = dtype_name(dtype)
     check_scalar(graph)
     with cython_blas():  # Numba's first load checks for BLAS: without importing scipy.linalg here
         return _compile_flat(graph, name)

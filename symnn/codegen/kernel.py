@@ -212,10 +212,7 @@ def compile(graph: Graph, dtype: Any = np.float64) -> Kernel:
     """
     if not isinstance(graph, Graph):
         raise errors.GraphError(f"compile needs a symnn Graph, got {type(graph).__name__}")
-    try:
-        name = dtype_name(dtype)
-    except (TypeError, ValueError) as e:
-        raise errors.GraphError(f"{e}; pass dtype=np.float64 or np.float32") from None
+    name = dtype_name(dtype)
     with cython_blas():  # SciPy's BLAS without importing scipy.linalg: half of loading a cached kernel
         return _compile(graph, name)
 
@@ -228,10 +225,7 @@ def warm(dtype: Any = np.float64, graph: Graph | None = None) -> list[str]:
     ``symnn cache --warm`` pays that up front, e.g. when a container image is built. Returns the
     helpers' names.
     """
-    try:
-        name = dtype_name(dtype)
-    except (TypeError, ValueError) as e:
-        raise errors.GraphError(f"{e}; pass dtype=np.float64 or np.float32") from None
+    name = dtype_name(dtype)
     if graph is None:
         names = set(HELPERS) | set(SCALAR_HELPERS)
     elif isinstance(graph, Graph):

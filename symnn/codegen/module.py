@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import GraphError
 from ..ir import Graph
 from .printer import body, tup
 from .runtime import helper_block
@@ -256,8 +257,12 @@ def _run_source(n_in: int, n_out: int) -> str:
 
 
 def dtype_name(dtype: object) -> str:
-    """'float64' or 'float32'; anything else is refused."""
-    name = np.dtype(dtype).name  # type: ignore[call-overload]
+    """'float64' or 'float32'; anything else is a GraphError with the fix."""
+    fix = "pass dtype=np.float64 or np.float32"
+    try:
+        name = np.dtype(dtype).name  # type: ignore[call-overload]
+    except TypeError as e:
+        raise GraphError(f"{e}; {fix}") from None
     if name not in ("float64", "float32"):
-        raise ValueError(f"kernels compute in float64 or float32, not {name}")
+        raise GraphError(f"kernels compute in float64 or float32, not {name}; {fix}")
     return name

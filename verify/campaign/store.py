@@ -208,7 +208,10 @@ def _end_line(path: Path) -> None:
     """End the log's last line if a crash cut it short, so the next digest starts a line of its own."""
     try:
         with open(path, "rb+") as log:
-            if log.seek(0, os.SEEK_END) and (log.seek(-1, os.SEEK_END), log.read(1))[1] != b"\n":
+            if log.seek(0, os.SEEK_END) == 0:
+                return
+            log.seek(-1, os.SEEK_END)
+            if log.read(1) != b"\n":
                 log.write(b"\n")
     except FileNotFoundError:
         pass
